@@ -1,0 +1,1 @@
+"""seisforge.bench.wavefield."""

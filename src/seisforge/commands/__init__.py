@@ -1,0 +1,1 @@
+"""CLI command groups. Each module defines ``register(subparsers)``; see :mod:`seisforge.cli`."""

@@ -1,0 +1,1 @@
+"""seisforge.deploy."""

@@ -1,0 +1,23 @@
+"""Exceptions with clear messages; the CLI prints them without a traceback."""
+
+from __future__ import annotations
+
+
+class SeisforgeError(Exception):
+    """A user-facing error: bad input, missing file, inconsistent configuration."""
+
+    exit_code = 2
+
+
+class DataError(SeisforgeError):
+    """Input data that cannot be used as given (corrupt, missing columns, wrong shape)."""
+
+
+class ConfigError(SeisforgeError):
+    """A configuration value that is missing, of the wrong type, or unknown."""
+
+
+class LeakageError(SeisforgeError):
+    """Training and benchmark data overlap."""
+
+    exit_code = 3

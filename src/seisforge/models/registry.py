@@ -1,0 +1,143 @@
+"""Model registry: one place that turns a model spec string into a loaded model.
+
+Specs
+-----
+``seisbench:<Class>``
+    Any SeisBench picker class (``PhaseNet``, ``PhaseNetLight``, ``EQTransformer``, ...). Weights come
+    from ``weights`` (a SeisBench weight pair: ``.../ethz`` for ``ethz.json.v2`` + ``ethz.pt.v2``, the
+    folder holding one pair, or either file) or ``pretrained`` (a SeisBench hub name; needs network or
+    the local SeisBench cache).
+``stalta`` / ``stalta:aic`` / ``stalta:baer``
+    The classical baseline in :mod:`seisforge.models.stalta`.
+
+Other packages register further prefixes through :data:`LOADERS` (``run:`` and ``ensemble:`` come
+from the training module).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from seisforge.errors import ConfigError, DataError
+
+LOADERS: dict[str, Callable[..., Any]] = {}
+
+_SUFFIX = re.compile(r"\.(json|pt)(\.v(?P<ver>[^/]+))?$")
+
+
+def resolve_weight_pair(weights: str | Path) -> tuple[Path, str | None]:
+    """Find the SeisBench weight pair named by ``weights``.
+
+    Parameters
+    ----------
+    weights
+        ``prefix`` (files ``prefix.json[.vN]`` + ``prefix.pt[.vN]``), one of the two files, or a folder
+        that holds exactly one pair.
+
+    Returns
+    -------
+    (prefix, version_str)
+        Arguments for ``seisbench.models.<Class>.load(prefix, version_str=...)``.
+
+    Raises
+    ------
+    DataError
+        When no complete pair is found; the message lists what was looked for.
+    """
+    p = Path(weights)
+    if p.is_dir():
+        jsons = sorted(x for x in p.iterdir() if re.search(r"\.json(\.v[^/]+)?$", x.name))
+        if len(jsons) != 1:
+            raise DataError(
+                f"weights folder {p} must hold exactly one SeisBench pair (*.json[.vN] + *.pt[.vN]); "
+                f"found {[x.name for x in jsons]}"
+            )
+        p = jsons[0]
+    m = _SUFFIX.search(p.name)
+    if m:
+        prefix = p.with_name(p.name[: m.start()])
+        versions = [m.group("ver")]
+    else:
+        prefix = p
+        versions = [None] + sorted(
+            x.name.split(".json.v", 1)[1]
+            for x in (prefix.parent.glob(prefix.name + ".json.v*") if prefix.parent.is_dir() else [])
+        )[::-1]
+    for ver in versions:
+        suffix = f".v{ver}" if ver else ""
+        js = prefix.with_name(prefix.name + ".json" + suffix)
+        pt = prefix.with_name(prefix.name + ".pt" + suffix)
+        if js.is_file() and pt.is_file():
+            return prefix, ver
+    raise DataError(
+        f"weights not found: {weights} (expected {prefix}.json[.vN] and {prefix}.pt[.vN] side by side)"
+    )
+
+
+def seisbench_class(name: str):
+    """Return the SeisBench model class called ``name``, or raise a clear error."""
+    import seisbench.models as sbm
+
+    cls = getattr(sbm, name, None)
+    if cls is None or not isinstance(cls, type) or not issubclass(cls, sbm.WaveformModel):
+        known = sorted(
+            n for n in dir(sbm)
+            if isinstance(getattr(sbm, n), type) and issubclass(getattr(sbm, n), sbm.WaveformModel)
+            and n not in ("WaveformModel", "WaveformPipeline")
+        )
+        raise ConfigError(f"unknown SeisBench model class {name!r}; known: {', '.join(known)}")
+    return cls
+
+
+def load_seisbench(
+    name: str, weights: str | Path | None = None, pretrained: str | None = None, allow_random: bool = False
+):
+    """Load a SeisBench picker with weights (``weights_only`` torch loading)."""
+    cls = seisbench_class(name)
+    if weights is not None and pretrained is not None:
+        raise ConfigError("give either weights or pretrained, not both")
+    if weights is not None:
+        prefix, ver = resolve_weight_pair(weights)
+        model = cls.load(prefix, version_str=ver, weights_only=True, map_location="cpu")
+        model._seisforge_source = f"{prefix}" + (f" (v{ver})" if ver else "")
+    elif pretrained is not None:
+        try:
+            model = cls.from_pretrained(pretrained)
+        except Exception as err:  # network or cache problems surface with the name
+            raise DataError(
+                f"could not load pretrained weights {name}/{pretrained!r}: {err}. "
+                "This needs network access or the SeisBench cache (~/.seisbench)."
+            ) from err
+        model._seisforge_source = f"pretrained:{pretrained}"
+    elif allow_random:
+        model = cls()
+        model._seisforge_source = "random-init"
+    else:
+        raise ConfigError(f"seisbench:{name} needs --weights PATH or --pretrained NAME")
+    model.eval()
+    return model
+
+
+def load_model(spec: str, weights: str | Path | None = None, pretrained: str | None = None, **kwargs):
+    """Load a model from a spec string (see module docstring)."""
+    kind, _, arg = spec.partition(":")
+    if kind == "seisbench":
+        if not arg:
+            raise ConfigError("seisbench spec needs a class: seisbench:PhaseNet")
+        return load_seisbench(arg, weights=weights, pretrained=pretrained, **kwargs)
+    if kind == "stalta":
+        from seisforge.models.stalta import StaLtaPicker
+
+        return StaLtaPicker(onset=arg or "aic")
+    if kind in LOADERS:
+        return LOADERS[kind](arg, weights=weights, pretrained=pretrained, **kwargs)
+    if kind in ("run", "ensemble"):
+        # registered by seisforge.train on import
+        import seisforge.train  # noqa: F401
+
+        if kind in LOADERS:
+            return LOADERS[kind](arg, weights=weights, pretrained=pretrained, **kwargs)
+    raise ConfigError(f"unknown model spec {spec!r}; use seisbench:<Class>, stalta, run:DIR or ensemble:A,B")
