@@ -1,8 +1,10 @@
 """Command-line entry point: ``seisforge <group> <verb>``.
 
 Every module in :mod:`seisforge.commands` that defines ``register(subparsers)`` contributes one
-top-level group (``data``, ``bench``, ``train``, ``pick``, ``ctf``, ...). Heavy imports happen inside
-the handlers, so ``seisforge --help`` stays fast.
+top-level group or verb (``data``, ``bench``, ``train``, ``pick``, ``ctf``, ...) and returns the
+group's sub-parsers object (or None). A module that sets ``EXTENDS = "<group>"`` and defines
+``register_verbs(subparsers)`` adds verbs to an existing group, so features can live in their own
+modules. Heavy imports happen inside the handlers, so ``seisforge --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -26,12 +28,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="group", metavar="GROUP")
     sub.required = True
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"seisforge.commands.{info.name}")
-        if hasattr(module, "register"):
-            module.register(sub)
+    modules = [
+        importlib.import_module(f"seisforge.commands.{info.name}")
+        for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name)
+        if not info.name.startswith("_")
+    ]
+    groups = {}
+    for module in modules:
+        if hasattr(module, "register") and not hasattr(module, "EXTENDS"):
+            groups[module.__name__.rsplit(".", 1)[1]] = module.register(sub)
+    for module in modules:
+        if hasattr(module, "EXTENDS"):
+            target = groups.get(module.EXTENDS)
+            if target is None:
+                raise RuntimeError(f"{module.__name__} extends unknown group {module.EXTENDS!r}")
+            module.register_verbs(target)
     return parser
 
 
