@@ -1,0 +1,265 @@
+"""Synthetic labelled 3-C seismograms with plausible physics, written as a SeisBench dataset.
+
+Physics (deliberately simple, but with the features a picker must learn):
+
+- **Travel times** from a 1-D velocity model with a linear gradient ``v(z) = v0 + g z``; the exact ray
+  travel time between a source at depth ``z`` and a surface receiver at epicentral distance ``x`` is
+  ``t = arccosh(1 + g^2 (x^2 + z^2) / (2 v(z) v0)) / g``. S uses ``vp/vs = 1.73``.
+- **Source spectra**: Brune omega-square displacement spectra with a magnitude-dependent corner
+  frequency, higher for P than for S (``fc_P = 1.5 fc_S``), and whole-path attenuation
+  ``exp(-pi f t / Q)``; the time series is random-phase noise shaped by that spectrum (velocity).
+- **Envelopes**: a short rise and an exponential coda whose duration grows with distance and magnitude.
+- **Amplitudes** scale with magnitude and geometric spreading/attenuation (a local magnitude relation);
+  S is about 3-5 times P.
+- **Polarisation**: P mostly on Z (steep incidence), S mostly on the horizontals, with a random
+  back-azimuth / polarisation angle.
+- **Noise**: coloured (1/f^alpha plus a microseism bump) with a controlled SNR (``trace_snr_db``: ratio
+  of the Z signal power in the 3 s after P to the noise power, in dB).
+- **Second events** inside some traces (``trace_p2/s2_arrival_sample``), and **noise-only traces**.
+
+Events are placed in a 2-D map with stations; each event is recorded by several stations, so splits
+must be made per event (they are: ``split`` is event-level).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from seisforge.data.splits import assign_event_splits
+from seisforge.errors import DataError
+from seisforge.runinfo import RunReport
+
+V0 = 5.5  # km/s at the surface
+GRAD = 0.025  # 1/s
+VPVS = 1.73
+
+
+@dataclass
+class SynthConfig:
+    """Parameters of :func:`synthesize`."""
+
+    events: int = 200
+    noise_traces: int = 100
+    seed: int = 0
+    sampling_rate: float = 100.0
+    duration_s: float = 60.0
+    stations: int = 24
+    area_km: float = 160.0
+    max_stations_per_event: int = 4
+    second_event_prob: float = 0.1
+    label_second_events: bool = True
+    snr_db_range: tuple[float, float] = (0.0, 35.0)
+    magnitude_range: tuple[float, float] = (0.5, 4.0)
+    depth_range_km: tuple[float, float] = (2.0, 25.0)
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+
+
+def travel_time(dist_km: np.ndarray, depth_km: np.ndarray, phase: str = "P") -> np.ndarray:
+    """Exact travel time (s) in the linear-gradient model for a surface receiver."""
+    scale = 1.0 if phase == "P" else VPVS
+    v0 = V0 / scale
+    g = GRAD / scale
+    vz = v0 + g * depth_km
+    arg = 1.0 + g**2 * (dist_km**2 + depth_km**2) / (2.0 * vz * v0)
+    return np.arccosh(arg) / g
+
+
+def corner_frequency(mag: float) -> float:
+    """S-wave corner frequency (Hz) for magnitude ``mag`` (about 9 Hz at M1, 1 Hz at M4)."""
+    return float(10 ** (1.3 - 0.33 * mag))
+
+
+def _shaped_noise(rng: np.random.Generator, n: int, fs: float, amp_spec) -> np.ndarray:
+    freqs = np.fft.rfftfreq(n, 1 / fs)
+    phase = np.exp(2j * np.pi * rng.random(len(freqs)))
+    spec = amp_spec(freqs) * phase
+    spec[0] = 0
+    x = np.fft.irfft(spec, n)
+    return x / (np.std(x) + 1e-12)
+
+
+def _wavelet(rng, n, fs, fc, t_travel, q, rise_s, coda_s):
+    """Unit-peak-envelope velocity wavelet starting at sample 0."""
+    def spec(f):
+        return f / (1 + (f / fc) ** 2) * np.exp(-np.pi * f * t_travel / q)
+
+    x = _shaped_noise(rng, n, fs, spec)
+    t = np.arange(n) / fs
+    env = (1 - np.exp(-t / rise_s)) * np.exp(-t / coda_s)
+    return x * env
+
+
+def _noise(rng, n, fs) -> np.ndarray:
+    alpha = rng.uniform(0.5, 1.5)
+    micro = rng.uniform(0.0, 3.0)
+    f_micro = rng.uniform(0.15, 0.4)
+
+    def spec(f):
+        f = np.maximum(f, 0.05)
+        return f ** (-alpha / 2) + micro * np.exp(-((np.log(f / f_micro)) ** 2) / 0.1)
+
+    return np.stack([_shaped_noise(rng, n, fs, spec) for _ in range(3)])
+
+
+def _event_signal(rng, n, fs, dist, depth, mag, p_sample):
+    """Z, N, E signal of one event with P at ``p_sample``; returns (signal, s_sample)."""
+    tp = travel_time(np.array(dist), np.array(depth), "P")
+    ts = travel_time(np.array(dist), np.array(depth), "S")
+    s_sample = p_sample + (ts - tp) * fs
+    hyp = np.hypot(dist, depth)
+    fc_s = corner_frequency(mag)
+    coda = 0.4 + 0.02 * hyp + 0.5 * mag
+    amp = 10 ** (mag - 1.11 * np.log10(hyp) - 0.00189 * hyp)
+    out = np.zeros((3, n))
+    baz = rng.uniform(0, 2 * np.pi)
+    inc = np.deg2rad(rng.uniform(5, 35))
+    for phase, onset, fc, q, rel in (
+        ("P", p_sample, 1.5 * fc_s, 400.0, 1.0),
+        ("S", s_sample, fc_s, 250.0, rng.uniform(3.0, 5.0)),
+    ):
+        start = int(round(onset))
+        if start >= n:
+            continue
+        frac = onset - start
+        m = n - start
+        w = _wavelet(rng, m + 1, fs, fc, float(tp if phase == "P" else ts), q,
+                     rise_s=rng.uniform(0.02, 0.15) if phase == "P" else rng.uniform(0.05, 0.3),
+                     coda_s=coda * (1.0 if phase == "P" else 1.3))
+        w = np.interp(np.arange(m) + (1 - frac), np.arange(m + 1), w) if frac else w[:m]
+        w = w * amp * rel
+        if phase == "P":
+            comps = (np.cos(inc), np.sin(inc) * np.cos(baz), np.sin(inc) * np.sin(baz))
+        else:
+            pol = rng.uniform(0, 2 * np.pi)
+            comps = (rng.uniform(0.05, 0.25), np.cos(pol), np.sin(pol))
+        for c in range(3):
+            out[c, start:] += comps[c] * w
+    return out, float(s_sample)
+
+
+def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
+    """Write a synthetic SeisBench-format dataset (``metadata.csv`` + ``waveforms.hdf5``) to ``out``.
+
+    Returns
+    -------
+    RunReport
+        Also written to ``out/run_report.json``.
+    """
+    import seisbench.data as sbd
+
+    if cfg.events < 0 or cfg.noise_traces < 0 or cfg.events + cfg.noise_traces == 0:
+        raise DataError("synth needs at least one event or noise trace")
+    out = Path(out)
+    if (out / "metadata.csv").exists():
+        raise DataError(f"{out} already holds a dataset; choose a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(cfg.seed)
+    fs, n = cfg.sampling_rate, int(round(cfg.duration_s * cfg.sampling_rate))
+    sta_xy = rng.uniform(0, cfg.area_km, size=(cfg.stations, 2))
+    rows, waves = [], []
+    report = RunReport("data synth")
+    t0 = np.datetime64("2020-01-01T00:00:00")
+
+    def noise_for(sig_z_power: float, snr_db: float, noise: np.ndarray) -> np.ndarray:
+        target = sig_z_power / 10 ** (snr_db / 10)
+        return noise * np.sqrt(target / (np.mean(noise[0] ** 2) + 1e-30))
+
+    for ev in tqdm(range(cfg.events), desc="synthesizing events", unit="event"):
+        ex, ey = rng.uniform(-0.25, 1.25, size=2) * cfg.area_km
+        depth = rng.uniform(*cfg.depth_range_km)
+        lo, hi = cfg.magnitude_range
+        mag = float(np.clip(lo + rng.exponential(0.6), lo, hi))
+        origin = t0 + np.timedelta64(int(ev * 3600 + rng.integers(0, 3000)), "s")
+        n_sta = int(rng.integers(1, cfg.max_stations_per_event + 1))
+        for st in rng.choice(cfg.stations, size=n_sta, replace=False):
+            dist = float(np.hypot(ex - sta_xy[st, 0], ey - sta_xy[st, 1]))
+            sp = float(travel_time(np.array(dist), np.array(depth), "S")
+                       - travel_time(np.array(dist), np.array(depth), "P")) * fs
+            # keep S inside the trace where the S-P time allows; P anywhere from 4 s on
+            p_sample = float(rng.uniform(4 * fs, max(4 * fs + 1, min(0.8 * n, n - sp - 4 * fs))))
+            sig, s_sample = _event_signal(rng, n, fs, dist, depth, mag, p_sample)
+            i0 = int(p_sample)
+            win = sig[0, i0:i0 + int(3 * fs)]
+            power = float(np.mean(win**2)) if len(win) else 1.0
+            snr = float(rng.uniform(*cfg.snr_db_range))
+            noise = noise_for(power, snr, _noise(rng, n, fs))
+            row = {
+                "trace_name": f"ev{ev:06d}_SY.S{st:02d}",
+                "trace_category": "earthquake",
+                "source_id": f"syn{cfg.seed}_{ev:06d}",
+                "source_origin_time": str(origin),
+                "source_magnitude": round(mag, 2),
+                "source_magnitude_type": "ML",
+                "source_depth_km": round(depth, 2),
+                "path_ep_distance_km": round(dist, 2),
+                "path_hyp_distance_km": round(float(np.hypot(dist, depth)), 2),
+                "trace_snr_db": round(snr, 2),
+                "trace_p_arrival_sample": round(p_sample, 2),
+                "trace_s_arrival_sample": round(s_sample, 2),
+                "trace_p2_arrival_sample": np.nan,
+                "trace_s2_arrival_sample": np.nan,
+                "trace_multiplet": False,
+                "station_network_code": "SY",
+                "station_code": f"S{st:02d}",
+                "trace_sampling_rate_hz": fs,
+                "trace_start_time": str(
+                    origin + np.timedelta64(int(1000 * (travel_time(np.array(dist), np.array(depth), "P")
+                                                        - p_sample / fs)), "ms")),
+            }
+            if rng.random() < cfg.second_event_prob:
+                p2 = float(rng.uniform(min(max(s_sample, p_sample) + 2 * fs, n), n + 10 * fs))
+                if p2 < n - fs:
+                    mag2 = float(np.clip(lo + rng.exponential(0.6), lo, hi))
+                    sig2, s2 = _event_signal(rng, n, fs, rng.uniform(5, 120), rng.uniform(2, 25), mag2, p2)
+                    sig = sig + sig2
+                    row["trace_multiplet"] = True
+                    if cfg.label_second_events:
+                        row["trace_p2_arrival_sample"] = round(p2, 2)
+                        row["trace_s2_arrival_sample"] = round(s2, 2)
+            rows.append(row)
+            waves.append((sig + noise).astype(np.float32))
+            report.processed += 1
+    for k in range(cfg.noise_traces):
+        sta = int(rng.integers(0, cfg.stations))
+        noise = _noise(rng, n, fs) * 10 ** rng.uniform(-2, 0)
+        rows.append({
+            "trace_name": f"noise{k:06d}_SY.S{sta:02d}",
+            "trace_category": "noise",
+            "source_id": "",
+            "station_network_code": "SY",
+            "station_code": f"S{sta:02d}",
+            "trace_sampling_rate_hz": fs,
+            "trace_p_arrival_sample": np.nan,
+            "trace_s_arrival_sample": np.nan,
+            "trace_p2_arrival_sample": np.nan,
+            "trace_s2_arrival_sample": np.nan,
+            "trace_multiplet": False,
+            "trace_start_time": str(t0 + np.timedelta64(int(rng.integers(0, 10**7)), "s")),
+        })
+        waves.append(noise.astype(np.float32))
+        report.processed += 1
+    meta = pd.DataFrame(rows)
+    split_ids = np.where(meta["source_id"] == "", meta["trace_name"], meta["source_id"])
+    meta["split"] = assign_event_splits(split_ids, cfg.fractions, cfg.seed)
+    with sbd.WaveformDataWriter(out / "metadata.csv", out / "waveforms.hdf5") as writer:
+        writer.data_format = {
+            "dimension_order": "CW",
+            "component_order": "ZNE",
+            "measurement": "velocity",
+            "unit": "arbitrary",
+            "instrument_response": "synthetic",
+        }
+        for row, wave in zip(meta.to_dict("records"), waves):
+            writer.add_trace(row, wave)
+    report.notes.update({
+        "config": {k: v for k, v in cfg.__dict__.items()},
+        "traces_per_split": meta["split"].value_counts().to_dict(),
+        "multiplets": int(meta["trace_multiplet"].sum()),
+    })
+    report.write(out)
+    return report
