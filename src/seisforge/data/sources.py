@@ -130,6 +130,7 @@ def open_dataset(
     ds._metadata["trace_chunk"] = ds._metadata["trace_chunk"].fillna("").astype(str)
     ds._metadata["trace_dataset"] = name
     check_unique_keys(ds.metadata)
+    ds._build_trace_name_to_idx_dict()
     return ds
 
 

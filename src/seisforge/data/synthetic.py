@@ -15,6 +15,8 @@ Physics (deliberately simple, but with the features a picker must learn):
   back-azimuth / polarisation angle.
 - **Noise**: coloured (1/f^alpha plus a microseism bump) with a controlled SNR (``trace_snr_db``: ratio
   of the Z signal power in the 3 s after P to the noise power, in dB).
+- **Transients**: non-seismic spikes and short ringing glitches in some traces (noise traces too), which
+  fool energy detectors but not a picker that has learnt onset shape and polarisation.
 - **Second events** inside some traces (``trace_p2/s2_arrival_sample``), and **noise-only traces**.
 
 Events are placed in a 2-D map with stations; each event is recorded by several stations, so splits
@@ -53,7 +55,8 @@ class SynthConfig:
     max_stations_per_event: int = 4
     second_event_prob: float = 0.1
     label_second_events: bool = True
-    snr_db_range: tuple[float, float] = (0.0, 35.0)
+    snr_db_range: tuple[float, float] = (-5.0, 30.0)
+    transient_prob: float = 0.3
     magnitude_range: tuple[float, float] = (0.5, 4.0)
     depth_range_km: tuple[float, float] = (2.0, 25.0)
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
@@ -94,6 +97,21 @@ def _wavelet(rng, n, fs, fc, t_travel, q, rise_s, coda_s):
     return x * env
 
 
+def _transients(rng, n, fs, prob: float) -> np.ndarray:
+    """Non-seismic bursts (spikes, short ringing glitches) on random components, unit scale."""
+    out = np.zeros((3, n))
+    if rng.random() >= prob:
+        return out
+    for _ in range(int(rng.integers(1, 4))):
+        c = int(rng.integers(0, 3))
+        i = int(rng.integers(0, n - int(fs)))
+        m = int(rng.uniform(0.05, 0.8) * fs)
+        t = np.arange(m) / fs
+        f = rng.uniform(2, 25)
+        out[c, i:i + m] += rng.uniform(2, 8) * np.sin(2 * np.pi * f * t) * np.exp(-t / (0.2 * t[-1] + 1e-3))
+    return out
+
+
 def _noise(rng, n, fs) -> np.ndarray:
     alpha = rng.uniform(0.5, 1.5)
     micro = rng.uniform(0.0, 3.0)
@@ -128,7 +146,7 @@ def _event_signal(rng, n, fs, dist, depth, mag, p_sample):
         frac = onset - start
         m = n - start
         w = _wavelet(rng, m + 1, fs, fc, float(tp if phase == "P" else ts), q,
-                     rise_s=rng.uniform(0.02, 0.15) if phase == "P" else rng.uniform(0.05, 0.3),
+                     rise_s=rng.uniform(0.02, 0.5) if phase == "P" else rng.uniform(0.05, 0.6),
                      coda_s=coda * (1.0 if phase == "P" else 1.3))
         w = np.interp(np.arange(m) + (1 - frac), np.arange(m + 1), w) if frac else w[:m]
         w = w * amp * rel
@@ -187,7 +205,7 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
             win = sig[0, i0:i0 + int(3 * fs)]
             power = float(np.mean(win**2)) if len(win) else 1.0
             snr = float(rng.uniform(*cfg.snr_db_range))
-            noise = noise_for(power, snr, _noise(rng, n, fs))
+            noise = noise_for(power, snr, _noise(rng, n, fs) + _transients(rng, n, fs, cfg.transient_prob))
             row = {
                 "trace_name": f"ev{ev:06d}_SY.S{st:02d}",
                 "trace_category": "earthquake",
@@ -226,7 +244,7 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
             report.processed += 1
     for k in range(cfg.noise_traces):
         sta = int(rng.integers(0, cfg.stations))
-        noise = _noise(rng, n, fs) * 10 ** rng.uniform(-2, 0)
+        noise = (_noise(rng, n, fs) + _transients(rng, n, fs, cfg.transient_prob)) * 10 ** rng.uniform(-2, 0)
         rows.append({
             "trace_name": f"noise{k:06d}_SY.S{sta:02d}",
             "trace_category": "noise",

@@ -1,0 +1,286 @@
+"""Predictions on benchmark targets, written in pick-benchmark's prediction format.
+
+For each target window the model sees ``in_samples`` of context (SeisBench ``SteeredWindow`` with
+``strategy="pad"``), and, exactly as pick-benchmark, outputs are read **inside the window borders**:
+
+- ``score_detection``: max of ``1 - P(noise)`` (or of the detection channel);
+- ``score_p_or_s``: max P probability / max S probability;
+- ``p_sample_pred``/``s_sample_pred``: argmax of the P/S curve + ``start_sample`` (trace samples);
+- ``p_prob``/``s_prob`` (seisforge addition): the peak P/S probabilities, for pick-threshold metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from seisforge.bench.picking.targets import load_targets
+from seisforge.data.sources import open_dataset, trace_keys
+from seisforge.errors import DataError
+from seisforge.models.registry import load_model
+from seisforge.runinfo import RunReport, sha256_file
+
+log = logging.getLogger(__name__)
+
+SAMPLE_COLUMNS = ("start_sample", "end_sample", "phase_onset")
+META_COLUMNS = {
+    "distance_km": ("path_ep_distance_km", "path_hyp_distance_km"),
+    "magnitude": ("source_magnitude",),
+    "snr_db": ("trace_snr_db",),
+}
+
+
+def outputs_from_probabilities(probs: np.ndarray, borders: np.ndarray, labels: str) -> dict[str, np.ndarray]:
+    """pick-benchmark outputs from class probabilities (N, K, T) and local borders (N, 2)."""
+    labels = list(labels)
+    ip, is_ = labels.index("P"), labels.index("S")
+    n = len(probs)
+    out = {k: np.full(n, np.nan) for k in ("score_detection", "score_p_or_s", "p_prob", "s_prob")}
+    out["p_local"] = np.zeros(n, dtype=np.int64)
+    out["s_local"] = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        s, e = int(borders[i][0]), int(borders[i][1])
+        local = probs[i, :, s:e]
+        if local.shape[-1] == 0:
+            continue
+        if "N" in labels:
+            det = 1 - local[labels.index("N")]
+        elif "D" in labels:
+            det = local[labels.index("D")]
+        else:
+            det = np.maximum(local[ip], local[is_])
+        out["score_detection"][i] = det.max()
+        pmax, smax = local[ip].max(), local[is_].max()
+        out["score_p_or_s"][i] = pmax / smax if smax > 0 else np.inf
+        out["p_local"][i], out["s_local"][i] = int(np.argmax(local[ip])), int(np.argmax(local[is_]))
+        out["p_prob"][i], out["s_prob"][i] = pmax, smax
+    return out
+
+
+class SeisBenchWindowPicker:
+    """Adapter: a SeisBench picker as a window-level benchmark model."""
+
+    def __init__(self, model, device: str = "cpu"):
+        import torch
+
+        self.model = model.to(device)
+        self.device = device
+        self.torch = torch
+        self.sampling_rate = float(model.sampling_rate)
+        self.in_samples = int(model.in_samples)
+        self.component_order = model.component_order
+        self.norm = getattr(model, "norm", "peak")
+        labels = model.labels
+        self.labels = "".join(lab[0] for lab in labels) if isinstance(labels, (list, tuple)) else labels
+        self.name = type(model).__name__
+        self.version = getattr(model, "_seisforge_source", "unknown")
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, K, T) in ``labels`` order."""
+        with self.torch.inference_mode():
+            y = self.model(self.torch.as_tensor(x, device=self.device))
+        if isinstance(y, (tuple, list)):
+            y = self.torch.stack(list(y), dim=1)
+        return y.float().cpu().numpy()
+
+    def window_outputs(self, x: np.ndarray, borders: np.ndarray) -> dict[str, np.ndarray]:
+        """Benchmark outputs for a batch."""
+        return outputs_from_probabilities(self.probabilities(x), borders, self.labels)
+
+
+def as_window_picker(model, device: str = "cpu"):
+    """Wrap a loaded model for window prediction (STA/LTA already is one)."""
+    if hasattr(model, "window_outputs"):
+        return model
+    return SeisBenchWindowPicker(model, device=device)
+
+
+def _checked_generator(ds, rows: pd.DataFrame, augmentations):
+    """A SeisBench ``SteeredGenerator`` that also reports non-finite samples and dead components."""
+    import seisbench.generate as sbg
+
+    class CheckedSteeredGenerator(sbg.SteeredGenerator):
+        def _populate_state_dict(self, idx):
+            state = super()._populate_state_dict(idx)
+            wave, meta = state["X"]
+            finite = bool(np.isfinite(wave).all())
+            dead = np.array([not np.any(c) for c in wave]) if finite else np.zeros(len(wave), bool)
+            state["checks"] = (np.array([finite, int(meta["trace_npts"])] + list(dead), dtype=np.int64), None)
+            if not finite:
+                state["X"] = (np.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0), meta)  # row is skipped
+            return state
+
+    gen = CheckedSteeredGenerator(ds, rows.reset_index(drop=True))
+    gen.add_augmentations(augmentations)
+    return gen
+
+
+def predict(
+    dataset: str | Path,
+    targets_dir: str | Path,
+    model_spec: str,
+    out: str | Path,
+    weights: str | None = None,
+    pretrained: str | None = None,
+    batch_size: int = 256,
+    splits: tuple[str, ...] = ("dev", "test"),
+    device: str = "cpu",
+    num_workers: int = 0,
+    model=None,
+) -> RunReport:
+    """Predict all target windows and write ``{split}_task{1,23}.csv`` plus ``run_report.json``.
+
+    Parameters
+    ----------
+    dataset
+        SeisBench dataset (path or name) the targets refer to.
+    targets_dir
+        Folder with ``task1.csv`` and/or ``task23.csv``.
+    model_spec
+        Model spec (see :func:`seisforge.models.registry.load_model`).
+    out
+        Prediction folder (created).
+    weights, pretrained
+        Weights for ``seisbench:`` specs.
+    batch_size, device, num_workers
+        Inference settings.
+    model
+        An already loaded model (overrides ``model_spec`` loading; used by training).
+    """
+    import seisbench.generate as sbg
+    import torch
+
+    from seisforge.runinfo import worker_init_fn
+
+    report = RunReport("bench predict")
+    targets = load_targets(targets_dir)
+    if model is None:
+        model = load_model(model_spec, weights=weights, pretrained=pretrained)
+    picker = as_window_picker(model, device=device)
+    ds = open_dataset(dataset, sampling_rate=picker.sampling_rate, component_order=picker.component_order)
+    meta = ds.metadata
+    keys = trace_keys(meta)
+    native_sr = meta["trace_sampling_rate_hz"].to_numpy(dtype=float)
+    n_resampled = int(np.sum(~np.isclose(native_sr, picker.sampling_rate)))
+    if n_resampled:
+        report.handle(f"trace_resampled_to_{picker.sampling_rate:g}Hz", n=n_resampled)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    augmentations = [
+        sbg.SteeredWindow(windowlen=picker.in_samples, strategy="pad"),
+        sbg.ChangeDtype(np.float32),
+        sbg.Normalize(demean_axis=-1, amp_norm_axis=-1, amp_norm_type=picker.norm),
+    ]
+    has_dup_names = meta["trace_name"].duplicated().any()
+    for task, df_all in targets.items():
+        for split in splits:
+            df = df_all[df_all["trace_split"] == split].copy()
+            if df.empty:
+                report.notes.setdefault("empty", []).append(f"{split}_task{task}")
+                continue
+            target_sr = df["sampling_rate"].astype(float).to_numpy()
+            if not np.allclose(target_sr, picker.sampling_rate):
+                factor = picker.sampling_rate / target_sr
+                for col in SAMPLE_COLUMNS:
+                    if col in df.columns:
+                        df[col] = df[col].astype(float) * factor
+                df["start_sample"] = np.round(df["start_sample"]).astype(int)
+                df["end_sample"] = np.round(df["end_sample"]).astype(int)
+                df["sampling_rate"] = picker.sampling_rate
+                report.handle(f"targets_rescaled_{target_sr[0]:g}_to_{picker.sampling_rate:g}Hz", n=len(df))
+            if "trace_chunk" not in df.columns or df["trace_chunk"].isna().all():
+                if has_dup_names:
+                    raise DataError(
+                        "targets have no trace_chunk column but trace names repeat across chunks of "
+                        f"{dataset}; a target cannot be matched to one trace"
+                    )
+                df["trace_chunk"] = meta["trace_chunk"].iloc[0] if len(meta) else ""
+            df["trace_chunk"] = df["trace_chunk"].fillna("").astype(str)
+            df = df.drop(columns=["trace_dataset"], errors="ignore")
+            idx = []
+            for name, chunk in zip(df["trace_name"], df["trace_chunk"]):
+                try:
+                    idx.append(ds.get_idx_from_trace_name(name, chunk=chunk))
+                except KeyError:
+                    idx.append(-1)
+            idx = np.asarray(idx)
+            for name in df.loc[idx < 0, "trace_name"]:
+                report.skip("target_trace_not_found", f"{split}_task{task}:{name}")
+            df, idx = df[idx >= 0].copy(), idx[idx >= 0]
+            df["trace_key"] = keys.iloc[idx].to_numpy()
+            df["dataset"] = meta["trace_dataset"].iloc[idx].to_numpy()
+            sid = meta["source_id"].iloc[idx].astype(str).to_numpy() if "source_id" in meta else None
+            if "source_id" not in df.columns or df["source_id"].isna().all():
+                df["source_id"] = sid if sid is not None else ""
+            df["source_id"] = df["source_id"].fillna("").astype(str).replace("nan", "")
+            for col, candidates in META_COLUMNS.items():
+                src = next((c for c in candidates if c in meta.columns), None)
+                df[col] = pd.to_numeric(meta[src].iloc[idx], errors="coerce").to_numpy() if src else np.nan
+            gen = _checked_generator(ds, df, augmentations)
+            loader = torch.utils.data.DataLoader(
+                gen, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                worker_init_fn=worker_init_fn,
+            )
+            results, keep = [], []
+            bar = tqdm(total=len(df), desc=f"predict {split} task{task}", unit="win")
+            for batch in loader:
+                x = batch["X"].numpy()
+                borders = batch["window_borders"].numpy()
+                checks = batch["checks"].numpy()
+                ok = checks[:, 0].astype(bool)
+                npts = checks[:, 1]
+                dead = checks[:, 2:].astype(bool)
+                start = len(keep)
+                rows = df.iloc[start:start + len(x)]
+                beyond = rows["end_sample"].to_numpy() > npts
+                for j in np.flatnonzero(~ok):
+                    report.skip("nonfinite_samples", rows["trace_key"].iloc[j])
+                for j in np.flatnonzero(ok & beyond):
+                    report.skip("window_beyond_trace_end", rows["trace_key"].iloc[j])
+                good = ok & ~beyond
+                for j in np.flatnonzero(good & dead.any(axis=1)):
+                    report.handle("dead_or_missing_component", rows["trace_key"].iloc[j])
+                for j in np.flatnonzero(good & (npts < picker.in_samples)):
+                    report.handle("trace_shorter_than_model_window_padded", rows["trace_key"].iloc[j])
+                keep.extend(good.tolist())
+                if good.any():
+                    res = picker.window_outputs(x[good], borders[good])
+                    results.append(res)
+                bar.update(len(x))
+            bar.close()
+            keep = np.asarray(keep, dtype=bool)
+            df = df[keep].copy()
+            if results:
+                merged = {k: np.concatenate([r[k] for r in results]) for k in results[0]}
+                for k in ("score_detection", "score_p_or_s", "p_prob", "s_prob"):
+                    df[k] = merged[k]
+                df["p_sample_pred"] = merged["p_local"] + df["start_sample"].to_numpy()
+                df["s_sample_pred"] = merged["s_local"] + df["start_sample"].to_numpy()
+            else:
+                for k in ("score_detection", "score_p_or_s", "p_prob", "s_prob", "p_sample_pred",
+                          "s_sample_pred"):
+                    df[k] = np.nan
+            df.to_csv(out / f"{split}_task{task}.csv", index=False)
+            report.processed += int(keep.sum())
+    report.notes.update({
+        "dataset": str(dataset),
+        "targets": str(targets_dir),
+        "targets_sha256": {
+            f.name: sha256_file(f) for f in sorted(Path(targets_dir).glob("task*.csv"))
+        },
+        "model": model_spec,
+        "model_class": picker.name,
+        "model_version": picker.version,
+        "weights": str(weights) if weights else None,
+        "pretrained": pretrained,
+        "sampling_rate": picker.sampling_rate,
+        "in_samples": picker.in_samples,
+        "batch_size": batch_size,
+        "device": device,
+    })
+    report.write(out)
+    return report

@@ -1,0 +1,180 @@
+"""``bench score``: metrics.json from a prediction folder, with event-level bootstrap CIs and bins."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seisforge.bench.picking import metrics as M
+from seisforge.bench.stats import cluster_bootstrap
+from seisforge.errors import DataError
+from seisforge.runinfo import write_json
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "seisforge.metrics/1"
+
+
+def _read(pred_dir: Path, name: str) -> pd.DataFrame | None:
+    path = pred_dir / f"{name}.csv"
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, dtype={"source_id": str, "trace_chunk": str})
+
+
+def clusters_of(df: pd.DataFrame) -> np.ndarray:
+    """Bootstrap cluster per row: ``source_id``, or the trace key for rows without one (noise)."""
+    sid = df["source_id"].fillna("").astype(str) if "source_id" in df else pd.Series("", index=df.index)
+    key = df["trace_key"].astype(str) if "trace_key" in df else df["trace_name"].astype(str)
+    return np.where(sid.to_numpy() == "", "trace:" + key.to_numpy(), sid.to_numpy())
+
+
+def _bootstrap_task1(test: pd.DataFrame, thr: float, n_boot: int, seed: int) -> dict:
+    y = (test["trace_type"] == "earthquake").to_numpy()
+    s = test["score_detection"].to_numpy(dtype=float)
+
+    def stat(idx):
+        out = {"test_det_auc": M.safe_auc(y[idx], s[idx])}
+        if np.isfinite(thr):
+            p, r, f = M.binary_prf(y[idx], s[idx] > thr)
+            out.update({"test_det_precision": p, "test_det_recall": r, "test_det_f1": f})
+        return out
+
+    return cluster_bootstrap(clusters_of(test), stat, n_boot, seed)
+
+
+def _bootstrap_task23(test: pd.DataFrame, met: dict, thresholds: dict, n_boot: int, seed: int) -> dict:
+    from sklearn.metrics import matthews_corrcoef
+
+    y = (test["phase_label"] == "P").to_numpy()
+    s = np.clip(test["score_p_or_s"].to_numpy(dtype=float), -1e100, 1e100)
+    mthr = met.get("phase_threshold_mcc", np.nan)
+    fthr = met.get("phase_threshold", np.nan)
+    phase_rows = {ph: (test["phase_label"] == ph).to_numpy() for ph in M.PHASES}
+    res = {ph: M._residual(test, ph) for ph in M.PHASES}
+    prob = {ph: M._prob(test, ph) for ph in M.PHASES}
+
+    def stat(idx):
+        out = {}
+        if np.isfinite(mthr) and len(np.unique(y[idx])) == 2:
+            out["test_phase_mcc"] = float(matthews_corrcoef(y[idx], s[idx] > mthr))
+            out["test_phase_f1"] = M.binary_prf(y[idx], s[idx] > fthr)[2]
+        for ph in M.PHASES:
+            sel = idx[phase_rows[ph][idx]]
+            r = res[ph][sel]
+            for k, v in M.residual_stats(r).items():
+                out[f"test_{ph}_{k}"] = v
+            if ph in thresholds:
+                st = M._pick_stats(prob[ph][sel], r, np.array([]), thresholds[ph], f"test_{ph}")
+                for k in ("recall", "cond_mae_s", "cond_rms_s", "cond_outlier_frac_0.45s",
+                          "cond_outlier_frac_1s", "cond_outlier_frac_1.5s"):
+                    out[f"test_{ph}_{k}"] = st[f"test_{ph}_{k}"]
+        return out
+
+    return cluster_bootstrap(clusters_of(test), stat, n_boot, seed)
+
+
+def _bins(test23: pd.DataFrame, thresholds: dict, n_boot: int, seed: int) -> list[dict]:
+    rows = []
+    groups = M.binning(test23)
+    for by, labels in groups.items():
+        for label in sorted(labels.unique(), key=str):
+            sub = test23[labels.to_numpy() == label]
+            for ph in M.PHASES:
+                d = sub[sub["phase_label"] == ph]
+                if d.empty:
+                    continue
+                res, prob = M._residual(d, ph), M._prob(d, ph)
+                thr = thresholds.get(ph, np.nan)
+
+                def stat(idx, res=res, prob=prob, thr=thr):
+                    r = res[idx]
+                    out = {"mae_s": M.residual_stats(r)["mae_s"], "rms_s": M.residual_stats(r)["std_s"]}
+                    if np.isfinite(thr):
+                        det, cor = M.pick_outcome(prob[idx], r, thr)
+                        out["recall"] = float(cor.mean())
+                        out["cond_mae_s"] = float(np.mean(np.abs(r[det]))) if det.any() else np.nan
+                    return out
+
+                full = stat(np.arange(len(d)))
+                ci = cluster_bootstrap(clusters_of(d), stat, n_boot, seed)
+                row = {"by": by, "bin": str(label), "phase": ph, "n": int(len(d)),
+                       "n_events": int(len(set(clusters_of(d))))}
+                for k, v in full.items():
+                    row[k] = v
+                    row[f"{k}_ci_low"], row[f"{k}_ci_high"] = ci[k]
+                rows.append(row)
+    return rows
+
+
+def score(pred_dir: str | Path, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Compute metrics for a prediction folder and write ``metrics.json`` (and ``bins.csv``).
+
+    Parameters
+    ----------
+    pred_dir
+        Folder with ``{dev,test}_task{1,23}.csv`` from ``bench predict`` (or pick-benchmark).
+    n_boot
+        Bootstrap resamples (by event) for the CIs; 0 disables them.
+    seed
+        Bootstrap seed.
+    """
+    pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise DataError(f"prediction folder not found: {pred_dir}")
+    files = {n: _read(pred_dir, n) for n in ("dev_task1", "test_task1", "dev_task23", "test_task23")}
+    if all(v is None for v in files.values()):
+        raise DataError(f"{pred_dir}: no {{dev,test}}_task{{1,23}}.csv prediction files")
+    reasons: dict[str, str] = {}
+    met: dict = {}
+    ci: dict = {}
+    thresholds: dict = {}
+    d1, t1 = files["dev_task1"], files["test_task1"]
+    met.update(M.task1_metrics(d1, t1, reasons))
+    if t1 is not None and not t1.empty:
+        ci.update(_bootstrap_task1(t1, met.get("det_threshold", np.nan), n_boot, seed))
+    d23, t23 = files["dev_task23"], files["test_task23"]
+    bins: list[dict] = []
+    if d23 is None or t23 is None or d23.empty or t23.empty:
+        reasons["task23"] = "dev_task23.csv or test_task23.csv missing or empty"
+    else:
+        met.update(M.task2_metrics(d23, t23, reasons))
+        noise_d = d1[d1["trace_type"] == "noise"] if d1 is not None else None
+        noise_t = t1[t1["trace_type"] == "noise"] if t1 is not None else None
+        m3, thresholds = M.task3_metrics(d23, t23, noise_d, noise_t, reasons)
+        met.update(m3)
+        ci.update(_bootstrap_task23(t23, met, thresholds, n_boot, seed))
+        bins = _bins(t23, thresholds, min(n_boot, 200), seed)
+    report_path = pred_dir / "run_report.json"
+    predict_report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    result = {
+        "schema": SCHEMA,
+        "pred_dir": str(pred_dir),
+        "model": predict_report.get("notes", {}).get("model"),
+        "model_version": predict_report.get("notes", {}).get("model_version"),
+        "dataset": predict_report.get("notes", {}).get("dataset"),
+        "domain": "unknown",
+        "counts": {k: (0 if v is None else int(len(v))) for k, v in files.items()},
+        "metrics": met,
+        "ci95": {k: list(v) for k, v in ci.items()},
+        "reasons": reasons,
+        "thresholds": {"det_threshold": met.get("det_threshold"),
+                       "phase_threshold": met.get("phase_threshold"),
+                       "phase_threshold_mcc": met.get("phase_threshold_mcc"),
+                       **{f"{k}_pick_threshold": v for k, v in thresholds.items()},
+                       "chosen_on": "dev"},
+        "pick_tolerance_s": M.PICK_TOLERANCE_S,
+        "bootstrap": {"n": n_boot, "cluster": "source_id (trace key for noise)", "seed": seed,
+                      "confidence": 0.95},
+        "bins": bins,
+        "predict_skipped": predict_report.get("skipped", {}),
+        "predict_handled": predict_report.get("handled", {}),
+    }
+    write_json(result, pred_dir / "metrics.json")
+    if bins:
+        pd.DataFrame(bins).to_csv(pred_dir / "bins.csv", index=False)
+    return result
