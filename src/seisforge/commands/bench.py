@@ -1,0 +1,95 @@
+"""``seisforge bench ...``: targets, predict, score, leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _targets(args: argparse.Namespace) -> int:
+    from seisforge.bench.picking.targets import generate_targets
+
+    report = generate_targets(args.dataset, args.out, seed=args.seed, sampling_rate=args.sampling_rate,
+                              splits=tuple(args.splits.split(",")))
+    n = report.to_dict()["notes"]
+    print(f"task1: {n['task1_rows']}\ntask23: {n['task23_rows']}\n-> {args.out}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from seisforge.bench.picking.predict import predict
+
+    report = predict(args.dataset, args.targets, args.model, args.out, weights=args.weights,
+                     pretrained=args.pretrained, batch_size=args.batch_size, device=args.device,
+                     num_workers=args.workers, splits=tuple(args.splits.split(",")))
+    d = report.to_dict()
+    print(f"predicted {d['processed']} windows -> {args.out} (skipped: {d['skipped'] or 0}; "
+          f"handled: {d['handled'] or 0})")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from seisforge.bench.picking.score import score
+
+    result = score(args.pred_dir, n_boot=args.bootstrap, seed=args.seed)
+    m, ci = result["metrics"], result["ci95"]
+    for key in ("test_det_auc", "test_det_f1", "test_phase_mcc", "test_P_mae_s", "test_P_std_s", "test_P_recall",
+                "test_P_cond_mae_s", "test_S_mae_s", "test_S_std_s", "test_S_recall", "test_S_cond_mae_s"):
+        if key in m:
+            lo, hi = ci.get(key, (float("nan"), float("nan")))
+            print(f"{key:22s} {m[key]:8.4f}  [{lo:.4f}, {hi:.4f}]")
+    for key, why in result["reasons"].items():
+        print(f"note: {key}: {why}")
+    print(f"-> {args.pred_dir}/metrics.json")
+    return 0
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from seisforge.bench.report import leaderboard
+
+    paths = leaderboard(args.pred_dirs, args.out, names=args.names.split(",") if args.names else None)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction):
+    """Add the ``bench`` group."""
+    group = sub.add_parser("bench", help="picking benchmark (pick-benchmark compatible)")
+    verbs = group.add_subparsers(dest="verb", metavar="VERB")
+    verbs.required = True
+
+    t = verbs.add_parser("targets", help="task1.csv/task23.csv evaluation targets")
+    t.add_argument("dataset", help="SeisBench dataset folder or name")
+    t.add_argument("--out", required=True)
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--sampling-rate", type=float, default=100.0)
+    t.add_argument("--splits", default="dev,test")
+    t.set_defaults(func=_targets)
+
+    p = verbs.add_parser("predict", help="predict target windows with a model")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--targets", required=True)
+    p.add_argument("--model", required=True,
+                   help="seisbench:<Class> | stalta[:aic|:baer] | run:RUN_DIR | ensemble:SPEC1,SPEC2")
+    w = p.add_mutually_exclusive_group()
+    w.add_argument("--weights", help="SeisBench weight pair, e.g. .../ethz for ethz.json.v2 + ethz.pt.v2")
+    w.add_argument("--pretrained", help="SeisBench hub weights name (needs network or cache)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--splits", default="dev,test")
+    p.set_defaults(func=_predict)
+
+    s = verbs.add_parser("score", help="metrics.json with bootstrap CIs")
+    s.add_argument("pred_dir")
+    s.add_argument("--bootstrap", type=int, default=1000, help="event-level resamples (0: none)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_score)
+
+    lb = verbs.add_parser("leaderboard", help="Markdown/CSV leaderboard and figures")
+    lb.add_argument("pred_dirs", nargs="+")
+    lb.add_argument("--out", required=True)
+    lb.add_argument("--names", help="comma-separated display names (default: folder names)")
+    lb.set_defaults(func=_leaderboard)
+    return verbs
