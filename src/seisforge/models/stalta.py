@@ -53,13 +53,21 @@ class StaLtaPicker:
         self.version = f"stalta-{onset}-sta{sta_s}-lta{lta_s}-bp{freqmin}-{freqmax}"
 
     def _onset(self, x: np.ndarray, peak: int, lo: int) -> int:
-        seg_start = max(lo, peak - int(2 * self.sampling_rate))
-        seg = x[seg_start:peak + 1]
-        if len(seg) < 10 or not np.any(seg):
-            return peak
+        fs = self.sampling_rate
         if self.onset == "aic":
+            seg_start = max(lo, peak - int(2 * fs))
+            seg = x[seg_start:peak + 1]
+            if len(seg) < 10 or not np.any(seg):
+                return peak
             return seg_start + int(np.argmin(aic_simple(seg)[1:-1]) + 1)
-        p_pick, _ = pk_baer(seg.astype(np.float32), self.sampling_rate, 20, 60, 7.0, 12.0, 100, 100)
+        # Baer-Kradolfer: needs a noise lead-in (preset) before the onset
+        seg_start = max(0, peak - int(4 * fs))
+        seg = x[seg_start:peak + int(fs)]
+        preset = min(int(1.5 * fs), max(len(seg) // 3, 1))
+        if len(seg) < 3 * preset or not np.any(seg):
+            return peak
+        p_pick, _ = pk_baer(seg.astype(np.float32), fs, int(0.2 * fs), int(0.6 * fs), 7.0, 12.0, preset,
+                            int(fs))
         return seg_start + int(p_pick) if 0 < p_pick < len(seg) else peak
 
     def window_outputs(self, x: np.ndarray, borders: np.ndarray) -> dict[str, np.ndarray]:
