@@ -119,6 +119,73 @@ def _checked_generator(ds, rows: pd.DataFrame, augmentations):
     return gen
 
 
+def _prepare_rows(df, ds, meta, keys, picker, has_dup_names, dataset, report, group):
+    """Rescale, match targets to traces (counting misses) and attach event/bin metadata."""
+    if df.empty:
+        return None
+    target_sr = df["sampling_rate"].astype(float).to_numpy()
+    if not np.allclose(target_sr, picker.sampling_rate):
+        factor = picker.sampling_rate / target_sr
+        for col in SAMPLE_COLUMNS:
+            if col in df.columns:
+                df[col] = df[col].astype(float) * factor
+        df["start_sample"] = np.round(df["start_sample"]).astype(int)
+        df["end_sample"] = np.round(df["end_sample"]).astype(int)
+        df["sampling_rate"] = picker.sampling_rate
+        report.handle(f"targets_rescaled_{target_sr[0]:g}_to_{picker.sampling_rate:g}Hz", n=len(df))
+    if "trace_chunk" not in df.columns or df["trace_chunk"].isna().all():
+        if has_dup_names:
+            raise DataError(
+                "targets have no trace_chunk column but trace names repeat across chunks of "
+                f"{dataset}; a target cannot be matched to one trace"
+            )
+        df["trace_chunk"] = meta["trace_chunk"].iloc[0] if len(meta) else ""
+    df["trace_chunk"] = df["trace_chunk"].fillna("").astype(str)
+    df = df.drop(columns=["trace_dataset"], errors="ignore")
+    idx = []
+    for name, chunk in zip(df["trace_name"], df["trace_chunk"]):
+        try:
+            idx.append(ds.get_idx_from_trace_name(name, chunk=chunk))
+        except KeyError:
+            idx.append(-1)
+    idx = np.asarray(idx)
+    for name in df.loc[idx < 0, "trace_name"]:
+        report.skip("target_trace_not_found", f"{group}:{name}")
+    df, idx = df[idx >= 0].copy(), idx[idx >= 0]
+    if df.empty:
+        return None
+    df["trace_key"] = keys.iloc[idx].to_numpy()
+    df["dataset"] = meta["trace_dataset"].iloc[idx].to_numpy()
+    sid = meta["source_id"].iloc[idx].astype(str).to_numpy() if "source_id" in meta else None
+    if "source_id" not in df.columns or df["source_id"].isna().all():
+        df["source_id"] = sid if sid is not None else ""
+    df["source_id"] = df["source_id"].fillna("").astype(str).replace("nan", "")
+    for col, candidates in META_COLUMNS.items():
+        src = next((c for c in candidates if c in meta.columns), None)
+        df[col] = pd.to_numeric(meta[src].iloc[idx], errors="coerce").to_numpy() if src else np.nan
+    return df
+
+
+def _check_batch(batch, rows: pd.DataFrame, picker, report: RunReport) -> np.ndarray:
+    """Which windows of a batch can be predicted; counts the rest (and documented handlings)."""
+    checks = batch["checks"].numpy()
+    ok = checks[:, 0].astype(bool)
+    npts = checks[:, 1]
+    dead = checks[:, 2:].astype(bool)
+    beyond = rows["end_sample"].to_numpy() > npts
+    keys = rows["trace_key"].to_numpy()
+    for j in np.flatnonzero(~ok):
+        report.skip("nonfinite_samples", keys[j])
+    for j in np.flatnonzero(ok & beyond):
+        report.skip("window_beyond_trace_end", keys[j])
+    good = ok & ~beyond
+    for j in np.flatnonzero(good & dead.any(axis=1)):
+        report.handle("dead_or_missing_component", keys[j])
+    for j in np.flatnonzero(good & (npts < picker.in_samples)):
+        report.handle("trace_shorter_than_model_window_padded", keys[j])
+    return good
+
+
 def predict(
     dataset: str | Path,
     targets_dir: str | Path,
@@ -176,96 +243,51 @@ def predict(
         sbg.Normalize(demean_axis=-1, amp_norm_axis=-1, amp_norm_type=picker.norm),
     ]
     has_dup_names = meta["trace_name"].duplicated().any()
+    groups = []
     for task, df_all in targets.items():
         for split in splits:
-            df = df_all[df_all["trace_split"] == split].copy()
-            if df.empty:
+            df = _prepare_rows(df_all[df_all["trace_split"] == split].copy(), ds, meta, keys, picker,
+                               has_dup_names, str(dataset), report, f"{split}_task{task}")
+            if df is None:
                 report.notes.setdefault("empty", []).append(f"{split}_task{task}")
                 continue
-            target_sr = df["sampling_rate"].astype(float).to_numpy()
-            if not np.allclose(target_sr, picker.sampling_rate):
-                factor = picker.sampling_rate / target_sr
-                for col in SAMPLE_COLUMNS:
-                    if col in df.columns:
-                        df[col] = df[col].astype(float) * factor
-                df["start_sample"] = np.round(df["start_sample"]).astype(int)
-                df["end_sample"] = np.round(df["end_sample"]).astype(int)
-                df["sampling_rate"] = picker.sampling_rate
-                report.handle(f"targets_rescaled_{target_sr[0]:g}_to_{picker.sampling_rate:g}Hz", n=len(df))
-            if "trace_chunk" not in df.columns or df["trace_chunk"].isna().all():
-                if has_dup_names:
-                    raise DataError(
-                        "targets have no trace_chunk column but trace names repeat across chunks of "
-                        f"{dataset}; a target cannot be matched to one trace"
-                    )
-                df["trace_chunk"] = meta["trace_chunk"].iloc[0] if len(meta) else ""
-            df["trace_chunk"] = df["trace_chunk"].fillna("").astype(str)
-            df = df.drop(columns=["trace_dataset"], errors="ignore")
-            idx = []
-            for name, chunk in zip(df["trace_name"], df["trace_chunk"]):
-                try:
-                    idx.append(ds.get_idx_from_trace_name(name, chunk=chunk))
-                except KeyError:
-                    idx.append(-1)
-            idx = np.asarray(idx)
-            for name in df.loc[idx < 0, "trace_name"]:
-                report.skip("target_trace_not_found", f"{split}_task{task}:{name}")
-            df, idx = df[idx >= 0].copy(), idx[idx >= 0]
-            df["trace_key"] = keys.iloc[idx].to_numpy()
-            df["dataset"] = meta["trace_dataset"].iloc[idx].to_numpy()
-            sid = meta["source_id"].iloc[idx].astype(str).to_numpy() if "source_id" in meta else None
-            if "source_id" not in df.columns or df["source_id"].isna().all():
-                df["source_id"] = sid if sid is not None else ""
-            df["source_id"] = df["source_id"].fillna("").astype(str).replace("nan", "")
-            for col, candidates in META_COLUMNS.items():
-                src = next((c for c in candidates if c in meta.columns), None)
-                df[col] = pd.to_numeric(meta[src].iloc[idx], errors="coerce").to_numpy() if src else np.nan
-            gen = _checked_generator(ds, df, augmentations)
-            loader = torch.utils.data.DataLoader(
-                gen, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                worker_init_fn=worker_init_fn,
-            )
-            results, keep = [], []
-            bar = tqdm(total=len(df), desc=f"predict {split} task{task}", unit="win")
+            df["_group"] = f"{split}_task{task}"
+            groups.append(df)
+    # one stream over all groups, so every batch is full
+    rows = pd.concat(groups, ignore_index=True) if groups else pd.DataFrame()
+    keep = np.zeros(len(rows), dtype=bool)
+    merged: dict[str, np.ndarray] = {}
+    if len(rows):
+        gen = _checked_generator(ds, rows, augmentations)
+        loader = torch.utils.data.DataLoader(
+            gen, batch_size=batch_size, shuffle=False, num_workers=num_workers, worker_init_fn=worker_init_fn,
+        )
+        results = []
+        pos = 0
+        with tqdm(total=len(rows), desc="predict", unit="win") as bar:
             for batch in loader:
                 x = batch["X"].numpy()
-                borders = batch["window_borders"].numpy()
-                checks = batch["checks"].numpy()
-                ok = checks[:, 0].astype(bool)
-                npts = checks[:, 1]
-                dead = checks[:, 2:].astype(bool)
-                start = len(keep)
-                rows = df.iloc[start:start + len(x)]
-                beyond = rows["end_sample"].to_numpy() > npts
-                for j in np.flatnonzero(~ok):
-                    report.skip("nonfinite_samples", rows["trace_key"].iloc[j])
-                for j in np.flatnonzero(ok & beyond):
-                    report.skip("window_beyond_trace_end", rows["trace_key"].iloc[j])
-                good = ok & ~beyond
-                for j in np.flatnonzero(good & dead.any(axis=1)):
-                    report.handle("dead_or_missing_component", rows["trace_key"].iloc[j])
-                for j in np.flatnonzero(good & (npts < picker.in_samples)):
-                    report.handle("trace_shorter_than_model_window_padded", rows["trace_key"].iloc[j])
-                keep.extend(good.tolist())
+                good = _check_batch(batch, rows.iloc[pos:pos + len(x)], picker, report)
+                keep[pos:pos + len(x)] = good
                 if good.any():
-                    res = picker.window_outputs(x[good], borders[good])
-                    results.append(res)
+                    results.append(picker.window_outputs(x[good], batch["window_borders"].numpy()[good]))
+                pos += len(x)
                 bar.update(len(x))
-            bar.close()
-            keep = np.asarray(keep, dtype=bool)
-            df = df[keep].copy()
-            if results:
-                merged = {k: np.concatenate([r[k] for r in results]) for k in results[0]}
-                for k in ("score_detection", "score_p_or_s", "p_prob", "s_prob"):
-                    df[k] = merged[k]
-                df["p_sample_pred"] = merged["p_local"] + df["start_sample"].to_numpy()
-                df["s_sample_pred"] = merged["s_local"] + df["start_sample"].to_numpy()
-            else:
-                for k in ("score_detection", "score_p_or_s", "p_prob", "s_prob", "p_sample_pred",
-                          "s_sample_pred"):
-                    df[k] = np.nan
-            df.to_csv(out / f"{split}_task{task}.csv", index=False)
-            report.processed += int(keep.sum())
+        if results:
+            merged = {k: np.concatenate([r[k] for r in results]) for k in results[0]}
+    kept = rows[keep].copy()
+    for k in ("score_detection", "score_p_or_s", "p_prob", "s_prob"):
+        kept[k] = merged.get(k, np.array([]))
+    if len(kept):
+        kept["p_sample_pred"] = merged["p_local"] + kept["start_sample"].to_numpy()
+        kept["s_sample_pred"] = merged["s_local"] + kept["start_sample"].to_numpy()
+    else:
+        kept["p_sample_pred"] = kept["s_sample_pred"] = np.array([])
+    for df in groups:
+        name = df["_group"].iloc[0]
+        part = kept[kept["_group"] == name].drop(columns=["_group"])
+        part.to_csv(out / f"{name}.csv", index=False)
+    report.processed += int(keep.sum())
     report.notes.update({
         "dataset": str(dataset),
         "targets": str(targets_dir),
