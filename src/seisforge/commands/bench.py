@@ -52,6 +52,29 @@ def _leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from seisforge.bench.picking.score import paired_compare
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = ["| model | metric | delta vs base | 95% CI |", "|---|---|---|---|"]
+    results = []
+    for other in args.others:
+        res = paired_compare(args.base, other, n_boot=args.bootstrap, seed=args.seed)
+        results.append(res)
+        for k, v in res["delta"].items():
+            lo, hi = res["ci95"].get(k, (float("nan"), float("nan")))
+            lines.append(f"| {Path(other).name} | {k} | {v:+.4f} | [{lo:+.4f}, {hi:+.4f}] |")
+    (out / "compare.json").write_text(json.dumps(results, indent=2, default=float))
+    (out / "compare.md").write_text(f"# Paired differences against {args.base}\n\n" + "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"-> {out}/compare.md")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction):
     """Add the ``bench`` group."""
     group = sub.add_parser("bench", help="picking benchmark (pick-benchmark compatible)")
@@ -92,4 +115,11 @@ def register(sub: argparse._SubParsersAction):
     lb.add_argument("--out", required=True)
     lb.add_argument("--names", help="comma-separated display names (default: folder names)")
     lb.set_defaults(func=_leaderboard)
+    c = verbs.add_parser("compare", help="paired differences against a base model (event bootstrap)")
+    c.add_argument("base", help="prediction folder of the reference model (e.g. the teacher)")
+    c.add_argument("others", nargs="+", help="prediction folders to compare")
+    c.add_argument("--out", required=True)
+    c.add_argument("--bootstrap", type=int, default=1000)
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(func=_compare)
     return verbs

@@ -33,7 +33,8 @@ def clusters_of(df: pd.DataFrame) -> np.ndarray:
     return np.where(sid.to_numpy() == "", "trace:" + key.to_numpy(), sid.to_numpy())
 
 
-def _bootstrap_task1(test: pd.DataFrame, thr: float, n_boot: int, seed: int) -> dict:
+def _task1_stat(test: pd.DataFrame, thr: float):
+    """Index array -> task-1 test metrics at the fixed dev threshold."""
     y = (test["trace_type"] == "earthquake").to_numpy()
     s = test["score_detection"].to_numpy(dtype=float)
 
@@ -44,10 +45,11 @@ def _bootstrap_task1(test: pd.DataFrame, thr: float, n_boot: int, seed: int) -> 
             out.update({"test_det_precision": p, "test_det_recall": r, "test_det_f1": f})
         return out
 
-    return cluster_bootstrap(clusters_of(test), stat, n_boot, seed)
+    return stat
 
 
-def _bootstrap_task23(test: pd.DataFrame, met: dict, thresholds: dict, n_boot: int, seed: int) -> dict:
+def _task23_stat(test: pd.DataFrame, met: dict, thresholds: dict):
+    """Index array -> task-2/3 test metrics at the fixed dev thresholds."""
     from sklearn.metrics import matthews_corrcoef
 
     y = (test["phase_label"] == "P").to_numpy()
@@ -75,7 +77,7 @@ def _bootstrap_task23(test: pd.DataFrame, met: dict, thresholds: dict, n_boot: i
                     out[f"test_{ph}_{k}"] = st[f"test_{ph}_{k}"]
         return out
 
-    return cluster_bootstrap(clusters_of(test), stat, n_boot, seed)
+    return stat
 
 
 def _bins(test23: pd.DataFrame, thresholds: dict, n_boot: int, seed: int) -> list[dict]:
@@ -136,7 +138,8 @@ def score(pred_dir: str | Path, n_boot: int = 1000, seed: int = 0) -> dict:
     d1, t1 = files["dev_task1"], files["test_task1"]
     met.update(M.task1_metrics(d1, t1, reasons))
     if t1 is not None and not t1.empty:
-        ci.update(_bootstrap_task1(t1, met.get("det_threshold", np.nan), n_boot, seed))
+        ci.update(cluster_bootstrap(clusters_of(t1), _task1_stat(t1, met.get("det_threshold", np.nan)),
+                                    n_boot, seed))
     d23, t23 = files["dev_task23"], files["test_task23"]
     bins: list[dict] = []
     if d23 is None or t23 is None or d23.empty or t23.empty:
@@ -147,7 +150,7 @@ def score(pred_dir: str | Path, n_boot: int = 1000, seed: int = 0) -> dict:
         noise_t = t1[t1["trace_type"] == "noise"] if t1 is not None else None
         m3, thresholds = M.task3_metrics(d23, t23, noise_d, noise_t, reasons)
         met.update(m3)
-        ci.update(_bootstrap_task23(t23, met, thresholds, n_boot, seed))
+        ci.update(cluster_bootstrap(clusters_of(t23), _task23_stat(t23, met, thresholds), n_boot, seed))
         bins = _bins(t23, thresholds, min(n_boot, 200), seed)
     report_path = pred_dir / "run_report.json"
     predict_report = json.loads(report_path.read_text()) if report_path.is_file() else {}
@@ -178,3 +181,51 @@ def score(pred_dir: str | Path, n_boot: int = 1000, seed: int = 0) -> dict:
     if bins:
         pd.DataFrame(bins).to_csv(pred_dir / "bins.csv", index=False)
     return result
+
+
+def _aligned(base: pd.DataFrame, other: pd.DataFrame, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    key = ["trace_key" if "trace_key" in base else "trace_name", "start_sample", "end_sample"]
+    if "phase_label" in base:
+        key.append("phase_label")
+    merged = base[key].merge(other[key].reset_index(), on=key, how="inner")
+    if len(merged) != len(base) or len(merged) != len(other):
+        raise DataError(f"{name}: the two prediction sets cover different target windows "
+                        f"({len(base)} vs {len(other)}, {len(merged)} shared); compare runs on the same targets")
+    return base.reset_index(drop=True), other.loc[merged["index"].to_numpy()].reset_index(drop=True)
+
+
+def paired_compare(base_dir: str | Path, other_dir: str | Path, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Paired differences ``other - base`` of the test metrics, with event-bootstrap CIs.
+
+    Both folders must hold predictions for the same targets and a ``metrics.json`` (each model keeps
+    its own dev-chosen thresholds). The same event resamples are applied to both models, so the CI of
+    the difference accounts for their correlation.
+    """
+    base_dir, other_dir = Path(base_dir), Path(other_dir)
+    mb, mo = (json.loads((d / "metrics.json").read_text()) for d in (base_dir, other_dir))
+    out: dict = {"base": str(base_dir), "other": str(other_dir), "delta": {}, "ci95": {}}
+    for name in ("test_task1", "test_task23"):
+        b, o = _read(base_dir, name), _read(other_dir, name)
+        if b is None or o is None or b.empty:
+            continue
+        b, o = _aligned(b, o, name)
+        if name == "test_task1":
+            fb = _task1_stat(b, mb["metrics"].get("det_threshold") or np.nan)
+            fo = _task1_stat(o, mo["metrics"].get("det_threshold") or np.nan)
+        else:
+            thr_b = {ph: mb["thresholds"].get(f"{ph}_pick_threshold") for ph in M.PHASES}
+            thr_o = {ph: mo["thresholds"].get(f"{ph}_pick_threshold") for ph in M.PHASES}
+            fb = _task23_stat(b, _nan(mb["metrics"]), {k: v for k, v in thr_b.items() if v is not None})
+            fo = _task23_stat(o, _nan(mo["metrics"]), {k: v for k, v in thr_o.items() if v is not None})
+
+        def diff(idx, fb=fb, fo=fo):
+            a, c = fb(idx), fo(idx)
+            return {k: c[k] - a[k] for k in a if k in c}
+
+        out["delta"].update(diff(np.arange(len(b))))
+        out["ci95"].update({k: list(v) for k, v in cluster_bootstrap(clusters_of(b), diff, n_boot, seed).items()})
+    return out
+
+
+def _nan(d: dict) -> dict:
+    return {k: (np.nan if v is None else v) for k, v in d.items()}

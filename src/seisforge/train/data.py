@@ -1,0 +1,178 @@
+"""Training data: SeisBench datasets filtered to train/dev, seeded generators and loaders.
+
+- Only the configured train and dev splits are selected; the test split is never loaded.
+- Every sample's augmentation randomness is seeded from (seed, epoch, sample index), so results do
+  not depend on worker scheduling, and a resumed run sees exactly the same samples.
+- A trace that fails to load (exception or non-finite samples) is **not** swallowed: the sample is
+  marked invalid, excluded from the loss, counted and logged with its key by the training loop, and
+  the run stops when more than ``max_bad_fraction`` of the traces failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seisforge.data.sources import open_dataset, phase_columns, trace_keys
+from seisforge.errors import ConfigError, DataError
+from seisforge.train.augment import AmplitudeJitter, PolarityFlip, TimeShift
+from seisforge.train.config import AugmentConfig, DataConfig, LabelConfig
+
+log = logging.getLogger(__name__)
+
+
+def sample_seed(seed: int, epoch: int, idx: int) -> int:
+    """A 32-bit seed from (seed, epoch, sample index)."""
+    h = hashlib.blake2b(f"{seed}:{epoch}:{idx}".encode(), digest_size=4).digest()
+    return int.from_bytes(h, "little")
+
+
+def dataset_paths(cfg: DataConfig) -> list[str]:
+    """The dataset specs of a data config, checked up front (fail fast with a clear message)."""
+    paths = ([cfg.path] if cfg.path else []) + list(cfg.datasets)
+    if not paths and not cfg.manifest:
+        raise ConfigError("data: give data.path, data.datasets or data.manifest")
+    for p in paths:
+        if ("/" in p or p.startswith(".")) and not Path(p).exists():
+            raise DataError(f"data: dataset not found: {p}")
+    return paths
+
+
+class SplitData:
+    """The train or dev part of one or more datasets, addressed by a flat index."""
+
+    def __init__(self, datasets: list, split: str):
+        self.parts = []
+        for ds in datasets:
+            if "split" not in ds.metadata.columns:
+                raise DataError(f"dataset {ds.metadata['trace_dataset'].iloc[0]} has no 'split' column")
+            mask = (ds.metadata["split"] == split).to_numpy()
+            if mask.any():
+                self.parts.append(ds.filter(mask, inplace=False))
+        self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
+        self.keys = np.concatenate([trace_keys(p.metadata).to_numpy() for p in self.parts]) if self.parts else np.array([])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def locate(self, idx: int):
+        k = int(np.searchsorted(self.offsets, idx, side="right") - 1)
+        return self.parts[k], idx - int(self.offsets[k])
+
+    def noise_dataset(self):
+        """Traces without any labelled arrival (for additive-noise augmentation), or None."""
+        for p in self.parts:
+            cols = list(phase_columns(p.metadata))
+            mask = p.metadata[cols].isna().all(axis=1).to_numpy() if cols else np.ones(len(p), bool)
+            if mask.any():
+                return p.filter(mask, inplace=False)
+        return None
+
+
+def open_training_datasets(cfg: DataConfig, sampling_rate: float, component_order: str) -> list:
+    """Open every configured dataset at the model's sampling rate and component order."""
+    return [open_dataset(p, sampling_rate=sampling_rate, component_order=component_order, cache=cfg.cache)
+            for p in dataset_paths(cfg)]
+
+
+def build_augmentations(model, aug: AugmentConfig, labels: LabelConfig, label_columns: dict,
+                        noise_ds=None, train: bool = True) -> list:
+    """The SeisBench augmentation pipeline for a picker (train: random; dev: placement only)."""
+    import seisbench.generate as sbg
+
+    n = int(model.in_samples)
+    pipeline = [
+        sbg.OneOf(
+            [sbg.WindowAroundSample(list(label_columns), samples_before=n, windowlen=2 * n,
+                                    selection="random", strategy="variable"),
+             sbg.NullAugmentation()],
+            probabilities=[aug.pick_window_prob, 1 - aug.pick_window_prob],
+        ),
+        sbg.RandomWindow(windowlen=n, strategy="pad"),
+        sbg.ChangeDtype(np.float32),
+    ]
+
+    def maybe(a, p):
+        return sbg.OneOf([a, sbg.NullAugmentation()], probabilities=[p, 1 - p])
+
+    if train:
+        if aug.noise_prob > 0:
+            if noise_ds is None:
+                raise ConfigError("augment.noise_prob > 0 but the training data hold no noise traces")
+            pipeline.append(maybe(sbg.RealNoise(noise_ds, scale=tuple(aug.noise_scale)), aug.noise_prob))
+        if aug.amplitude_jitter_prob > 0:
+            pipeline.append(maybe(AmplitudeJitter(*aug.amplitude_jitter_range), aug.amplitude_jitter_prob))
+        if aug.channel_dropout_prob > 0:
+            pipeline.append(maybe(sbg.ChannelDropout(), aug.channel_dropout_prob))
+        if aug.polarity_flip_prob > 0:
+            pipeline.append(maybe(PolarityFlip(), aug.polarity_flip_prob))
+    pipeline += [
+        sbg.Normalize(demean_axis=-1, amp_norm_axis=-1, amp_norm_type=getattr(model, "norm", "peak")),
+        sbg.ProbabilisticLabeller(label_columns=label_columns, sigma=labels.sigma, shape=labels.shape, dim=0,
+                                  model_labels=model.labels),
+    ]
+    if train and aug.time_shift_prob > 0:
+        pipeline.append(maybe(TimeShift(aug.time_shift_max), aug.time_shift_prob))
+    return pipeline
+
+
+class SeededGenerator(torch.utils.data.Dataset):
+    """Applies SeisBench augmentations to samples of a :class:`SplitData`, seeded per sample.
+
+    Items are dicts with ``X``, ``y``, ``valid`` (0 for a trace that failed) and ``idx``.
+    """
+
+    def __init__(self, data: SplitData, augmentations: list, seed: int, in_samples: int, n_channels: int,
+                 n_classes: int):
+        self.data, self.augmentations, self.seed = data, augmentations, seed
+        self.epoch = 0
+        self.shape_x, self.shape_y = (n_channels, in_samples), (n_classes, in_samples)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, idx: int) -> dict:
+        s = sample_seed(self.seed, self.epoch, idx)
+        np.random.seed(s)
+        random.seed(s)
+        try:
+            ds, local = self.data.locate(idx)
+            state = {"X": ds.get_sample(local)}
+            if not np.isfinite(state["X"][0]).all():
+                raise DataError("non-finite samples")
+            for aug in self.augmentations:
+                aug(state)
+            x, y = state["X"][0], state["y"][0]
+            if x.shape != self.shape_x or not np.isfinite(x).all():
+                raise DataError(f"bad window shape {x.shape} or non-finite values")
+            return {"X": torch.as_tensor(x), "y": torch.as_tensor(y, dtype=torch.float32),
+                    "valid": torch.tensor(1), "idx": torch.tensor(idx)}
+        except Exception as err:  # counted and logged by the loop, never swallowed
+            log.debug("sample %d failed: %s", idx, err)
+            return {"X": torch.zeros(self.shape_x), "y": torch.zeros(self.shape_y),
+                    "valid": torch.tensor(0), "idx": torch.tensor(idx)}
+
+
+class OffsetSampler(torch.utils.data.Sampler):
+    """A seeded permutation per epoch that can start part-way (for exact resumption)."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool = True):
+        self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.epoch, self.start = 0, 0
+
+    def order(self) -> list[int]:
+        if not self.shuffle:
+            return list(range(self.n))
+        g = torch.Generator().manual_seed(self.seed + 7919 * self.epoch)
+        return torch.randperm(self.n, generator=g).tolist()
+
+    def __iter__(self):
+        return iter(self.order()[self.start:])
+
+    def __len__(self) -> int:
+        return self.n - self.start

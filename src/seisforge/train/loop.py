@@ -1,0 +1,375 @@
+"""The training loop: reproducible, resumable, early-stopped on dev, never reading test."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from seisforge.config import dump_yaml
+from seisforge.data.sources import phase_columns
+from seisforge.errors import ConfigError, DataError, LeakageError
+from seisforge.models.registry import load_model
+from seisforge.runinfo import environment, seed_everything, sha256_lines, worker_init_fn
+from seisforge.train import losses
+from seisforge.train.config import TrainConfig
+from seisforge.train.data import (
+    OffsetSampler,
+    SeededGenerator,
+    SplitData,
+    build_augmentations,
+    open_training_datasets,
+)
+from seisforge.train.models import build_model
+
+log = logging.getLogger(__name__)
+
+LOWER_IS_BETTER = ("dev_loss", "dev_P_rms_s", "dev_S_rms_s", "dev_P_mae_s", "dev_S_mae_s")
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> cuda when available, else cpu."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device: cuda requested but no CUDA device is available")
+    return name
+
+
+def _validate(cfg: TrainConfig) -> None:
+    if cfg.loss.kind not in ("soft_ce", "hard_ce", "focal"):
+        raise ConfigError(f"loss.kind must be soft_ce, hard_ce or focal, got {cfg.loss.kind!r}")
+    if cfg.precision not in ("fp32", "fp16", "bf16"):
+        raise ConfigError(f"precision must be fp32, fp16 or bf16, got {cfg.precision!r}")
+    if cfg.train.early_stopping_metric not in LOWER_IS_BETTER:
+        raise ConfigError(f"train.early_stopping_metric must be one of {LOWER_IS_BETTER}")
+    if cfg.optim.schedule not in ("cosine", "constant"):
+        raise ConfigError("optim.schedule must be cosine or constant")
+    if not 0 <= cfg.loss.kd.alpha <= 1:
+        raise ConfigError("loss.kd.alpha must be in [0, 1]")
+
+
+def _load_teacher(cfg: TrainConfig, student, device: str):
+    kd = cfg.loss.kd
+    if not kd.teacher:
+        return None
+    teacher = load_model(kd.teacher, weights=kd.teacher_weights)
+    if not hasattr(teacher, "labels") or not hasattr(teacher, "in_samples"):
+        raise ConfigError(f"teacher {kd.teacher} is not a SeisBench picker")
+    if sorted(teacher.labels) != sorted(student.labels) or teacher.in_samples != student.in_samples:
+        raise ConfigError(f"teacher ({teacher.labels}, {teacher.in_samples}) and student ({student.labels}, "
+                          f"{student.in_samples}) need the same classes and window length")
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher.to(device).eval()
+
+
+def _forward(model, x):
+    y = model(x)
+    if isinstance(y, (tuple, list)):
+        y = torch.stack(list(y), dim=1)
+    return y
+
+
+def _run_dir(cfg: TrainConfig) -> Path:
+    root = Path(cfg.run.root)
+    name = cfg.run.name or cfg.name
+    path = root / name
+    k = 1
+    while path.exists():
+        k += 1
+        path = root / f"{name}_{k}"
+    return path
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "python": list(random.getstate()[1]),
+        "python_pos": random.getstate()[2],
+        "numpy_keys": torch.as_tensor(np_state[1].astype(np.int64)),
+        "numpy_pos": int(np_state[2]),
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((3, tuple(state["python"]), state["python_pos"]))
+    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+
+
+def _dev_metrics(model, loader, cfg: TrainConfig, labels: str, device: str, sr: float) -> dict:
+    model.eval()
+    tot, n = 0.0, 0
+    res = {"P": [], "S": []}
+    with torch.inference_mode():
+        for batch in loader:
+            valid = batch["valid"].bool()
+            if not valid.any():
+                continue
+            x, y = batch["X"][valid].to(device), batch["y"][valid].to(device)
+            p = _forward(model, x)
+            tot += float(losses.data_loss(cfg.loss.kind, p, y, cfg.loss.gamma, cfg.loss.class_weights)) * len(x)
+            n += len(x)
+            for ph in ("P", "S"):
+                if ph not in labels:
+                    continue
+                i = labels.index(ph)
+                has = y[:, i].max(-1).values > 0.5
+                if has.any():
+                    d = (p[has, i].argmax(-1) - y[has, i].argmax(-1)).float() / sr
+                    res[ph].append(d.cpu().numpy())
+    out = {"dev_loss": tot / max(n, 1)}
+    for ph in ("P", "S"):
+        r = np.concatenate(res[ph]) if res[ph] else np.array([])
+        out[f"dev_{ph}_rms_s"] = float(np.sqrt(np.mean(r**2))) if len(r) else float("nan")
+        out[f"dev_{ph}_mae_s"] = float(np.mean(np.abs(r))) if len(r) else float("nan")
+    return out
+
+
+def _export_best(model, run_dir: Path, cfg: TrainConfig, epoch: int, metric: float) -> None:
+    from safetensors.torch import save_file
+
+    best = run_dir / "best"
+    best.mkdir(parents=True, exist_ok=True)
+    model_cpu = model.to("cpu") if next(model.parameters()).device.type != "cpu" else model
+    model_cpu.save(best / "model", weights_docstring=f"seisforge run {run_dir.name}, epoch {epoch}, "
+                   f"{cfg.train.early_stopping_metric}={metric:.5f}")
+    save_file({k: v.contiguous() for k, v in model_cpu.state_dict().items()}, str(best / "model.safetensors"))
+    (best / "seisforge.json").write_text(json.dumps({
+        "class": type(model).__name__, "seisbench_prefix": "model", "epoch": epoch,
+        "selection_metric": cfg.train.early_stopping_metric, "selection_value": metric,
+        "load": f"seisbench.models.{type(model).__name__}.load('{best / 'model'}')",
+    }, indent=2))
+
+
+def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[str] | None = None) -> Path:
+    """Train (or fine-tune) a picker; returns the run directory.
+
+    Parameters
+    ----------
+    cfg
+        The resolved configuration.
+    resume
+        A run directory to continue from its ``checkpoints/last.pt``.
+    """
+    _validate(cfg)
+    seed_everything(cfg.seed)
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    device = resolve_device(cfg.device)
+    amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(cfg.precision)
+    precision = cfg.precision if (amp_dtype is not None and device.startswith("cuda")) else "fp32"
+    if precision != cfg.precision:
+        log.warning("precision %s needs a GPU; running fp32 (recorded in env.json)", cfg.precision)
+
+    model = build_model(cfg.model)
+    teacher = _load_teacher(cfg, model, device)
+    labels = model.labels if isinstance(model.labels, str) else "".join(lab[0] for lab in model.labels)
+    datasets = open_training_datasets(cfg.data, model.sampling_rate, model.component_order)
+    overlap_note = _leakage_check(cfg, datasets)
+    train_data = SplitData(datasets, cfg.data.train_split)
+    dev_data = SplitData(datasets, cfg.data.dev_split)
+    if len(train_data) == 0:
+        raise DataError(f"no traces in split {cfg.data.train_split!r}")
+    if len(dev_data) == 0:
+        raise DataError(f"no traces in split {cfg.data.dev_split!r}; early stopping needs dev data")
+    label_cols = {}
+    for ds in datasets:
+        label_cols.update(phase_columns(ds.metadata))
+    if not label_cols:
+        raise DataError("training data have no pick columns (trace_p_arrival_sample, ...)")
+
+    n_ch = len(model.component_order)
+    gen_args = dict(seed=cfg.seed, in_samples=int(model.in_samples), n_channels=n_ch, n_classes=len(labels))
+    train_gen = SeededGenerator(train_data, build_augmentations(model, cfg.augment, cfg.labels, label_cols,
+                                                                train_data.noise_dataset(), train=True),
+                                **gen_args)
+    dev_gen = SeededGenerator(dev_data, build_augmentations(model, cfg.augment, cfg.labels, label_cols,
+                                                            train=False), **gen_args)
+    sampler = OffsetSampler(len(train_data), cfg.seed)
+    loader_args = dict(batch_size=cfg.train.batch_size, num_workers=cfg.train.num_workers,
+                       worker_init_fn=worker_init_fn)
+    dev_loader = torch.utils.data.DataLoader(dev_gen, shuffle=False, **loader_args)
+    steps_per_epoch = math.ceil(len(train_data) / cfg.train.batch_size)
+    if cfg.train.steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, cfg.train.steps_per_epoch)
+    total_steps = steps_per_epoch * cfg.train.epochs
+
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+
+    def lr_lambda(step):
+        if cfg.optim.warmup_steps and step < cfg.optim.warmup_steps:
+            return (step + 1) / cfg.optim.warmup_steps
+        if cfg.optim.schedule == "cosine":
+            prog = (step - cfg.optim.warmup_steps) / max(1, total_steps - cfg.optim.warmup_steps)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
+        return 1.0
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
+
+    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best": float("inf"), "bad_epochs": 0,
+             "bad_traces": 0, "train_loss_sum": 0.0, "train_loss_n": 0}
+    if resume is not None:
+        run_dir = Path(resume)
+        ck_path = run_dir / "checkpoints/last.pt"
+        if not ck_path.is_file():
+            raise DataError(f"--resume: {ck_path} not found")
+        ck = torch.load(ck_path, weights_only=True, map_location="cpu")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        scaler.load_state_dict(ck["scaler"])
+        state.update(json.loads(ck["state"]))
+        _set_rng_state(ck["rng"])
+        log.info("resuming %s at epoch %d step %d", run_dir, state["epoch"], state["step_in_epoch"])
+    else:
+        run_dir = _run_dir(cfg)
+        (run_dir / "checkpoints").mkdir(parents=True)
+        dump_yaml(asdict(cfg), run_dir / "config.resolved.yaml")
+        keys = sorted(f"{k}\t{cfg.data.train_split}" for k in train_data.keys) + sorted(
+            f"{k}\t{cfg.data.dev_split}" for k in dev_data.keys)
+        (run_dir / "data.sha256").write_text(sha256_lines(keys) + "\n")
+        (run_dir / "data_traces.tsv").write_text("trace_key\tsplit\n" + "\n".join(keys) + "\n")
+    env = environment(device=device, precision=precision)
+    env.update({"config_precision": cfg.precision, "deterministic": cfg.deterministic, "overrides": overrides or [],
+                "resumed_from_epoch": state["epoch"] if resume else None, "bench_overlap": overlap_note,
+                "model_source": getattr(model, "_seisforge_source", None),
+                "teacher": cfg.loss.kd.teacher, "n_train": len(train_data), "n_dev": len(dev_data)})
+    (run_dir / "env.json").write_text(json.dumps(env, indent=2, default=str))
+
+    metrics_path = run_dir / "metrics.csv"
+    fields = ["epoch", "global_step", "train_loss", "dev_loss", "dev_P_rms_s", "dev_S_rms_s", "dev_P_mae_s",
+              "dev_S_mae_s", "lr", "bad_traces", "elapsed_s"]
+    if not metrics_path.exists():
+        with open(metrics_path, "w", newline="") as f:
+            csv.writer(f).writerow(fields)
+
+    def save_checkpoint():
+        ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+              "scaler": scaler.state_dict(), "state": json.dumps(state), "rng": _rng_state()}
+        tmp = run_dir / "checkpoints/last.pt.tmp"
+        torch.save(ck, tmp)
+        tmp.replace(run_dir / "checkpoints/last.pt")
+
+    n_traces = len(train_data) + len(dev_data)
+    t0 = time.time()
+    steps_this_run = 0
+    while state["epoch"] < cfg.train.epochs:
+        epoch = state["epoch"]
+        train_gen.epoch = epoch
+        sampler.epoch, sampler.start = epoch, state["step_in_epoch"] * cfg.train.batch_size
+        loader = torch.utils.data.DataLoader(train_gen, sampler=sampler, **loader_args)
+        model.train()
+        bar = tqdm(total=steps_per_epoch, initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
+                   unit="step", leave=False)
+        for batch in loader:
+            if state["step_in_epoch"] >= steps_per_epoch:
+                break
+            valid = batch["valid"].bool()
+            for i in batch["idx"][~valid].tolist():
+                state["bad_traces"] += 1
+                log.warning("trace failed to load: %s", train_data.keys[i])
+            if state["bad_traces"] > cfg.data.max_bad_fraction * n_traces:
+                save_checkpoint()
+                raise DataError(f"{state['bad_traces']} traces failed to load (> max_bad_fraction "
+                                f"{cfg.data.max_bad_fraction} of {n_traces}); see the log for their keys")
+            if valid.any():
+                x, y = batch["X"][valid].to(device), batch["y"][valid].to(device)
+                with torch.autocast(device_type="cuda", dtype=amp_dtype, enabled=precision != "fp32"):
+                    pred = _forward(model, x).float()
+                    loss = losses.data_loss(cfg.loss.kind, pred, y, cfg.loss.gamma, cfg.loss.class_weights)
+                    kd = None
+                    if teacher is not None:
+                        with torch.no_grad():
+                            tp = _forward(teacher, x).float()
+                            tl = teacher.labels if isinstance(teacher.labels, str) else "".join(
+                                lab[0] for lab in teacher.labels)
+                            tp = tp[:, [tl.index(c) for c in labels]]
+                        kd = losses.kd_term(pred, tp, cfg.loss.kd.temperature, multiclass="N" in labels)
+                    loss = losses.total_loss(loss, kd, cfg.loss.kd.alpha)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if cfg.optim.grad_clip:
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                state["train_loss_sum"] += float(loss.detach())
+                state["train_loss_n"] += 1
+            sched.step()
+            state["step_in_epoch"] += 1
+            state["global_step"] += 1
+            steps_this_run += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{state['train_loss_sum'] / max(state['train_loss_n'], 1):.4f}")
+            if cfg.train.stop_after_steps and steps_this_run >= cfg.train.stop_after_steps:
+                save_checkpoint()
+                bar.close()
+                log.info("stopping after %d steps (train.stop_after_steps); resume with --resume %s",
+                         steps_this_run, run_dir)
+                return run_dir
+        bar.close()
+        dev = _dev_metrics(model, dev_loader, cfg, labels, device, float(model.sampling_rate))
+        model.train()
+        row = {"epoch": epoch + 1, "global_step": state["global_step"],
+               "train_loss": state["train_loss_sum"] / max(state["train_loss_n"], 1), **dev,
+               "lr": sched.get_last_lr()[0], "bad_traces": state["bad_traces"],
+               "elapsed_s": round(time.time() - t0, 2)}
+        with open(metrics_path, "a", newline="") as f:
+            csv.writer(f).writerow([row.get(k) for k in fields])
+        value = dev[cfg.train.early_stopping_metric]
+        improved = np.isfinite(value) and value < state["best"]
+        print(f"epoch {epoch + 1}/{cfg.train.epochs}  train_loss {row['train_loss']:.4f}  dev_loss "
+              f"{dev['dev_loss']:.4f}  dev_P_rms {dev['dev_P_rms_s']:.3f}s  dev_S_rms {dev['dev_S_rms_s']:.3f}s  "
+              f"{'*' if improved else ' '}")
+        if improved:
+            state["best"], state["bad_epochs"] = float(value), 0
+            _export_best(model, run_dir, cfg, epoch + 1, float(value))
+        else:
+            state["bad_epochs"] += 1
+        state.update({"epoch": epoch + 1, "step_in_epoch": 0, "train_loss_sum": 0.0, "train_loss_n": 0})
+        save_checkpoint()
+        if state["bad_epochs"] >= cfg.train.patience:
+            print(f"early stopping: no {cfg.train.early_stopping_metric} improvement for {cfg.train.patience} epochs")
+            break
+    if not (run_dir / "best/seisforge.json").exists():
+        _export_best(model, run_dir, cfg, state["epoch"], float("nan"))
+    return run_dir
+
+
+def _leakage_check(cfg: TrainConfig, datasets) -> dict | None:
+    """Refuse training data that overlap the declared benchmark, unless explicitly overridden."""
+    if not cfg.data.bench:
+        return None
+    try:
+        from seisforge.data.leakage import check_leakage
+    except ImportError as err:  # pragma: no cover
+        raise ConfigError("data.bench needs seisforge.data.leakage") from err
+    import pandas as pd
+
+    frames = []
+    for ds in datasets:
+        m = ds.metadata
+        keep = m["split"].isin([cfg.data.train_split, cfg.data.dev_split])
+        frames.append(m[keep])
+    report = check_leakage(pd.concat(frames, ignore_index=True), cfg.data.bench)
+    if report.get("overlap"):
+        if not cfg.data.allow_bench_overlap:
+            raise LeakageError(f"training data overlap the benchmark {cfg.data.bench}: {report.get('summary')}; "
+                               "set data.allow_bench_overlap=true to override (recorded in env.json)")
+        log.warning("training data overlap the benchmark; override recorded")
+    return report

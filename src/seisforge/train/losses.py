@@ -1,0 +1,105 @@
+"""Losses for phase pickers.
+
+All functions take predictions and labels shaped (batch, classes, time). SeisBench pickers of the
+PhaseNet family output **probabilities** (softmax over the class axis), not logits; the functions here
+take probabilities and work in log space with a small ``eps``.
+
+- :func:`soft_ce`: the vector cross-entropy SeisBench and the original PhaseNet train with,
+  ``-mean_batch sum_class mean_time y log(p + eps)``. The default.
+- :func:`hard_ce`: the same with argmax-hardened labels (kept only to reproduce the seed recipe).
+- :func:`focal`: focal loss with class weights, where ``p_t`` comes from the **unweighted**
+  cross-entropy and the class weights multiply the cross-entropy separately. (Computing ``p_t`` from
+  the weighted CE - the naive form - distorts the focusing term for every weighted class.)
+- :func:`kd_term`: ``alpha * T^2 * KL(softmax(z_t/T) || softmax(z_s/T))``. With probabilities as
+  input we use ``z = log(p + eps)``: softmax is invariant to a per-time-step constant, so
+  ``softmax(log p / T)`` is exactly the temperature-T distribution of a softmax model. For models
+  with independent sigmoid channels (``multiclass=False``) the KL is taken per channel between
+  Bernoulli distributions with logits ``log(p / (1 - p))``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-5
+
+
+def soft_ce(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """``-mean_batch sum_class mean_time y log(p + eps)``."""
+    h = target * torch.log(pred + eps)
+    return -h.mean(-1).sum(-1).mean()
+
+
+def harden(target: torch.Tensor) -> torch.Tensor:
+    """One-hot of the argmax over the class axis."""
+    return F.one_hot(target.argmax(dim=1), target.shape[1]).permute(0, 2, 1).to(target.dtype)
+
+
+def hard_ce(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """Cross-entropy against argmax-hardened labels (seed recipe; loses the Gaussian label shape)."""
+    return soft_ce(pred, harden(target), eps)
+
+
+def focal(
+    pred: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, class_weights: list[float] | None = None,
+    eps: float = EPS,
+) -> torch.Tensor:
+    """Focal loss per (batch, time) with ``p_t = exp(-CE_unweighted)``, weights applied separately."""
+    logp = torch.log(pred + eps)
+    ce = -(target * logp).sum(1)  # (B, T), unweighted
+    p_t = torch.exp(-ce)
+    if class_weights is not None:
+        w = torch.as_tensor(class_weights, dtype=pred.dtype, device=pred.device).view(1, -1, 1)
+        ce_w = -(w * target * logp).sum(1)
+    else:
+        ce_w = ce
+    return ((1 - p_t) ** gamma * ce_w).mean()
+
+
+def _log_tempered(p: torch.Tensor, t: float, multiclass: bool, eps: float) -> torch.Tensor:
+    if multiclass:
+        return F.log_softmax(torch.log(p + eps) / t, dim=1)
+    raise AssertionError("use _bernoulli_kl for sigmoid outputs")
+
+
+def kd_term(
+    student: torch.Tensor, teacher: torch.Tensor, temperature: float = 4.0, multiclass: bool = True,
+    eps: float = EPS,
+) -> torch.Tensor:
+    """``T^2 * KL(teacher_T || student_T)``, mean over batch and time (alpha is applied by the caller)."""
+    t = float(temperature)
+    if multiclass:
+        log_s = _log_tempered(student, t, True, eps)
+        log_t = _log_tempered(teacher, t, True, eps)
+        kl = (log_t.exp() * (log_t - log_s)).sum(1)
+    else:
+        def logit(p):
+            p = p.clamp(eps, 1 - eps)
+            return torch.log(p / (1 - p)) / t
+
+        ls, lt = logit(student), logit(teacher)
+        ps, pt = torch.sigmoid(ls), torch.sigmoid(lt)
+        kl = pt * (torch.log(pt + eps) - torch.log(ps + eps)) + (1 - pt) * (
+            torch.log(1 - pt + eps) - torch.log(1 - ps + eps))
+        kl = kl.sum(1)
+    return t * t * kl.mean()
+
+
+def data_loss(kind: str, pred: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,
+              class_weights: list[float] | None = None) -> torch.Tensor:
+    """The data term by name: ``soft_ce``, ``hard_ce`` or ``focal``."""
+    if kind == "soft_ce":
+        return soft_ce(pred, target)
+    if kind == "hard_ce":
+        return hard_ce(pred, target)
+    if kind == "focal":
+        return focal(pred, target, gamma=gamma, class_weights=class_weights)
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def total_loss(data: torch.Tensor, kd: torch.Tensor | None, alpha: float) -> torch.Tensor:
+    """``(1 - alpha) * data + alpha * kd`` (just ``data`` without a teacher)."""
+    if kd is None:
+        return data
+    return (1 - alpha) * data + alpha * kd

@@ -1,0 +1,120 @@
+"""Training: determinism, resume equivalence, bad-trace accounting, fail-fast configs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from seisforge.cli import main
+from seisforge.config import apply_overrides, from_dict
+from seisforge.errors import ConfigError, DataError
+from seisforge.train.config import TrainConfig
+from seisforge.train.loop import train
+
+TINY = {
+    "name": "tiny", "seed": 3, "deterministic": True,
+    "model": {"cls": "PhaseNet"},
+    "augment": {"pick_window_prob": 0.8, "amplitude_jitter_prob": 0.5, "polarity_flip_prob": 0.5,
+                "noise_prob": 0.5, "channel_dropout_prob": 0.2, "time_shift_prob": 0.5},
+    "optim": {"lr": 0.001, "warmup_steps": 2},
+    "train": {"epochs": 2, "batch_size": 4, "steps_per_epoch": 3, "patience": 5},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from seisforge.data.synthetic import SynthConfig, synthesize
+
+    root = tmp_path_factory.mktemp("train")
+    synthesize(SynthConfig(events=10, noise_traces=4, seed=1, fractions=(0.6, 0.4, 0.0)), root / "data")
+    return root / "data"
+
+
+def _cfg(data, root, **over):
+    d = json.loads(json.dumps(TINY))
+    apply_overrides(d, [f"data.path={data}", f"run.root={root}"] + [f"{k}={v}" for k, v in over.items()])
+    return from_dict(TrainConfig, d)
+
+
+def _weights(run_dir):
+    return torch.load(run_dir / "checkpoints/last.pt", weights_only=True)["model"]
+
+
+def _same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_deterministic_runs_are_bit_identical(tiny_data, tmp_path):
+    a = train(_cfg(tiny_data, tmp_path / "a"))
+    b = train(_cfg(tiny_data, tmp_path / "b"))
+    assert _same(_weights(a), _weights(b))
+    c = train(_cfg(tiny_data, tmp_path / "c", seed=4))
+    assert not _same(_weights(a), _weights(c))
+    for f in ("config.resolved.yaml", "env.json", "data.sha256", "metrics.csv", "best/model.json",
+              "best/model.pt", "best/model.safetensors"):
+        assert (a / f).is_file(), f
+    env = json.loads((a / "env.json").read_text())
+    assert env["precision"] == "fp32" and env["device"] == "cpu"
+    assert (a / "data.sha256").read_text() == (b / "data.sha256").read_text()
+    import seisbench.models as sbm
+
+    loaded = sbm.PhaseNet.load(a / "best/model")
+    assert isinstance(loaded, sbm.PhaseNet)
+
+
+def test_resume_equals_uninterrupted(tiny_data, tmp_path):
+    full = train(_cfg(tiny_data, tmp_path / "full"))
+    part = train(_cfg(tiny_data, tmp_path / "part", **{"train.stop_after_steps": 4}))  # stops mid epoch 2
+    ck = torch.load(part / "checkpoints/last.pt", weights_only=True)
+    assert json.loads(ck["state"])["epoch"] == 1 and json.loads(ck["state"])["step_in_epoch"] == 1
+    assert main(["train", "--resume", str(part), "--set", "train.stop_after_steps=null"]) == 0
+    assert _same(_weights(full), _weights(part))
+    rows = (part / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 3  # header + 2 epochs, none duplicated
+
+
+def test_bad_traces_counted_and_stop(tiny_data, tmp_path):
+    import shutil
+
+    import h5py
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_data, bad)
+    import pandas as pd
+
+    meta = pd.read_csv(bad / "metadata.csv")
+    name = meta.loc[meta["split"] == "train", "trace_name"].iloc[0]
+    bucket, rest = name.split("$")
+    i = int(rest.split(",")[0])
+    with h5py.File(bad / "waveforms.hdf5", "r+") as f:
+        f["data"][bucket][i, 0, 100] = np.nan
+    with pytest.raises(DataError, match="traces failed to load"):
+        train(_cfg(bad, tmp_path / "r1"))
+    run = train(_cfg(bad, tmp_path / "r2", **{"data.max_bad_fraction": 0.5}))
+    metrics = (run / "metrics.csv").read_text().splitlines()
+    assert metrics[-1].split(",")[9] != "0"  # bad_traces column counts it
+
+
+def test_config_fails_fast(tiny_data, tmp_path):
+    with pytest.raises(DataError, match="dataset not found"):
+        train(_cfg(tmp_path / "nope", tmp_path / "r"))
+    with pytest.raises(DataError, match="weights not found"):
+        train(_cfg(tiny_data, tmp_path / "r", **{"loss.kd.teacher": "seisbench:PhaseNet",
+                                                  "loss.kd.teacher_weights": str(tmp_path / "missing")}))
+    with pytest.raises(ConfigError, match="unknown SeisBench model class"):
+        train(_cfg(tiny_data, tmp_path / "r", **{"loss.kd.teacher": "seisbench:NoNet"}))
+    with pytest.raises(ConfigError, match="unknown key"):
+        from_dict(TrainConfig, {"modle": {}})
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_kd_training_runs_with_teacher(tiny_data, tmp_path, shared):
+    weights = shared / "models/phasenetlight_ethz/ethz"
+    cfg = _cfg(tiny_data, tmp_path / "kd", **{"model.cls": "PhaseNetLight", "model.weights": str(weights),
+                                               "loss.kind": "hard_ce", "loss.kd.teacher": "seisbench:PhaseNetLight",
+                                               "loss.kd.teacher_weights": str(weights), "train.epochs": 1})
+    run = train(cfg)
+    assert (run / "best/model.safetensors").is_file()
