@@ -161,18 +161,22 @@ class SeededGenerator(torch.utils.data.Dataset):
 class OffsetSampler(torch.utils.data.Sampler):
     """A seeded permutation per epoch that can start part-way (for exact resumption)."""
 
-    def __init__(self, n: int, seed: int, shuffle: bool = True):
+    def __init__(self, n: int, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1):
         self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.rank, self.world_size = rank, world_size
         self.epoch, self.start = 0, 0
 
     def order(self) -> list[int]:
+        """This rank's sample order for the current epoch (every rank shares one permutation)."""
         if not self.shuffle:
-            return list(range(self.n))
-        g = torch.Generator().manual_seed(self.seed + 7919 * self.epoch)
-        return torch.randperm(self.n, generator=g).tolist()
+            full = list(range(self.n))
+        else:
+            g = torch.Generator().manual_seed(self.seed + 7919 * self.epoch)
+            full = torch.randperm(self.n, generator=g).tolist()
+        return full[self.rank::self.world_size]
 
     def __iter__(self):
         return iter(self.order()[self.start:])
 
     def __len__(self) -> int:
-        return self.n - self.start
+        return max(len(self.order()) - self.start, 0)

@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import math
+import os
 import random
 import time
 from dataclasses import asdict
@@ -36,10 +37,35 @@ log = logging.getLogger(__name__)
 LOWER_IS_BETTER = ("dev_loss", "dev_P_rms_s", "dev_S_rms_s", "dev_P_mae_s", "dev_S_mae_s")
 
 
-def resolve_device(name: str) -> str:
+def init_distributed() -> tuple[int, int, int]:
+    """Join a torchrun (or Ray Train) process group when ``WORLD_SIZE`` > 1: ``(rank, world, local_rank)``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+    return dist.get_rank(), dist.get_world_size(), local
+
+
+def _broadcast(obj, world: int):
+    if world <= 1:
+        return obj
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def resolve_device(name: str, local_rank: int = 0) -> str:
     """``auto`` -> cuda when available, else cpu."""
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device: cuda requested but no CUDA device is available")
     return name
@@ -168,7 +194,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
-    device = resolve_device(cfg.device)
+    rank, world, local_rank = init_distributed()
+    device = resolve_device(cfg.device, local_rank)
     amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(cfg.precision)
     precision = cfg.precision if (amp_dtype is not None and device.startswith("cuda")) else "fp32"
     if precision != cfg.precision:
@@ -198,16 +225,19 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
                                 **gen_args)
     dev_gen = SeededGenerator(dev_data, build_augmentations(model, cfg.augment, cfg.labels, label_cols,
                                                             train=False), **gen_args)
-    sampler = OffsetSampler(len(train_data), cfg.seed)
+    sampler = OffsetSampler(len(train_data), cfg.seed, rank=rank, world_size=world)
     loader_args = dict(batch_size=cfg.train.batch_size, num_workers=cfg.train.num_workers,
                        worker_init_fn=worker_init_fn)
     dev_loader = torch.utils.data.DataLoader(dev_gen, shuffle=False, **loader_args)
-    steps_per_epoch = math.ceil(len(train_data) / cfg.train.batch_size)
+    steps_per_epoch = math.ceil(math.ceil(len(train_data) / world) / cfg.train.batch_size)
     if cfg.train.steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.train.steps_per_epoch)
     total_steps = steps_per_epoch * cfg.train.epochs
 
     model.to(device)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.startswith("cuda") else None)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
 
     def lr_lambda(step):
@@ -237,7 +267,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
         _set_rng_state(ck["rng"])
         log.info("resuming %s at epoch %d step %d", run_dir, state["epoch"], state["step_in_epoch"])
     else:
-        run_dir = _run_dir(cfg)
+        run_dir = _broadcast(_run_dir(cfg) if rank == 0 else None, world)
+    if resume is None and rank == 0:
         (run_dir / "checkpoints").mkdir(parents=True)
         dump_yaml(asdict(cfg), run_dir / "config.resolved.yaml")
         keys = sorted(f"{k}\t{cfg.data.train_split}" for k in train_data.keys) + sorted(
@@ -245,20 +276,29 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
         (run_dir / "data.sha256").write_text(sha256_lines(keys) + "\n")
         (run_dir / "data_traces.tsv").write_text("trace_key\tsplit\n" + "\n".join(keys) + "\n")
     env = environment(device=device, precision=precision)
-    env.update({"config_precision": cfg.precision, "deterministic": cfg.deterministic, "overrides": overrides or [],
-                "resumed_from_epoch": state["epoch"] if resume else None, "bench_overlap": overlap_note,
+    env.update({"world_size": world, "config_precision": cfg.precision, "deterministic": cfg.deterministic,
+                "overrides": overrides or [], "bench_overlap": overlap_note,
                 "model_source": getattr(model, "_seisforge_source", None),
                 "teacher": cfg.loss.kd.teacher, "n_train": len(train_data), "n_dev": len(dev_data)})
-    (run_dir / "env.json").write_text(json.dumps(env, indent=2, default=str))
+    if rank == 0:
+        env_path = run_dir / "env.json"
+        if resume is not None and env_path.is_file():  # keep the original, append this session
+            first = json.loads(env_path.read_text())
+            first.setdefault("resumes", []).append({**env, "from_epoch": state["epoch"],
+                                                    "from_step_in_epoch": state["step_in_epoch"]})
+            env = first
+        env_path.write_text(json.dumps(env, indent=2, default=str))
 
     metrics_path = run_dir / "metrics.csv"
     fields = ["epoch", "global_step", "train_loss", "dev_loss", "dev_P_rms_s", "dev_S_rms_s", "dev_P_mae_s",
               "dev_S_mae_s", "lr", "bad_traces", "elapsed_s"]
-    if not metrics_path.exists():
+    if rank == 0 and not metrics_path.exists():
         with open(metrics_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
 
     def save_checkpoint():
+        if rank != 0:
+            return
         ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
               "scaler": scaler.state_dict(), "state": json.dumps(state), "rng": _rng_state()}
         tmp = run_dir / "checkpoints/last.pt.tmp"
@@ -275,7 +315,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
         loader = torch.utils.data.DataLoader(train_gen, sampler=sampler, **loader_args)
         model.train()
         bar = tqdm(total=steps_per_epoch, initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
-                   unit="step", leave=False)
+                   unit="step", leave=False, disable=rank != 0)
         for batch in loader:
             if state["step_in_epoch"] >= steps_per_epoch:
                 break
@@ -290,7 +330,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
             if valid.any():
                 x, y = batch["X"][valid].to(device), batch["y"][valid].to(device)
                 with torch.autocast(device_type="cuda", dtype=amp_dtype, enabled=precision != "fp32"):
-                    pred = _forward(model, x).float()
+                    pred = _forward(net, x).float()
                     loss = losses.data_loss(cfg.loss.kind, pred, y, cfg.loss.gamma, cfg.loss.class_weights)
                     kd = None
                     if teacher is not None:
@@ -323,22 +363,26 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
                          steps_this_run, run_dir)
                 return run_dir
         bar.close()
-        dev = _dev_metrics(model, dev_loader, cfg, labels, device, float(model.sampling_rate))
+        dev = _dev_metrics(model, dev_loader, cfg, labels, device, float(model.sampling_rate)) if rank == 0 else None
+        dev = _broadcast(dev, world)
         model.train()
         row = {"epoch": epoch + 1, "global_step": state["global_step"],
                "train_loss": state["train_loss_sum"] / max(state["train_loss_n"], 1), **dev,
                "lr": sched.get_last_lr()[0], "bad_traces": state["bad_traces"],
                "elapsed_s": round(time.time() - t0, 2)}
-        with open(metrics_path, "a", newline="") as f:
-            csv.writer(f).writerow([row.get(k) for k in fields])
+        if rank == 0:
+            with open(metrics_path, "a", newline="") as f:
+                csv.writer(f).writerow([row.get(k) for k in fields])
         value = dev[cfg.train.early_stopping_metric]
         improved = np.isfinite(value) and value < state["best"]
-        print(f"epoch {epoch + 1}/{cfg.train.epochs}  train_loss {row['train_loss']:.4f}  dev_loss "
-              f"{dev['dev_loss']:.4f}  dev_P_rms {dev['dev_P_rms_s']:.3f}s  dev_S_rms {dev['dev_S_rms_s']:.3f}s  "
-              f"{'*' if improved else ' '}")
+        if rank == 0:
+            print(f"epoch {epoch + 1}/{cfg.train.epochs}  train_loss {row['train_loss']:.4f}  dev_loss "
+                  f"{dev['dev_loss']:.4f}  dev_P_rms {dev['dev_P_rms_s']:.3f}s  dev_S_rms "
+                  f"{dev['dev_S_rms_s']:.3f}s  {'*' if improved else ' '}")
         if improved:
             state["best"], state["bad_epochs"] = float(value), 0
-            _export_best(model, run_dir, cfg, epoch + 1, float(value))
+            if rank == 0:
+                _export_best(model, run_dir, cfg, epoch + 1, float(value))
         else:
             state["bad_epochs"] += 1
         state.update({"epoch": epoch + 1, "step_in_epoch": 0, "train_loss_sum": 0.0, "train_loss_n": 0})
@@ -346,8 +390,12 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
         if state["bad_epochs"] >= cfg.train.patience:
             print(f"early stopping: no {cfg.train.early_stopping_metric} improvement for {cfg.train.patience} epochs")
             break
-    if not (run_dir / "best/seisforge.json").exists():
+    if rank == 0 and not (run_dir / "best/seisforge.json").exists():
         _export_best(model, run_dir, cfg, state["epoch"], float("nan"))
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
     return run_dir
 
 
