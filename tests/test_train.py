@@ -47,11 +47,16 @@ def _same(a, b):
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_deterministic_runs_are_bit_identical(tiny_data, tmp_path):
-    a = train(_cfg(tiny_data, tmp_path / "a"))
-    b = train(_cfg(tiny_data, tmp_path / "b"))
+@pytest.fixture(scope="module")
+def runs(tiny_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return {k: train(_cfg(tiny_data, root / k, **over))
+            for k, over in (("a", {}), ("b", {}), ("c", {"seed": 4}))}
+
+
+def test_deterministic_runs_are_bit_identical(runs):
+    a, b, c = runs["a"], runs["b"], runs["c"]
     assert _same(_weights(a), _weights(b))
-    c = train(_cfg(tiny_data, tmp_path / "c", seed=4))
     assert not _same(_weights(a), _weights(c))
     for f in ("config.resolved.yaml", "env.json", "data.sha256", "metrics.csv", "best/model.json",
               "best/model.pt", "best/model.safetensors"):
@@ -118,3 +123,20 @@ def test_kd_training_runs_with_teacher(tiny_data, tmp_path, shared):
                                                "loss.kd.teacher_weights": str(weights), "train.epochs": 1})
     run = train(cfg)
     assert (run / "best/model.safetensors").is_file()
+
+
+def test_predict_with_run_and_ensemble_specs(runs, tiny_data, tmp_path):
+    import pandas as pd
+
+    from seisforge.bench.picking.targets import generate_targets
+
+    generate_targets(tiny_data, tmp_path / "t", splits=("dev",))
+    for spec, out in ((f"run:{runs['a']}", "p1"), (f"ensemble:run:{runs['a']},run:{runs['c']}", "p2"),
+                      (f"ensemble:run:{runs['a']},run:{runs['a']}", "p3")):
+        assert main(["bench", "predict", "--dataset", str(tiny_data), "--targets", str(tmp_path / "t"),
+                     "--model", spec, "--out", str(tmp_path / out), "--splits", "dev"]) == 0
+    p1, p2, p3 = (pd.read_csv(tmp_path / o / "dev_task23.csv") for o in ("p1", "p2", "p3"))
+    assert len(p1) == len(p2) > 0
+    # an ensemble of a model with itself is the model; with another model it differs
+    assert (p1["p_prob"] - p3["p_prob"]).abs().max() < 1e-6
+    assert (p1["p_prob"] - p2["p_prob"]).abs().max() > 1e-6
