@@ -18,6 +18,10 @@ Physics (deliberately simple, but with the features a picker must learn):
 - **Transients**: non-seismic spikes and short ringing glitches in some traces (noise traces too), which
   fool energy detectors but not a picker that has learnt onset shape and polarisation.
 - **Second events** inside some traces (``trace_p2/s2_arrival_sample``), and **noise-only traces**.
+- ``second_event_min_rel_amp`` scales a second event up to at least that fraction of the first event's
+  peak amplitude (0: natural amplitudes, often invisible), for seeding detectable multiplets.
+- **Noisy noise traces** (``noise_event_prob``): noise-category traces that contain an unlabelled event
+  (``trace_noise_has_event``), the label error that noise-pool screening and clean-labels must catch.
 
 Events are placed in a 2-D map with stations; each event is recorded by several stations, so splits
 must be made per event (they are: ``split`` is event-level).
@@ -57,6 +61,8 @@ class SynthConfig:
     label_second_events: bool = True
     snr_db_range: tuple[float, float] = (-5.0, 30.0)
     transient_prob: float = 0.3
+    noise_event_prob: float = 0.0
+    second_event_min_rel_amp: float = 0.0
     magnitude_range: tuple[float, float] = (0.5, 4.0)
     depth_range_km: tuple[float, float] = (2.0, 25.0)
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
@@ -222,6 +228,7 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
                 "trace_p2_arrival_sample": np.nan,
                 "trace_s2_arrival_sample": np.nan,
                 "trace_multiplet": False,
+                "trace_noise_has_event": False,
                 "station_network_code": "SY",
                 "station_code": f"S{st:02d}",
                 "trace_sampling_rate_hz": fs,
@@ -234,6 +241,9 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
                 if p2 < n - fs:
                     mag2 = float(np.clip(lo + rng.exponential(0.6), lo, hi))
                     sig2, s2 = _event_signal(rng, n, fs, rng.uniform(5, 120), rng.uniform(2, 25), mag2, p2)
+                    if cfg.second_event_min_rel_amp > 0:  # make seeded multiplets visible on demand
+                        peak1, peak2 = np.abs(sig).max(), np.abs(sig2).max() + 1e-30
+                        sig2 = sig2 * max(1.0, cfg.second_event_min_rel_amp * peak1 / peak2)
                     sig = sig + sig2
                     row["trace_multiplet"] = True
                     if cfg.label_second_events:
@@ -245,6 +255,15 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
     for k in range(cfg.noise_traces):
         sta = int(rng.integers(0, cfg.stations))
         noise = (_noise(rng, n, fs) + _transients(rng, n, fs, cfg.transient_prob)) * 10 ** rng.uniform(-2, 0)
+        has_event = bool(cfg.noise_event_prob > 0 and rng.random() < cfg.noise_event_prob)
+        if has_event:  # an unlabelled event hidden in a noise trace, at an SNR in the configured range
+            lo, hi = cfg.magnitude_range
+            p_hidden = float(rng.uniform(4 * fs, 0.7 * n))
+            sig, _ = _event_signal(rng, n, fs, rng.uniform(5, 120), rng.uniform(*cfg.depth_range_km),
+                                   float(np.clip(lo + rng.exponential(0.6), lo, hi)), p_hidden)
+            i0 = int(p_hidden)
+            power = float(np.mean(sig[0, i0:i0 + int(3 * fs)] ** 2)) or 1.0
+            noise = sig + noise_for(power, float(rng.uniform(*cfg.snr_db_range)), noise)
         rows.append({
             "trace_name": f"noise{k:06d}_SY.S{sta:02d}",
             "trace_category": "noise",
@@ -257,6 +276,7 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
             "trace_p2_arrival_sample": np.nan,
             "trace_s2_arrival_sample": np.nan,
             "trace_multiplet": False,
+            "trace_noise_has_event": has_event,
             "trace_start_time": str(t0 + np.timedelta64(int(rng.integers(0, 10**7)), "s")),
         })
         waves.append(noise.astype(np.float32))
@@ -278,6 +298,7 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
         "config": {k: v for k, v in cfg.__dict__.items()},
         "traces_per_split": meta["split"].value_counts().to_dict(),
         "multiplets": int(meta["trace_multiplet"].sum()),
+        "noise_traces_with_event": int(meta.get("trace_noise_has_event", pd.Series(dtype=bool)).sum()),
     })
     report.write(out)
     return report

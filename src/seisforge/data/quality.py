@@ -1,0 +1,151 @@
+"""Data QC during manifest building: flat/dead components, clipping, NaN/inf, duplicate waveforms.
+
+Flags (written, ``;``-joined, into the manifest's ``qc_flags`` column):
+
+``nonfinite``
+    NaN or inf samples anywhere in the trace.
+``dead_component``
+    A component that is all zeros (also a component SeisBench zero-padded because it is missing).
+``flat_component``
+    A component that is constant but not zero (a stuck digitiser / DC only).
+``clipped``
+    A component whose absolute maximum is reached on at least ``clip_min_run`` pairs of adjacent samples
+    (a plateau at full scale); real peaks are single samples.
+``duplicate_waveform``
+    The exact bytes (dtype and shape included, BLAKE2b) of an earlier trace in key order
+    (``dataset|chunk|trace_name``) across all datasets; the first copy is not flagged.
+
+The policy per flag (``keep``, ``drop``, ``error``) is :class:`QcConfig.policy`; counts go into the report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from seisforge.errors import DataError
+
+FLAGS = ("nonfinite", "dead_component", "flat_component", "clipped", "duplicate_waveform")
+Policy = Literal["keep", "drop", "error"]
+
+
+def _default_policy() -> dict[str, str]:
+    return {"nonfinite": "drop", "dead_component": "keep", "flat_component": "keep", "clipped": "keep",
+            "duplicate_waveform": "drop"}
+
+
+@dataclass
+class QcConfig:
+    """QC settings: ``enabled`` reads every waveform once; ``policy`` maps each flag to keep/drop/error."""
+
+    enabled: bool = True
+    policy: dict[str, Policy] = field(default_factory=_default_policy)
+    clip_min_run: int = 3
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.policy) - set(FLAGS))
+        if unknown:
+            from seisforge.errors import ConfigError
+
+            raise ConfigError(f"qc.policy: unknown flag(s) {unknown}; known: {list(FLAGS)}")
+        self.policy = {**_default_policy(), **self.policy}
+
+
+def waveform_flags(wave: np.ndarray, clip_min_run: int = 3) -> list[str]:
+    """QC flags of one waveform (C, T), without the duplicate check."""
+    flags = []
+    w = np.asarray(wave)
+    if not np.isfinite(w).all():
+        flags.append("nonfinite")
+        w = np.nan_to_num(w, nan=0.0, posinf=0.0, neginf=0.0)
+    if w.ndim == 1:
+        w = w[None]
+    if w.shape[-1] == 0:
+        return flags + ["dead_component"]
+    lo, hi = w.min(axis=-1), w.max(axis=-1)
+    dead = (lo == 0) & (hi == 0)
+    flat = (lo == hi) & ~dead
+    if dead.any():
+        flags.append("dead_component")
+    if flat.any():
+        flags.append("flat_component")
+    live = ~(dead | flat)
+    if live.any() and w.shape[-1] > 1:
+        a = np.abs(w[live])
+        top = a >= a.max(axis=-1, keepdims=True)
+        runs = (top[:, 1:] & top[:, :-1]).sum(axis=-1)
+        if (runs >= clip_min_run).any():
+            flags.append("clipped")
+    return flags
+
+
+def waveform_hash(wave: np.ndarray) -> str:
+    """BLAKE2b digest of a waveform's dtype, shape and bytes."""
+    w = np.ascontiguousarray(wave)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{w.dtype.str}{w.shape}".encode())
+    h.update(w.tobytes())
+    return h.hexdigest()
+
+
+def scan_dataset(ds, cfg: QcConfig, desc: str = "qc") -> tuple[np.ndarray, np.ndarray]:
+    """Read each trace of a SeisBench dataset once; return QC flag strings and waveform hashes per row.
+
+    A trace that cannot be read gets the flag ``unreadable`` (always dropped, counted).
+    """
+    n = len(ds.metadata)
+    flags = np.full(n, "", dtype=object)
+    hashes = np.full(n, "", dtype=object)
+    for i in tqdm(range(n), desc=desc, unit="trace", leave=False):
+        try:
+            wave = ds.get_waveforms(i)
+        except Exception:  # corrupt trace: flagged, then dropped and counted by the manifest builder
+            flags[i] = "unreadable"
+            continue
+        flags[i] = ";".join(waveform_flags(wave, cfg.clip_min_run))
+        hashes[i] = waveform_hash(wave)
+    return flags, hashes
+
+
+def mark_duplicates(keys: pd.Series, flags: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """Add ``duplicate_waveform`` to every row whose hash occurred at an earlier key (sorted order)."""
+    h = pd.Series(hashes, index=keys.index)
+    order = np.argsort(keys.to_numpy(dtype=str), kind="stable")
+    dup_sorted = h.iloc[order].duplicated(keep="first").to_numpy() & (h.iloc[order] != "").to_numpy()
+    dup = np.zeros(len(h), dtype=bool)
+    dup[order] = dup_sorted
+    out = flags.copy()
+    out[dup] = np.where(out[dup] == "", "duplicate_waveform", out[dup] + ";duplicate_waveform")
+    return out
+
+
+def apply_policy(df: pd.DataFrame, cfg: QcConfig, drops: dict[str, int]) -> pd.DataFrame:
+    """Apply the keep/drop/error policy to ``df["qc_flags"]``; count drops into ``drops``.
+
+    A row with several dropped flags is counted once, under the first in :data:`FLAGS` order.
+    """
+    has = {f: df["qc_flags"].str.contains(rf"(?:^|;){f}(?:;|$)", regex=True).to_numpy() for f in
+           (*FLAGS, "unreadable")}
+    for flag in FLAGS:
+        if cfg.policy[flag] == "error" and has[flag].any():
+            keys = (df["dataset"] + "|" + df["chunk"] + "|" + df["trace_name"])[has[flag]]
+            raise DataError(f"QC: {int(has[flag].sum())} trace(s) flagged {flag} and qc.policy.{flag} is "
+                            f"'error', e.g. {list(keys.iloc[:3])}")
+    drop = np.zeros(len(df), dtype=bool)
+    for flag in ("unreadable", *FLAGS):
+        if flag == "unreadable" or cfg.policy[flag] == "drop":
+            new = has[flag] & ~drop
+            if new.any():
+                drops[f"qc_{flag}"] = drops.get(f"qc_{flag}", 0) + int(new.sum())
+            drop |= has[flag]
+    return df[~drop]
+
+
+def flag_counts(qc_flags: pd.Series) -> dict[str, int]:
+    """Number of rows carrying each flag."""
+    return {f: int(qc_flags.str.contains(rf"(?:^|;){f}(?:;|$)", regex=True).sum()) for f in (*FLAGS, "unreadable")}
