@@ -107,7 +107,7 @@ def resolve_sources(cfg: ManifestConfig, config_dir: Path | None) -> list[tuple[
     return out
 
 
-def _bin_table(df: pd.DataFrame) -> dict:
+def bin_table(df: pd.DataFrame) -> dict:
     if df.empty:
         return {}
     t = df.groupby(["dataset", "distance_bin"]).size().unstack(fill_value=0)
@@ -223,7 +223,7 @@ def build_manifest(
         frames.append(cols)
         stats[name] = {"source": str(src), "traces": int(len(cols)), **st}
     df = assemble(frames)
-    before = _bin_table(df)
+    before = bin_table(df)
     qc = {"enabled": cfg.qc.enabled, "policy": dict(cfg.qc.policy)}
     if cfg.qc.enabled:
         df["qc_flags"] = mark_duplicates(manifest_key(df), df["qc_flags"].to_numpy(dtype=object),
@@ -258,7 +258,7 @@ def build_manifest(
         "dropped": dict(sorted(drops.items())),
         "dropped_total": int(sum(drops.values())),
         "counts_before": before,
-        "counts_after": _bin_table(df),
+        "counts_after": bin_table(df),
         "qc": qc,
         "split": split_info,
         "rebalance": reb,
