@@ -21,7 +21,8 @@ Physics (deliberately simple, but with the features a picker must learn):
 - ``second_event_min_rel_amp`` scales a second event up to at least that fraction of the first event's
   peak amplitude (0: natural amplitudes, often invisible), for seeding detectable multiplets.
 - **Noisy noise traces** (``noise_event_prob``): noise-category traces that contain an unlabelled event
-  (``trace_noise_has_event``), the label error that noise-pool screening and clean-labels must catch.
+  (``trace_noise_has_event``; its P onset, deliberately not a pick column, in
+  ``trace_hidden_event_sample``), the label error that noise-pool screening and clean-labels must catch.
 
 Events are placed in a 2-D map with stations; each event is recorded by several stations, so splits
 must be made per event (they are: ``split`` is event-level).
@@ -229,6 +230,7 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
                 "trace_s2_arrival_sample": np.nan,
                 "trace_multiplet": False,
                 "trace_noise_has_event": False,
+                "trace_hidden_event_sample": np.nan,
                 "station_network_code": "SY",
                 "station_code": f"S{st:02d}",
                 "trace_sampling_rate_hz": fs,
@@ -277,6 +279,7 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
             "trace_s2_arrival_sample": np.nan,
             "trace_multiplet": False,
             "trace_noise_has_event": has_event,
+            "trace_hidden_event_sample": round(p_hidden, 2) if has_event else np.nan,
             "trace_start_time": str(t0 + np.timedelta64(int(rng.integers(0, 10**7)), "s")),
         })
         waves.append(noise.astype(np.float32))
