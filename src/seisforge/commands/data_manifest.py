@@ -21,8 +21,9 @@ def _sources(items: list[str]) -> list[tuple[str, str]]:
 
 def _manifest(args: argparse.Namespace) -> int:
     from seisforge.config import load_config
-    from seisforge.data.manifest import ManifestConfig, build_manifest, write_manifest
+    from seisforge.data.manifest import ManifestConfig, build_manifest, manifest_paths, write_manifest
 
+    manifest_paths(args.out)  # a bad output name fails before any work
     if args.config is None and not args.dataset:
         from seisforge.errors import ConfigError
 
