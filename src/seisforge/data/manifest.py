@@ -211,23 +211,45 @@ def build_manifest(
     sources = sources if sources is not None else resolve_sources(cfg, Path(config_dir) if config_dir else None)
     if not sources:
         raise ConfigError("no datasets: list them under 'datasets' or pass --dataset")
-    drops: dict[str, int] = {}
-    frames, hashes, stats = [], [], {}
+    metas, scans = [], {}
     for name, src in sources:
         ds = open_dataset(src)
-        cols, st = manifest_columns(ds.metadata, name)
+        metas.append((name, ds.metadata, str(src)))
         if cfg.qc.enabled:
-            flags, h = scan_dataset(ds, cfg.qc, desc=f"qc {name}")
-            cols["qc_flags"] = flags
-            hashes.append(h)
+            scans[name] = scan_dataset(ds, cfg.qc, desc=f"qc {name}")
+    return manifest_from_metadata(metas, cfg, scans if cfg.qc.enabled else None)
+
+
+def manifest_from_metadata(
+    metas: list[tuple[str, pd.DataFrame, str]], cfg: ManifestConfig,
+    qc_scans: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Steps 1 and 3-6 of :func:`build_manifest` on metadata already loaded (vectorised).
+
+    Parameters
+    ----------
+    metas
+        ``(name, metadata, source)`` per dataset.
+    cfg
+        Configuration.
+    qc_scans
+        Per dataset name, the QC flags and waveform hashes from
+        :func:`seisforge.data.quality.scan_dataset` (``None``: QC not run, reported as such).
+    """
+    drops: dict[str, int] = {}
+    frames, stats = [], {}
+    for name, meta, src in metas:
+        cols, st = manifest_columns(meta, name)
+        if qc_scans is not None:
+            cols["qc_flags"] = qc_scans[name][0]
         frames.append(cols)
-        stats[name] = {"source": str(src), "traces": int(len(cols)), **st}
+        stats[name] = {"source": src, "traces": int(len(cols)), **st}
     df = assemble(frames)
     before = bin_table(df)
-    qc = {"enabled": cfg.qc.enabled, "policy": dict(cfg.qc.policy)}
-    if cfg.qc.enabled:
-        df["qc_flags"] = mark_duplicates(manifest_key(df), df["qc_flags"].to_numpy(dtype=object),
-                                         np.concatenate(hashes))
+    qc = {"enabled": qc_scans is not None, "policy": dict(cfg.qc.policy)}
+    if qc_scans is not None:
+        hashes = np.concatenate([qc_scans[name][1] for name, _, _ in metas]) if metas else np.array([])
+        df["qc_flags"] = mark_duplicates(manifest_key(df), df["qc_flags"].to_numpy(dtype=object), hashes)
         qc["flag_counts"] = flag_counts(df["qc_flags"])
         df = apply_policy(df, cfg.qc, drops)
     df = apply_filters(df, cfg.filters, drops)

@@ -112,7 +112,7 @@ def event_times(meta: pd.DataFrame) -> pd.Series:
     return t.dt.tz_localize(None).astype("datetime64[ns]")
 
 
-def event_keys(meta: pd.DataFrame, dataset: str | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def event_keys(meta: pd.DataFrame, dataset: str, times: pd.Series | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Event key per row and how it was obtained.
 
     1. ``source_id`` when non-empty (``"id"``);
@@ -124,6 +124,8 @@ def event_keys(meta: pd.DataFrame, dataset: str | np.ndarray) -> tuple[np.ndarra
        0.01) (``"hypocentre"``);
     4. else the trace itself (``"trace:<dataset>|<chunk>|<trace_name>"``): a trace with no event identity
        is its own event (``"trace"``).
+
+    ``times`` are the rows' :func:`event_times` when already computed.
     """
     n = len(meta)
     key = np.full(n, "", dtype=object)
@@ -131,26 +133,24 @@ def event_keys(meta: pd.DataFrame, dataset: str | np.ndarray) -> tuple[np.ndarra
     if "source_id" in meta.columns:
         sid = meta["source_id"]
         ok = ~_blank(sid)
-        txt = sid.astype("string")
-        # integer-like floats (CSV round trips) are written without ".0"
-        txt = txt.str.replace(r"\.0$", "", regex=True)
-        key[ok] = txt[ok].to_numpy(dtype=object)
+        if pd.api.types.is_float_dtype(sid):  # integer ids read back from CSV as floats: no ".0"
+            txt = sid[ok].map("{:.0f}".format).to_numpy(dtype=object)
+        else:
+            txt = sid[ok].astype(str).to_numpy(dtype=object)
+        key[ok] = txt
         how[ok] = "id"
-    t = event_times(meta)
+    t = event_times(meta) if times is None else times
     todo = (how == "trace") & t.notna().to_numpy()
-    if todo.any():
-        ot = t[todo].dt.round(EVENT_TIME_ROUND).dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy(dtype=object)
-        lat, _ = numeric(meta, "source_latitude_deg")
-        lon, _ = numeric(meta, "source_longitude_deg")
-        loc = pd.Series(lat[todo]).round(EVENT_LOC_DECIMALS).astype(str) + "|" + pd.Series(lon[todo]).round(
-            EVENT_LOC_DECIMALS).astype(str)
-        loc = np.where(np.isfinite(lat[todo]) & np.isfinite(lon[todo]), "|" + loc.to_numpy(dtype=object), "")
-        key[todo] = "ot:" + ot + loc
-        how[todo] = "origin"
-    todo = how == "trace"
     lat, _ = numeric(meta, "source_latitude_deg")
     lon, _ = numeric(meta, "source_longitude_deg")
-    todo &= np.isfinite(lat) & np.isfinite(lon)
+    if todo.any():
+        ot = np.datetime_as_string(t[todo].dt.round(EVENT_TIME_ROUND).to_numpy().astype("datetime64[s]"))
+        has_loc = np.isfinite(lat[todo]) & np.isfinite(lon[todo])
+        loc = ("|" + pd.Series(lat[todo]).round(EVENT_LOC_DECIMALS).astype(str) + "|"
+               + pd.Series(lon[todo]).round(EVENT_LOC_DECIMALS).astype(str)).to_numpy(dtype=object)
+        key[todo] = "ot:" + ot.astype(object) + np.where(has_loc, loc, "")
+        how[todo] = "origin"
+    todo = (how == "trace") & np.isfinite(lat) & np.isfinite(lon)
     if todo.any():  # no origin time: the hypocentre and magnitude identify the event
         dep, _ = numeric(meta, "source_depth_km")
         mag, _ = numeric(meta, "source_magnitude")
@@ -159,11 +159,8 @@ def event_keys(meta: pd.DataFrame, dataset: str | np.ndarray) -> tuple[np.ndarra
         how[todo] = "hypocentre"
     rest = how == "trace"
     if rest.any():
-        chunk = meta["trace_chunk"].astype(str).to_numpy(dtype=object) if "trace_chunk" in meta else ""
-        ds = dataset if isinstance(dataset, str) else np.asarray(dataset, dtype=object)
-        base = "trace:" + pd.Series(ds + "|" + chunk + "|" + meta["trace_name"].astype(str).to_numpy(dtype=object),
-                                    index=meta.index, dtype=object)
-        key[rest] = base.to_numpy(dtype=object)[rest]
+        chunk = meta["trace_chunk"].astype(str)[rest] if "trace_chunk" in meta else ""
+        key[rest] = ("trace:" + dataset + "|" + chunk + "|" + meta["trace_name"].astype(str)[rest]).to_numpy(dtype=object)
     return key, how
 
 
@@ -228,19 +225,29 @@ def manifest_columns(meta: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, di
     mag, _ = numeric(meta, "source_magnitude")
     depth, _ = numeric(meta, "source_depth_km")
     snr, _ = numeric(meta, "trace_snr_db")
-    ekey, how = event_keys(meta, dataset)
+    times = event_times(meta)
+    ekey, how = event_keys(meta, dataset, times)
     cat, inferred = categories(meta, np.isfinite(p) | np.isfinite(s), how != "trace")
-    chunk = meta["trace_chunk"].astype(str).to_numpy(dtype=object) if "trace_chunk" in meta else np.full(n, "", object)
-    split = (meta["split"].astype("string").fillna("").str.strip().to_numpy(dtype=object)
-             if "split" in meta.columns else np.full(n, "", dtype=object))
+    index = pd.RangeIndex(n)
+
+    def text(col: str) -> pd.Series:
+        if col not in meta.columns:
+            return pd.Series([""] * n, index=index, dtype=object)
+        return meta[col].fillna("").astype(str).str.strip().set_axis(index)
+
     noise = cat == "noise"
+    # few distinct pick columns: combine them through a lookup instead of per-row string joins
+    pc, pu = pd.factorize(pcol)
+    sc, su = pd.factorize(scol)
+    lut = np.asarray([f"{a};{b}" for a in pu for b in su] or [";"], dtype=object)
+    phase_col = lut[pc * max(len(su), 1) + sc]
     df = pd.DataFrame({
-        "dataset": np.full(n, dataset, dtype=object),
-        "chunk": chunk,
-        "trace_name": meta["trace_name"].astype(str).to_numpy(dtype=object),
+        "dataset": pd.Series([dataset] * n, index=index, dtype=object),
+        "chunk": text("trace_chunk"),
+        "trace_name": meta["trace_name"].astype(str).set_axis(index),
         "event_key": np.where(noise & (how == "trace"), "", ekey),
         "station_key": station_keys(meta),
-        "split": split,
+        "split": text("split"),
         "p_sample": p,
         "s_sample": s,
         "sampling_rate": sr,
@@ -251,11 +258,10 @@ def manifest_columns(meta: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, di
         "snr_db": snr,
         "category": cat,
         "weight": np.ones(n),
-        "source_phase_column": pd.Series(pcol).str.cat(pd.Series(scol), sep=";").to_numpy(dtype=object)
-        if n else np.array([], dtype=object),
-        "qc_flags": np.full(n, "", dtype=object),
-        "event_time": event_times(meta).to_numpy(),
-    })
+        "source_phase_column": phase_col,
+        "qc_flags": pd.Series([""] * n, index=index, dtype=object),
+        "event_time": times.to_numpy(),
+    }, index=index)
     stats = {
         "event_key_source": pd.Series(np.where(noise & (how == "trace"), "noise_no_event", how)).value_counts().to_dict(),
         "category_inferred": int(inferred.sum()),

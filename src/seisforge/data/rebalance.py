@@ -98,16 +98,21 @@ def axis_bins(df: pd.DataFrame, axis: str, cfg: RebalanceConfig) -> np.ndarray:
 
 def priority(df: pd.DataFrame, seed: int) -> np.ndarray:
     """Seeded pseudo-random priority per row from its key (order-independent)."""
-    key = df["dataset"].astype(str) + "|" + df["chunk"].astype(str) + "|" + df["trace_name"].astype(str)
-    return pd.util.hash_pandas_object(key, index=False, hash_key=f"seisforge{seed:07d}"[-16:]).to_numpy()
+    return pd.util.hash_pandas_object(df[["dataset", "chunk", "trace_name"]], index=False,
+                                      hash_key=f"seisforge{seed:07d}"[-16:]).to_numpy()
 
 
 def _take(groups: np.ndarray, prio: np.ndarray, quota: dict) -> np.ndarray:
-    """Keep the ``quota[g]`` rows of highest priority in each group ``g``."""
-    s = pd.DataFrame({"g": groups, "p": prio})
-    rank = s.groupby("g", sort=False)["p"].rank(method="first").to_numpy()
-    q = s["g"].map(quota).to_numpy(dtype=float)
-    return rank <= q
+    """Keep the ``quota[g]`` rows of lowest priority value in each group ``g``."""
+    codes, uniq = pd.factorize(pd.Series(groups, dtype=object))
+    order = np.lexsort((prio, codes))
+    sorted_codes = codes[order]
+    starts = np.searchsorted(sorted_codes, np.arange(len(uniq)))
+    pos = np.arange(len(order)) - starts[sorted_codes]
+    q = np.asarray([quota.get(u, 0) for u in uniq], dtype=np.int64)
+    keep = np.zeros(len(groups), dtype=bool)
+    keep[order] = pos < q[sorted_codes]
+    return keep
 
 
 def _largest_remainder(exact: pd.Series, total: int) -> pd.Series:
@@ -168,12 +173,13 @@ def rebalance(df: pd.DataFrame, cfg: RebalanceConfig, drops: dict[str, int]) -> 
     """
     df = df.copy()
     info: dict = {"mode": cfg.mode, "oversampling": "weight (no repetition)"}
+    keep = np.ones(len(df), dtype=bool)
 
     def drop(mask: np.ndarray, reason: str) -> None:
-        nonlocal df
-        if mask.any():
-            drops[reason] = drops.get(reason, 0) + int(mask.sum())
-            df = df[~mask]
+        new = mask & keep
+        if new.any():
+            drops[reason] = drops.get(reason, 0) + int(new.sum())
+        keep[new] = False
 
     quake = (df["category"] == "earthquake").to_numpy()
     if cfg.null_teleseismic_s:
@@ -182,63 +188,56 @@ def rebalance(df: pd.DataFrame, cfg: RebalanceConfig, drops: dict[str, int]) -> 
         df.loc[tele, "source_phase_column"] = df.loc[tele, "source_phase_column"].str.split(";").str[0] + ";"
         info["teleseismic_s_nulled"] = int(tele.sum())
     if cfg.s_required_in:
-        quake = (df["category"] == "earthquake").to_numpy()
         s, p = df["s_sample"].to_numpy(dtype=float), df["p_sample"].to_numpy(dtype=float)
         valid = np.isfinite(s) & (s >= 0) & ~(np.isfinite(p) & (s <= p))
         where = (np.ones(len(df), bool) if "all" in cfg.s_required_in
                  else df["distance_bin"].isin(cfg.s_required_in).to_numpy())
         drop(quake & where & ~valid, "s_required_no_valid_s")
-    prio = priority(df, cfg.seed) if len(df) else np.array([], dtype=np.uint64)
+    prio = priority(df, cfg.seed) if (cfg.caps or cfg.mode == "subsample") and len(df) else np.zeros(len(df), np.uint64)
     if cfg.caps:
         unknown = sorted(set(cfg.caps) - set(df["dataset"].unique()))
         if unknown:
             info["caps_for_absent_datasets"] = unknown
         strata = _strata(df, cfg)
-        keep = np.ones(len(df), dtype=bool)
         ds = df["dataset"].to_numpy(dtype=object)
         for name, cap in cfg.caps.items():
-            m = ds == name
+            m = (ds == name) & keep
             if m.sum() <= cap:
                 continue
             counts = pd.Series(strata[m]).value_counts()
             quota = _largest_remainder(counts * cap / m.sum(), cap).to_dict()
-            keep[m] = _take(strata[m], prio[m], quota)
+            sel = np.zeros(len(df), dtype=bool)
+            sel[m] = _take(strata[m], prio[m], quota)
+            drop(m & ~sel, "dataset_cap")
         info["caps"] = dict(cfg.caps)
-        drop(~keep, "dataset_cap")
-        prio = priority(df, cfg.seed)
     if cfg.targets and cfg.mode != "none":
-        quake = (df["category"] == "earthquake").to_numpy()
         bins = {axis: axis_bins(df, axis, cfg) for axis in cfg.targets}
-        untargeted = np.zeros(len(df), dtype=bool)
         for axis, fr in cfg.targets.items():
-            bad = quake & ~untargeted & ~pd.Series(bins[axis]).map(lambda b, fr=fr: fr.get(b, 0) > 0).to_numpy()
-            for b, c in pd.Series(bins[axis][bad]).value_counts().items():
-                drops[f"rebalance_untargeted_bin:{axis}={b}"] = drops.get(f"rebalance_untargeted_bin:{axis}={b}", 0) + int(c)
-            untargeted |= bad
-        keep_rows = ~untargeted
-        df, prio = df[keep_rows], prio[keep_rows]
-        bins = {a: b[keep_rows] for a, b in bins.items()}
-        quake = (df["category"] == "earthquake").to_numpy()
-        cell = pd.DataFrame({a: b[quake] for a, b in bins.items()})
-        cell_id = cell.astype(str).agg("/".join, axis=1).to_numpy() if len(cell.columns) > 1 else cell.iloc[:, 0].astype(str).to_numpy()
-        cells = cell.assign(cid=cell_id).groupby("cid", sort=True).agg(
-            n=(cell.columns[0], "size"), **{a: (a, "first") for a in cell.columns})
+            bad = quake & keep & ~np.isin(bins[axis], [b for b, f in fr.items() if f > 0])
+            for b in pd.unique(bins[axis][bad]):
+                drop(bad & (bins[axis] == b), f"rebalance_untargeted_bin:{axis}={b}")
+        rows = np.flatnonzero(quake & keep)
+        cell_id = bins[next(iter(cfg.targets))][rows].astype(object)
+        for axis in list(cfg.targets)[1:]:
+            cell_id = cell_id + "/" + bins[axis][rows]
+        cells = pd.DataFrame({a: b[rows] for a, b in bins.items()}).assign(cid=cell_id).groupby(
+            "cid", sort=True).agg(n=("cid", "size"), **{a: (a, "first") for a in cfg.targets})
         if len(cells):
             w = _ipf(cells, cfg)
-            wmap = pd.Series(w, index=cells.index)
             if cfg.mode == "subsample":
-                keep_n = _largest_remainder(cells["n"] * w / w.max(), int(round((cells["n"] * w / w.max()).sum())))
-                sel = _take(cell_id, prio[quake], keep_n.to_dict())
-                full = np.ones(len(df), dtype=bool)
-                full[np.flatnonzero(quake)[~sel]] = False
-                drops["rebalance_subsampled"] = drops.get("rebalance_subsampled", 0) + int((~full).sum())
-                df = df[full]
+                exact = cells["n"] * w / w.max()
+                keep_n = _largest_remainder(exact, int(round(exact.sum())))
+                sel = _take(cell_id, prio[rows], keep_n.to_dict())
+                mask = np.zeros(len(df), dtype=bool)
+                mask[rows[~sel]] = True
+                drop(mask, "rebalance_subsampled")
             else:
-                rw = pd.Series(cell_id).map(wmap).to_numpy(dtype=float)
-                rw = rw / rw.mean()
+                rw = pd.Series(cell_id).map(pd.Series(w, index=cells.index)).to_numpy(dtype=float)
                 weights = df["weight"].to_numpy(dtype=float).copy()
-                weights[quake] = weights[quake] * rw
+                weights[rows] = weights[rows] * rw / rw.mean()
                 df["weight"] = weights
+    df = df[keep]
+    if cfg.targets and cfg.mode != "none":
         info["targets"] = achieved(df, cfg)
     return df, info
 

@@ -41,20 +41,19 @@ def assign_event_splits(
     numpy.ndarray
         Split name per row.
     """
-    ids = np.asarray([
-        f"__row{i}" if (e is None or (isinstance(e, float) and np.isnan(e)) or str(e) == "") else str(e)
-        for i, e in enumerate(event_ids)
-    ])
-    uniq, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    ids = pd.Series(np.asarray(event_ids, dtype=object)).astype(str)
+    blank = _blank_ids(event_ids)
+    if blank.any():
+        ids[blank] = [f"__row{i}" for i in np.flatnonzero(blank)]
+    inverse, uniq = pd.factorize(ids, sort=True)
+    counts = np.bincount(inverse, minlength=len(uniq))
     order = np.random.default_rng(seed).permutation(len(uniq))
     cum = np.cumsum(counts[order]) / max(len(ids), 1)
     bounds = np.cumsum(fractions)
     event_split = np.empty(len(uniq), dtype=object)
     # an event goes to the first split whose cumulative boundary its midpoint has not passed
     mid = cum - counts[order] / max(len(ids), 1) / 2
-    for k, pos in enumerate(order):
-        j = int(np.searchsorted(bounds, mid[k], side="right"))
-        event_split[pos] = SPLITS[min(j, 2)]
+    event_split[order] = np.asarray(SPLITS, dtype=object)[np.minimum(np.searchsorted(bounds, mid, side="right"), 2)]
     return event_split[inverse].astype(str)
 
 
@@ -131,7 +130,9 @@ def assign_time_splits(
 
 def events_in_several_splits(event_ids, splits) -> list[str]:
     """Event ids (non-blank) that occur in more than one split."""
-    df = pd.DataFrame({"ev": pd.Series(event_ids, dtype=object), "split": np.asarray(splits)})
-    df = df[~_blank_ids(df["ev"].to_numpy())]
-    n = df.groupby("ev")["split"].nunique()
-    return sorted(n[n > 1].index.astype(str))
+    keep = ~_blank_ids(event_ids)
+    ev_codes, ev_uniq = pd.factorize(pd.Series(np.asarray(event_ids, dtype=object)[keep]))
+    sp_codes, _ = pd.factorize(pd.Series(np.asarray(splits)[keep]))
+    pairs = np.unique(ev_codes.astype(np.int64) * 8 + sp_codes)
+    n = np.bincount(pairs // 8, minlength=len(ev_uniq))
+    return sorted(str(e) for e in np.asarray(ev_uniq, dtype=object)[n > 1])

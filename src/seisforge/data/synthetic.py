@@ -305,3 +305,50 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
     })
     report.write(out)
     return report
+
+
+def synthetic_metadata(n_rows: int, dataset: str = "synth", seed: int = 0, chunks: int = 1,
+                       noise_fraction: float = 0.1, traces_per_event: float = 4.0) -> pd.DataFrame:
+    """SeisBench-style metadata rows without waveforms (for manifest benchmarks and policy tests).
+
+    Events get ``source_id``, origin time, hypocentre and magnitude, and are recorded by about
+    ``traces_per_event`` stations at log-uniform distances from 1 to 10,000 km (all distance bins);
+    P picks are present, S picks for about 80 % of event traces. A ``noise_fraction`` of rows are noise
+    traces. Trace names repeat across ``chunks``, as in chunked SeisBench datasets.
+    """
+    rng = np.random.default_rng(seed)
+    noise = rng.random(n_rows) < noise_fraction
+    n_events = max(int((~noise).sum() / traces_per_event), 1)
+    ev = rng.integers(0, n_events, size=n_rows)
+    ev_mag = np.round(np.clip(rng.exponential(0.8, n_events) + 0.5, 0.5, 8.0), 2)
+    ev_depth = np.round(rng.uniform(0, 150, n_events), 1)
+    ev_time = np.datetime64("2000-01-01T00:00:00") + (rng.uniform(0, 20 * 365 * 86400, n_events)).astype("timedelta64[s]")
+    dist = np.round(10 ** rng.uniform(0, 4, n_rows), 2)
+    fs = rng.choice([20.0, 50.0, 100.0], size=n_rows)
+    p = np.round(rng.uniform(5, 30, n_rows) * fs, 2)
+    s = np.where(rng.random(n_rows) < 0.8, np.round(p + dist / 8 * fs * 0.73, 2), np.nan)
+    chunk = rng.integers(0, chunks, size=n_rows).astype(str)
+    idx = np.zeros(n_rows, dtype=np.int64)
+    for c in np.unique(chunk):  # names restart in each chunk, so they repeat across chunks
+        m = chunk == c
+        idx[m] = np.arange(m.sum())
+    meta = pd.DataFrame({
+        "trace_name": pd.Series(idx).map("bucket{:d}$0".format).to_numpy(),
+        "trace_chunk": chunk,
+        "trace_category": np.where(noise, "noise", "earthquake"),
+        "source_id": np.where(noise, "", pd.Series(ev).map(f"{dataset}_ev{{:07d}}".format).to_numpy()),
+        "source_origin_time": np.where(noise, None, ev_time[ev].astype(str)),
+        "source_latitude_deg": np.where(noise, np.nan, np.round(rng.uniform(-60, 60, n_events)[ev], 3)),
+        "source_longitude_deg": np.where(noise, np.nan, np.round(rng.uniform(-180, 180, n_events)[ev], 3)),
+        "source_depth_km": np.where(noise, np.nan, ev_depth[ev]),
+        "source_magnitude": np.where(noise, np.nan, ev_mag[ev]),
+        "station_network_code": "XX",
+        "station_code": pd.Series(rng.integers(0, 500, n_rows)).map("S{:03d}".format).to_numpy(),
+        "path_ep_distance_km": np.where(noise, np.nan, dist),
+        "trace_sampling_rate_hz": fs,
+        "trace_p_arrival_sample": np.where(noise, np.nan, p),
+        "trace_s_arrival_sample": np.where(noise, np.nan, s),
+        "trace_snr_db": np.where(noise, np.nan, np.round(rng.normal(12, 8, n_rows), 1)),
+        "split": rng.choice(["train", "dev", "test"], p=[0.6, 0.2, 0.2], size=n_rows),
+    })
+    return meta
