@@ -123,5 +123,10 @@ def test_chunked_targets_match_by_chunk(shared, tmp_path):
     only0 = df[df["chunk"] == "0"]
     rep = check_leakage(only0, tmp_path / "targets")
     n0 = t.loc[t["trace_chunk"].astype(str) == "0", "trace_name"].nunique()
-    name_only = t["trace_name"].nunique()  # what matching by bare name would (wrongly) report
-    assert 0 < rep["traces"]["count"] == n0 < name_only
+    assert n0 > 0 and rep["traces"]["count"] == n0
+    # targets on chunk 1 only: same names as chunk-0 traces in the manifest, but no overlap
+    (tmp_path / "t1").mkdir()
+    t[t["trace_chunk"].astype(str) == "1"].to_csv(tmp_path / "t1/task1.csv", index=False)
+    assert set(t.loc[t["trace_chunk"].astype(str) == "1", "trace_name"]) <= set(only0["trace_name"])
+    rep = check_leakage(only0, tmp_path / "t1")
+    assert rep["traces"]["count"] == 0
