@@ -95,6 +95,9 @@ def _qc_dataset(tmp_path):
     m, x = event_trace("clip", rng)
     x[0] = np.clip(x[0], -0.5, 0.5)
     traces.append((m, x))
+    m, x = event_trace("gap", rng)
+    x[:, :500] = 0.0  # zero-padded start on all components
+    traces.append((m, x))
     m, _ = event_trace("dup", rng)
     traces.append((m, traces[0][1].copy()))
     return write_dataset(tmp_path / "qc", traces)
@@ -109,7 +112,7 @@ def test_qc_flags_and_policies(tmp_path):
     assert "has_nan" not in flags and "dup" not in flags  # default policy drops them ...
     assert report["dropped"] == {"qc_nonfinite": 1, "qc_duplicate_waveform": 1}  # ... and counts them
     assert flags["dead"] == "dead_component" and flags["flat"] == "flat_component"
-    assert flags["clip"] == "clipped"
+    assert flags["clip"] == "clipped" and flags["gap"] == "zero_gap"
     assert all(flags[f"ok{i}"] == "" for i in range(4))
     cfg.qc.policy = {"nonfinite": "keep", "duplicate_waveform": "keep", "clipped": "drop"}
     cfg.qc.__post_init__()

@@ -11,6 +11,9 @@ Flags (written, ``;``-joined, into the manifest's ``qc_flags`` column):
 ``clipped``
     A component whose absolute maximum is reached on at least ``clip_min_run`` pairs of adjacent samples
     (a plateau at full scale); real peaks are single samples.
+``zero_gap``
+    A live component holding a run of at least ``gap_min_samples`` exact zeros (a data gap filled with
+    zeros, e.g. a zero-padded start); the step at its end looks like an onset to pickers and STA/LTA.
 ``duplicate_waveform``
     The exact bytes (dtype and shape included, BLAKE2b) of an earlier trace in key order
     (``dataset|chunk|trace_name``) across all datasets; the first copy is not flagged.
@@ -30,13 +33,13 @@ from tqdm import tqdm
 
 from seisforge.errors import DataError
 
-FLAGS = ("nonfinite", "dead_component", "flat_component", "clipped", "duplicate_waveform")
+FLAGS = ("nonfinite", "dead_component", "flat_component", "clipped", "zero_gap", "duplicate_waveform")
 Policy = Literal["keep", "drop", "error"]
 
 
 def _default_policy() -> dict[str, str]:
     return {"nonfinite": "drop", "dead_component": "keep", "flat_component": "keep", "clipped": "keep",
-            "duplicate_waveform": "drop"}
+            "zero_gap": "keep", "duplicate_waveform": "drop"}
 
 
 @dataclass
@@ -46,6 +49,7 @@ class QcConfig:
     enabled: bool = True
     policy: dict[str, Policy] = field(default_factory=_default_policy)
     clip_min_run: int = 3
+    gap_min_samples: int = 100
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.policy) - set(FLAGS))
@@ -56,7 +60,20 @@ class QcConfig:
         self.policy = {**_default_policy(), **self.policy}
 
 
-def waveform_flags(wave: np.ndarray, clip_min_run: int = 3) -> list[str]:
+def longest_zero_run(w: np.ndarray) -> np.ndarray:
+    """Length of the longest run of exact zeros per component of ``w`` (C, T)."""
+    z = np.zeros((w.shape[0], w.shape[1] + 2), dtype=np.int8)
+    z[:, 1:-1] = w == 0
+    d = np.diff(z, axis=1)
+    out = np.zeros(w.shape[0], dtype=np.int64)
+    for c in range(w.shape[0]):
+        starts, ends = np.flatnonzero(d[c] == 1), np.flatnonzero(d[c] == -1)
+        if len(starts):
+            out[c] = int((ends - starts).max())
+    return out
+
+
+def waveform_flags(wave: np.ndarray, clip_min_run: int = 3, gap_min_samples: int = 100) -> list[str]:
     """QC flags of one waveform (C, T), without the duplicate check."""
     flags = []
     w = np.asarray(wave)
@@ -81,6 +98,8 @@ def waveform_flags(wave: np.ndarray, clip_min_run: int = 3) -> list[str]:
         runs = (top[:, 1:] & top[:, :-1]).sum(axis=-1)
         if (runs >= clip_min_run).any():
             flags.append("clipped")
+        if (longest_zero_run(w[live]) >= gap_min_samples).any():
+            flags.append("zero_gap")
     return flags
 
 
@@ -107,13 +126,16 @@ def scan_dataset(ds, cfg: QcConfig, desc: str = "qc") -> tuple[np.ndarray, np.nd
         except Exception:  # corrupt trace: flagged, then dropped and counted by the manifest builder
             flags[i] = "unreadable"
             continue
-        flags[i] = ";".join(waveform_flags(wave, cfg.clip_min_run))
+        flags[i] = ";".join(waveform_flags(wave, cfg.clip_min_run, cfg.gap_min_samples))
         hashes[i] = waveform_hash(wave)
     return flags, hashes
 
 
 def mark_duplicates(keys: pd.Series, flags: np.ndarray, hashes: np.ndarray) -> np.ndarray:
-    """Add ``duplicate_waveform`` to every row whose hash occurred at an earlier key (sorted order)."""
+    """Add ``zero_gap``
+    A live component holding a run of at least ``gap_min_samples`` exact zeros (a data gap filled with
+    zeros, e.g. a zero-padded start); the step at its end looks like an onset to pickers and STA/LTA.
+``duplicate_waveform`` to every row whose hash occurred at an earlier key (sorted order)."""
     h = pd.Series(hashes, index=keys.index)
     order = np.argsort(keys.to_numpy(dtype=str), kind="stable")
     dup_sorted = h.iloc[order].duplicated(keep="first").to_numpy() & (h.iloc[order] != "").to_numpy()
