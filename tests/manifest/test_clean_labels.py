@@ -107,3 +107,22 @@ def test_noise_pool_rejects_windows_with_hidden_events(cleaned, seeded_chunked, 
     clean_noise = counts["noise_trace"]
     assert clean_noise["kept"] > clean_noise["rejected"]  # most noise windows survive
     assert (pool[["p_max", "s_max"]].to_numpy() <= 0.2).all()
+
+
+def test_stalta_triggers_and_model_requirements():
+    from seisforge.data.label_errors import CleanLabelsConfig, stalta_triggers
+    from seisforge.data.screening import TraceScreener
+    from seisforge.errors import ConfigError
+
+    rng = np.random.default_rng(3)
+    quiet = rng.normal(0, 1, size=(3, 6000))
+    cfg = CleanLabelsConfig(stalta=True)
+    assert len(stalta_triggers(quiet, 100.0, cfg)) == 0
+    loud = quiet.copy()
+    t = np.arange(3000)
+    loud[0, 3000:] += 30 * np.exp(-t / 150) * np.sin(2 * np.pi * 6 * t / 100)
+    trig = stalta_triggers(loud, 100.0, cfg)
+    assert len(trig) == 1 and abs(trig[0] - 3000) < 50
+    assert len(stalta_triggers(loud, 100.0, cfg, end=2500)) == 0  # only the window before the pick
+    with pytest.raises(ConfigError, match="probability curves"):
+        TraceScreener("stalta")

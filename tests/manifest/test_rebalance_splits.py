@@ -160,3 +160,17 @@ def test_station_and_time_split_functions():
     order = {"train": 0, "dev": 1, "test": 2}
     timed = [(t, order[s]) for t, s, u in zip(times, split, untimed) if not u]
     assert [o for _, o in sorted(timed)] == sorted(o for _, o in timed)
+
+
+def test_benchmark_script_small():
+    """benchmarks/bench_manifest.py runs end to end (the 1,000,000-row timing is in docs/datasets.md)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks/bench_manifest.py"
+    spec = importlib.util.spec_from_file_location("bench_manifest", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    r = mod.run(rows=20_000, datasets=5)
+    assert r["rows_in"] == 20_000 and 0 < r["rows_out"] < 20_000
+    assert all(v["within_tolerance"] for v in r["targets"].values())
