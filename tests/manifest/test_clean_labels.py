@@ -107,6 +107,13 @@ def test_noise_pool_rejects_windows_with_hidden_events(cleaned, seeded_chunked, 
     clean_noise = counts["noise_trace"]
     assert clean_noise["kept"] > clean_noise["rejected"]  # most noise windows survive
     assert (pool[["p_max", "s_max"]].to_numpy() <= 0.2).all()
+    # training draws additive noise from the pool
+    from seisforge.data.noise_pool import NoisePool
+
+    sampler = NoisePool(tmp_path / "noise.parquet", sampling_rate=50.0)
+    assert len(sampler) == len(pool) and sampler.window(0).shape == (3, 1250)
+    noise = sampler.sample(np.random.default_rng(0), length=3001)
+    assert noise.shape == (3, 3001) and noise.dtype == np.float32 and np.abs(noise).max() > 0
 
 
 def test_stalta_triggers_and_model_requirements():

@@ -116,7 +116,7 @@ def _clean(args: argparse.Namespace) -> int:
                                       sampling_rate=screener.sampling_rate, component_order=screener.component_order)
     flags, report = find_label_errors(df, datasets, screener, cfg)
     report["manifest"] = str(args.manifest)
-    paths = write_table(flags, report, args.out)
+    paths = write_table(flags, report, args.out, provenance={"manifest": str(args.manifest), **prov})
     for name, d in report["datasets"].items():
         reasons = ", ".join(f"{r} {v['traces']} ({100 * v['fraction']:.1f}%)" for r, v in d["by_reason"].items())
         print(f"{name}: {d['flagged_traces']}/{d['scanned']} flagged ({100 * d['removal_fraction']:.1f}%): {reasons}")
@@ -139,7 +139,8 @@ def _noise_pool(args: argparse.Namespace) -> int:
     datasets = open_manifest_datasets(df, prov, overrides, sampling_rate=screener.sampling_rate,
                                       component_order=screener.component_order)
     pool, report = build_noise_pool(df, datasets, screener, cfg)
-    paths = write_table(pool, report, args.out)
+    sources = {**prov.get("datasets", {}), **overrides}
+    paths = write_table(pool, report, args.out, provenance={"manifest": cfg.manifest, "datasets": sources})
     print(json.dumps(report["counts"], indent=1))
     print(f"{len(pool)} noise windows kept -> {paths['parquet']}")
     return 0

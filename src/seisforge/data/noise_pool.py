@@ -96,16 +96,85 @@ def build_noise_pool(manifest: pd.DataFrame, datasets: dict, screener: TraceScre
     return pool, report
 
 
-def write_table(df: pd.DataFrame, report: dict, out: str | Path) -> dict[str, Path]:
-    """Write ``out`` (.parquet), ``.sha256`` and ``.report.json`` next to it."""
+def write_table(df: pd.DataFrame, report: dict, out: str | Path, provenance: dict | None = None) -> dict[str, Path]:
+    """Write ``out`` (.parquet, with ``provenance`` in its key-value metadata under ``seisforge``),
+    ``.sha256`` and ``.report.json`` next to it."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from seisforge.data.manifest import manifest_paths
     from seisforge.runinfo import environment, sha256_file, write_json
 
     paths = manifest_paths(out)
     paths["parquet"].parent.mkdir(parents=True, exist_ok=True)
-    df.to_parquet(paths["parquet"], index=False)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[b"seisforge"] = json.dumps(provenance or {}, sort_keys=True, default=str).encode()
+    pq.write_table(table.replace_schema_metadata(meta), paths["parquet"])
     digest = sha256_file(paths["parquet"])
     paths["sha256"].write_text(f"{digest}  {paths['parquet'].name}\n")
     write_json({**report, "output": str(paths["parquet"]), "sha256": digest, "environment": environment()},
                paths["report_json"])
     return paths
+
+
+class NoisePool:
+    """Draw additive noise for augmentation from a ``NOISE.parquet`` pool.
+
+    Parameters
+    ----------
+    path
+        The pool written by ``seisforge data noise-pool``.
+    sampling_rate, component_order
+        How windows are returned (SeisBench resamples on load).
+    overrides
+        ``{dataset: path}`` replacing the sources recorded in the pool.
+
+    Examples
+    --------
+    >>> pool = NoisePool("noise.parquet", sampling_rate=100.0)          # doctest: +SKIP
+    >>> noise = pool.sample(np.random.default_rng(0), length=3001)     # (3, 3001) float32
+    """
+
+    def __init__(self, path: str | Path, sampling_rate: float | None = None, component_order: str = "ZNE",
+                 overrides: dict[str, str] | None = None):
+        import json
+
+        import pyarrow.parquet as pq
+
+        from seisforge.data.screening import open_manifest_datasets
+        from seisforge.errors import DataError
+
+        table = pq.read_table(path)
+        self.windows = table.to_pandas()
+        missing = [c for c in POOL_COLUMNS if c not in self.windows.columns]
+        if missing:
+            raise DataError(f"{path}: not a noise pool (missing {missing})")
+        if self.windows.empty:
+            raise DataError(f"{path}: the noise pool is empty")
+        self.windows["chunk"] = self.windows["chunk"].fillna("").astype(str)
+        prov = json.loads((table.schema.metadata or {}).get(b"seisforge", b"{}"))
+        self.sampling_rate = sampling_rate
+        self.datasets = open_manifest_datasets(self.windows, prov, overrides, sampling_rate=sampling_rate,
+                                               component_order=component_order)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def window(self, i: int) -> np.ndarray:
+        """Window ``i`` as (C, T) float32 at the requested sampling rate."""
+        row = self.windows.iloc[i]
+        ds = self.datasets[row["dataset"]]
+        wave = ds.get_waveforms(ds.get_idx_from_trace_name(row["trace_name"], chunk=row["chunk"]))
+        scale = (self.sampling_rate or row["sampling_rate"]) / row["sampling_rate"]
+        return np.asarray(wave[:, int(row["start_sample"] * scale):int(row["end_sample"] * scale)], dtype=np.float32)
+
+    def sample(self, rng: np.random.Generator, length: int) -> np.ndarray:
+        """A random window, randomly cropped (or tiled, when shorter) to ``length`` samples."""
+        w = self.window(int(rng.integers(len(self))))
+        if w.shape[-1] < length:
+            w = np.tile(w, (1, int(np.ceil(length / max(w.shape[-1], 1)))))
+        start = int(rng.integers(w.shape[-1] - length + 1))
+        return w[:, start:start + length]
