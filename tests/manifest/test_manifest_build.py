@@ -170,3 +170,11 @@ def test_config_errors(tmp_path, shared):
     assert set(df["dataset"]) == {"dummy"} and (df["qc_flags"] == "").all()
     assert main(["data", "manifest", "--dataset", str(shared / "data/seisbench_dummy"), "--out",
                  str(tmp_path / "m.csv")]) == 2
+
+
+def test_config_file_paths_stay_under_the_config_folder(tmp_path, shared):
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text(f"data_root: {shared / 'data'}\ndatasets: [{{source: seisbench_dummy}}]\n"
+                   "drop_flags: ../elsewhere/flags.parquet\n")
+    assert main(["data", "manifest", str(cfg), "--out", str(tmp_path / "m.parquet")]) == 2
+    assert not (tmp_path / "m.parquet").exists()

@@ -29,13 +29,21 @@ def _manifest(args: argparse.Namespace) -> int:
 
         raise ConfigError("data manifest: give CONFIG.yaml or at least one --dataset")
     cfg = load_config(ManifestConfig, args.config, args.set)
+    config_dir = Path(args.config).resolve().parent if args.config else None
+    if config_dir is not None:  # file paths in a config may not escape the config's folder
+        from seisforge.paths import resolve_under
+
+        for attr in ("exclude_bench", "exclude_bench_dataset", "drop_flags"):
+            val = getattr(cfg, attr)
+            named = attr == "exclude_bench_dataset" and val and "/" not in val and not (config_dir / val).exists()
+            if val and not named:  # a bare name that is no file there is a SeisBench dataset class
+                setattr(cfg, attr, str(resolve_under(config_dir, val)))
     for attr, val in (("exclude_bench", args.exclude_bench), ("exclude_bench_dataset", args.bench_dataset),
                       ("drop_flags", args.drop_flags)):
         if val is not None:
             setattr(cfg, attr, val)
     if args.exclude_bench_stations:
         cfg.exclude_bench_stations = True
-    config_dir = Path(args.config).resolve().parent if args.config else None
     df, report = build_manifest(cfg, config_dir=config_dir, sources=_sources(args.dataset) if args.dataset else None)
     paths = write_manifest(df, report, args.out)
     print(f"manifest: {report['rows_out']} traces ({report['rows_in']} in, {report['dropped_total']} dropped: "
