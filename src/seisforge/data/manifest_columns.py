@@ -83,8 +83,9 @@ def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
 
 
 def distances(meta: pd.DataFrame) -> np.ndarray:
-    """Epicentral distance (km): ``path_ep_distance_km``, else ``path_hyp_distance_km``, else computed
-    from source and station coordinates, else ``path_back_azimuth``-free NaN."""
+    """Epicentral distance (km): ``path_ep_distance_km``, else ``path_hyp_distance_km``, else the
+    great-circle distance from source and station coordinates, else ``path_ep_distance_deg`` x 111.195,
+    else NaN."""
     d, _ = numeric(meta, "path_ep_distance_km", "path_hyp_distance_km")
     coords = ("source_latitude_deg", "source_longitude_deg", "station_latitude_deg", "station_longitude_deg")
     if all(c in meta.columns for c in coords):
