@@ -133,3 +133,17 @@ def test_stalta_triggers_and_model_requirements():
     assert len(stalta_triggers(loud, 100.0, cfg, end=2500)) == 0  # only the window before the pick
     with pytest.raises(ConfigError, match="probability curves"):
         TraceScreener("stalta")
+
+
+def test_clean_labels_rescales_picks_of_other_sampling_rates(phasenet_weights, tmp_path):
+    """A clean 50 Hz dataset scanned by a 100 Hz picker: labels are rescaled, so nothing is flagged."""
+    from seisforge.data.synthetic import SynthConfig, synthesize
+
+    synthesize(SynthConfig(events=8, noise_traces=2, seed=3, sampling_rate=50.0, second_event_prob=0.0,
+                           snr_db_range=(5.0, 30.0)), tmp_path / "s50")
+    assert main(["data", "manifest", "--dataset", str(tmp_path / "s50"), "--out", str(tmp_path / "m.parquet")]) == 0
+    assert main(["data", "clean-labels", str(tmp_path / "m.parquet"), "--model", "seisbench:PhaseNetLight",
+                 "--weights", str(phasenet_weights), "--out", str(tmp_path / "f.parquet")]) == 0
+    report = json.loads((tmp_path / "f.report.json").read_text())
+    assert report["datasets"]["s50"]["scanned"] == len(read_manifest(tmp_path / "m.parquet"))
+    assert report["datasets"]["s50"]["flagged_traces"] == 0

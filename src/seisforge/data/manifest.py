@@ -162,7 +162,7 @@ def assign_splits(df: pd.DataFrame, cfg: SplitConfig, drops: dict[str, int]) -> 
         missing = ~df["split"].isin(["train", "dev", "test"]).to_numpy()
         if missing.any():
             df.loc[missing, "split"] = assign_event_splits(ids[missing], cfg.fractions, cfg.seed)
-            info["assigned_by_event_no_split_column"] = int(missing.sum())
+            info["assigned_by_event_no_valid_split"] = int(missing.sum())
     elif cfg.by == "event":
         df["split"] = assign_event_splits(ids, cfg.fractions, cfg.seed)
     elif cfg.by == "station":
