@@ -271,6 +271,7 @@ def manifest_from_metadata(
                                   "bench_traces": int(len(bench))}
     df, split_info = assign_splits(df, cfg.split, drops)
     df, reb = rebalance(df, cfg.rebalance, drops)
+    split_info["rows_per_split"] = {k: int(v) for k, v in df["split"].value_counts().sort_index().items()}
     df = df.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)[MANIFEST_COLUMNS]
     report = {
         "format_version": FORMAT_VERSION,
