@@ -224,7 +224,8 @@ def manifest_from_metadata(
     metas: list[tuple[str, pd.DataFrame, str]], cfg: ManifestConfig,
     qc_scans: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """Steps 1 and 3-6 of :func:`build_manifest` on metadata already loaded (vectorised).
+    """:func:`build_manifest` after the waveform scan: columns, QC policy, filters, flags, benchmark
+    exclusion, splits and rebalancing, on metadata already loaded (vectorised).
 
     Parameters
     ----------
@@ -364,6 +365,10 @@ def read_manifest(path: str | Path, with_provenance: bool = False):
     if missing:
         raise DataError(f"{path}: not a seisforge manifest (missing columns {missing})")
     df["chunk"] = df["chunk"].fillna("").astype(str)
+    dup = df.duplicated(KEY_COLUMNS)
+    if dup.any():
+        raise DataError(f"{path}: {int(dup.sum())} duplicate keys (dataset, chunk, trace_name), e.g. "
+                        f"{list(manifest_key(df[dup]).iloc[:3])}")
     if not with_provenance:
         return df
     raw = (table.schema.metadata or {}).get(b"seisforge")
