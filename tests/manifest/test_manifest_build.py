@@ -178,3 +178,16 @@ def test_config_file_paths_stay_under_the_config_folder(tmp_path, shared):
                    "drop_flags: ../elsewhere/flags.parquet\n")
     assert main(["data", "manifest", str(cfg), "--out", str(tmp_path / "m.parquet")]) == 2
     assert not (tmp_path / "m.parquet").exists()
+
+
+def test_read_manifest_rejects_bad_files(tmp_path):
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "x.parquet")
+    with pytest.raises(DataError, match="not a seisforge manifest"):
+        read_manifest(tmp_path / "x.parquet")
+    (tmp_path / "y.parquet").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="not a readable Parquet"):
+        read_manifest(tmp_path / "y.parquet")
+    row = {c: [""] for c in MANIFEST_COLUMNS}
+    pd.concat([pd.DataFrame(row)] * 2).to_parquet(tmp_path / "z.parquet")
+    with pytest.raises(DataError, match="duplicate keys"):
+        read_manifest(tmp_path / "z.parquet")
