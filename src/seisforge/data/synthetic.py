@@ -18,6 +18,11 @@ Physics (deliberately simple, but with the features a picker must learn):
 - **Transients**: non-seismic spikes and short ringing glitches in some traces (noise traces too), which
   fool energy detectors but not a picker that has learnt onset shape and polarisation.
 - **Second events** inside some traces (``trace_p2/s2_arrival_sample``), and **noise-only traces**.
+- ``second_event_min_rel_amp`` scales a second event up to at least that fraction of the first event's
+  peak amplitude (0: natural amplitudes, often invisible), for seeding detectable multiplets.
+- **Noisy noise traces** (``noise_event_prob``): noise-category traces that contain an unlabelled event
+  (``trace_noise_has_event``; its P onset, deliberately not a pick column, in
+  ``trace_hidden_event_sample``), the label error that noise-pool screening and clean-labels must catch.
 
 Events are placed in a 2-D map with stations; each event is recorded by several stations, so splits
 must be made per event (they are: ``split`` is event-level).
@@ -57,6 +62,8 @@ class SynthConfig:
     label_second_events: bool = True
     snr_db_range: tuple[float, float] = (-5.0, 30.0)
     transient_prob: float = 0.3
+    noise_event_prob: float = 0.0
+    second_event_min_rel_amp: float = 0.0
     magnitude_range: tuple[float, float] = (0.5, 4.0)
     depth_range_km: tuple[float, float] = (2.0, 25.0)
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
@@ -222,6 +229,8 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
                 "trace_p2_arrival_sample": np.nan,
                 "trace_s2_arrival_sample": np.nan,
                 "trace_multiplet": False,
+                "trace_noise_has_event": False,
+                "trace_hidden_event_sample": np.nan,
                 "station_network_code": "SY",
                 "station_code": f"S{st:02d}",
                 "trace_sampling_rate_hz": fs,
@@ -234,6 +243,9 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
                 if p2 < n - fs:
                     mag2 = float(np.clip(lo + rng.exponential(0.6), lo, hi))
                     sig2, s2 = _event_signal(rng, n, fs, rng.uniform(5, 120), rng.uniform(2, 25), mag2, p2)
+                    if cfg.second_event_min_rel_amp > 0:  # make seeded multiplets visible on demand
+                        peak1, peak2 = np.abs(sig).max(), np.abs(sig2).max() + 1e-30
+                        sig2 = sig2 * max(1.0, cfg.second_event_min_rel_amp * peak1 / peak2)
                     sig = sig + sig2
                     row["trace_multiplet"] = True
                     if cfg.label_second_events:
@@ -245,6 +257,15 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
     for k in range(cfg.noise_traces):
         sta = int(rng.integers(0, cfg.stations))
         noise = (_noise(rng, n, fs) + _transients(rng, n, fs, cfg.transient_prob)) * 10 ** rng.uniform(-2, 0)
+        has_event = bool(cfg.noise_event_prob > 0 and rng.random() < cfg.noise_event_prob)
+        if has_event:  # an unlabelled event hidden in a noise trace, at an SNR in the configured range
+            lo, hi = cfg.magnitude_range
+            p_hidden = float(rng.uniform(4 * fs, 0.7 * n))
+            sig, _ = _event_signal(rng, n, fs, rng.uniform(5, 120), rng.uniform(*cfg.depth_range_km),
+                                   float(np.clip(lo + rng.exponential(0.6), lo, hi)), p_hidden)
+            i0 = int(p_hidden)
+            power = float(np.mean(sig[0, i0:i0 + int(3 * fs)] ** 2)) or 1.0
+            noise = sig + noise_for(power, float(rng.uniform(*cfg.snr_db_range)), noise)
         rows.append({
             "trace_name": f"noise{k:06d}_SY.S{sta:02d}",
             "trace_category": "noise",
@@ -257,6 +278,8 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
             "trace_p2_arrival_sample": np.nan,
             "trace_s2_arrival_sample": np.nan,
             "trace_multiplet": False,
+            "trace_noise_has_event": has_event,
+            "trace_hidden_event_sample": round(p_hidden, 2) if has_event else np.nan,
             "trace_start_time": str(t0 + np.timedelta64(int(rng.integers(0, 10**7)), "s")),
         })
         waves.append(noise.astype(np.float32))
@@ -278,6 +301,54 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
         "config": {k: v for k, v in cfg.__dict__.items()},
         "traces_per_split": meta["split"].value_counts().to_dict(),
         "multiplets": int(meta["trace_multiplet"].sum()),
+        "noise_traces_with_event": int(meta.get("trace_noise_has_event", pd.Series(dtype=bool)).sum()),
     })
     report.write(out)
     return report
+
+
+def synthetic_metadata(n_rows: int, dataset: str = "synth", seed: int = 0, chunks: int = 1,
+                       noise_fraction: float = 0.1, traces_per_event: float = 4.0) -> pd.DataFrame:
+    """SeisBench-style metadata rows without waveforms (for manifest benchmarks and policy tests).
+
+    Events get ``source_id``, origin time, hypocentre and magnitude, and are recorded by about
+    ``traces_per_event`` stations at log-uniform distances from 1 to 10,000 km (all distance bins);
+    P picks are present, S picks for about 80 % of event traces. A ``noise_fraction`` of rows are noise
+    traces. Trace names repeat across ``chunks``, as in chunked SeisBench datasets.
+    """
+    rng = np.random.default_rng(seed)
+    noise = rng.random(n_rows) < noise_fraction
+    n_events = max(int((~noise).sum() / traces_per_event), 1)
+    ev = rng.integers(0, n_events, size=n_rows)
+    ev_mag = np.round(np.clip(rng.exponential(0.8, n_events) + 0.5, 0.5, 8.0), 2)
+    ev_depth = np.round(rng.uniform(0, 150, n_events), 1)
+    ev_time = np.datetime64("2000-01-01T00:00:00") + (rng.uniform(0, 20 * 365 * 86400, n_events)).astype("timedelta64[s]")
+    dist = np.round(10 ** rng.uniform(0, 4, n_rows), 2)
+    fs = rng.choice([20.0, 50.0, 100.0], size=n_rows)
+    p = np.round(rng.uniform(5, 30, n_rows) * fs, 2)
+    s = np.where(rng.random(n_rows) < 0.8, np.round(p + dist / 8 * fs * 0.73, 2), np.nan)
+    chunk = rng.integers(0, chunks, size=n_rows).astype(str)
+    idx = np.zeros(n_rows, dtype=np.int64)
+    for c in np.unique(chunk):  # names restart in each chunk, so they repeat across chunks
+        m = chunk == c
+        idx[m] = np.arange(m.sum())
+    meta = pd.DataFrame({
+        "trace_name": pd.Series(idx).map("bucket{:d}$0".format).to_numpy(),
+        "trace_chunk": chunk,
+        "trace_category": np.where(noise, "noise", "earthquake"),
+        "source_id": np.where(noise, "", pd.Series(ev).map(f"{dataset}_ev{{:07d}}".format).to_numpy()),
+        "source_origin_time": np.where(noise, None, ev_time[ev].astype(str)),
+        "source_latitude_deg": np.where(noise, np.nan, np.round(rng.uniform(-60, 60, n_events)[ev], 3)),
+        "source_longitude_deg": np.where(noise, np.nan, np.round(rng.uniform(-180, 180, n_events)[ev], 3)),
+        "source_depth_km": np.where(noise, np.nan, ev_depth[ev]),
+        "source_magnitude": np.where(noise, np.nan, ev_mag[ev]),
+        "station_network_code": "XX",
+        "station_code": pd.Series(rng.integers(0, 500, n_rows)).map("S{:03d}".format).to_numpy(),
+        "path_ep_distance_km": np.where(noise, np.nan, dist),
+        "trace_sampling_rate_hz": fs,
+        "trace_p_arrival_sample": np.where(noise, np.nan, p),
+        "trace_s_arrival_sample": np.where(noise, np.nan, s),
+        "trace_snr_db": np.where(noise, np.nan, np.round(rng.normal(12, 8, n_rows), 1)),
+        "split": rng.choice(["train", "dev", "test"], p=[0.6, 0.2, 0.2], size=n_rows),
+    })
+    return meta

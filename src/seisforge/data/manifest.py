@@ -1,0 +1,408 @@
+"""Training manifests: one auditable Parquet row per trace, with provenance, QC, splits and rebalancing.
+
+:func:`build_manifest` runs, in order (every removal counted by reason in the report):
+
+1. open every dataset (:func:`seisforge.data.sources.open_dataset`) and derive the manifest columns
+   (:func:`seisforge.data.manifest_columns.manifest_columns`);
+2. QC every waveform (:mod:`seisforge.data.quality`) and apply the keep/drop/error policy;
+3. filters (categories, minimum SNR, maximum distance, magnitude range);
+4. ``--drop-flags`` (clean-labels flags, matched by key) and ``--exclude-bench``;
+5. splits (``keep`` the datasets' splits, or assign by ``event``/``station``/``time``);
+6. rebalancing (:mod:`seisforge.data.rebalance`).
+
+:func:`write_manifest` writes ``NAME.parquet`` (rows sorted by key, provenance in the Parquet key-value
+metadata under ``seisforge``), ``NAME.sha256`` and ``NAME.report.json`` + ``NAME.report.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from seisforge.config import to_dict
+from seisforge.data.manifest_columns import DISTANCE_BINS, KEY_COLUMNS, MANIFEST_COLUMNS, manifest_columns
+from seisforge.data.quality import QcConfig, apply_policy, flag_counts, mark_duplicates, scan_dataset
+from seisforge.data.rebalance import RebalanceConfig, rebalance
+from seisforge.data.splits import (
+    assign_event_splits,
+    assign_station_splits,
+    assign_time_splits,
+    events_in_several_splits,
+)
+from seisforge.errors import ConfigError, DataError
+from seisforge.paths import resolve_under
+from seisforge.runinfo import environment, sha256_file, sha256_lines, write_json
+
+log = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+
+
+@dataclass
+class DatasetEntry:
+    """One input dataset: a folder (relative to ``data_root``) or a SeisBench class name."""
+
+    source: str
+    name: str | None = None
+
+
+@dataclass
+class FilterConfig:
+    """Row filters (applied after QC); ``None`` disables a filter."""
+
+    categories: list[str] | None = None
+    min_snr_db: float | None = None
+    max_distance_km: float | None = None
+    min_magnitude: float | None = None
+    max_magnitude: float | None = None
+
+
+@dataclass
+class SplitConfig:
+    """``keep`` uses the datasets' ``split`` column (rows without one are assigned by event)."""
+
+    by: Literal["keep", "event", "station", "time"] = "keep"
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    seed: int = 0
+
+
+@dataclass
+class ManifestConfig:
+    """Manifest build configuration (``seisforge data manifest CONFIG.yaml``)."""
+
+    datasets: list[DatasetEntry] = field(default_factory=list)
+    data_root: str | None = None
+    filters: FilterConfig = field(default_factory=FilterConfig)
+    qc: QcConfig = field(default_factory=QcConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    rebalance: RebalanceConfig = field(default_factory=RebalanceConfig)
+    exclude_bench: str | None = None
+    exclude_bench_dataset: str | None = None
+    exclude_bench_stations: bool = False
+    drop_flags: str | None = None
+
+
+def resolve_sources(cfg: ManifestConfig, config_dir: Path | None) -> list[tuple[str, str]]:
+    """``(name, source)`` per dataset. Config paths resolve under ``data_root`` (default: the config's
+    folder) and may not escape it; names without a slash that do not exist there are SeisBench classes."""
+    root = Path(cfg.data_root) if cfg.data_root else config_dir
+    if root is not None and not root.is_absolute() and config_dir is not None:
+        root = config_dir / root
+    out = []
+    for entry in cfg.datasets:
+        src = entry.source
+        if root is not None and ("/" in src or (root / src).exists()):
+            src = str(resolve_under(root, src))
+        name = entry.name or (Path(src).name if Path(src).exists() else src)
+        out.append((name, src))
+    names = [n for n, _ in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"datasets: names {dup} repeat; give each entry a distinct 'name'")
+    return out
+
+
+def bin_table(df: pd.DataFrame) -> dict:
+    if df.empty:
+        return {}
+    t = df.groupby(["dataset", "distance_bin"]).size().unstack(fill_value=0)
+    t = t.reindex(columns=[b for b in DISTANCE_BINS if b in t.columns])
+    return {ds: {b: int(v) for b, v in row.items()} for ds, row in t.iterrows()}
+
+
+def manifest_key(df: pd.DataFrame) -> pd.Series:
+    """``dataset|chunk|trace_name`` per manifest row."""
+    return df["dataset"].astype(str) + "|" + df["chunk"].astype(str) + "|" + df["trace_name"].astype(str)
+
+
+def assemble(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate per-dataset manifest frames and check the key is unique."""
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=MANIFEST_COLUMNS)
+    dup = df.duplicated(KEY_COLUMNS)
+    if dup.any():
+        raise DataError(f"{int(dup.sum())} duplicate manifest keys (dataset, chunk, trace_name), e.g. "
+                        f"{list(manifest_key(df[dup]).iloc[:3])}")
+    return df
+
+
+def apply_filters(df: pd.DataFrame, f: FilterConfig, drops: dict[str, int]) -> pd.DataFrame:
+    """Apply :class:`FilterConfig`; NaN values fail numeric filters (counted separately)."""
+    tests = []
+    if f.categories is not None:
+        tests.append(("filter_category", ~df["category"].isin(f.categories)))
+    for name, col, op, val in (("snr", "snr_db", "ge", f.min_snr_db), ("distance", "distance_km", "le", f.max_distance_km),
+                               ("magnitude_min", "magnitude", "ge", f.min_magnitude),
+                               ("magnitude_max", "magnitude", "le", f.max_magnitude)):
+        if val is None:
+            continue
+        v = df[col]
+        ok = v >= val if op == "ge" else v <= val
+        tests.append((f"filter_{name}_unknown", v.isna()))
+        tests.append((f"filter_{name}", ~ok & v.notna()))
+    drop = np.zeros(len(df), dtype=bool)
+    for reason, mask in tests:
+        new = mask.to_numpy() & ~drop
+        if new.any():
+            drops[reason] = drops.get(reason, 0) + int(new.sum())
+        drop |= mask.to_numpy()
+    return df[~drop]
+
+
+def assign_splits(df: pd.DataFrame, cfg: SplitConfig, drops: dict[str, int]) -> tuple[pd.DataFrame, dict]:
+    """Fill ``split`` by the configured mode; returns the frame and split notes."""
+    df = df.copy()
+    info: dict = {"by": cfg.by, "fractions": list(cfg.fractions), "seed": cfg.seed}
+    ids = np.where(df["event_key"] == "", "", df["event_key"].to_numpy(dtype=object))
+    if cfg.by == "keep":
+        missing = ~df["split"].isin(["train", "dev", "test"]).to_numpy()
+        if missing.any():
+            df.loc[missing, "split"] = assign_event_splits(ids[missing], cfg.fractions, cfg.seed)
+            info["assigned_by_event_no_valid_split"] = int(missing.sum())
+    elif cfg.by == "event":
+        df["split"] = assign_event_splits(ids, cfg.fractions, cfg.seed)
+    elif cfg.by == "station":
+        stations = np.where(df["station_key"] == "", manifest_key(df), df["station_key"])
+        split, conflict = assign_station_splits(stations, ids, cfg.fractions, cfg.seed)
+        df["split"] = split
+        if conflict.any():
+            drops["split_event_station_conflict"] = drops.get("split_event_station_conflict", 0) + int(conflict.sum())
+            df = df[~conflict]
+    else:
+        split, untimed = assign_time_splits(ids, df["event_time"], cfg.fractions, cfg.seed)
+        df["split"] = split
+        info["rows_without_time_split_by_event"] = int(untimed.sum())
+    several = events_in_several_splits(df["event_key"], df["split"])
+    info["events_in_several_splits"] = len(several)
+    if several:
+        info["events_in_several_splits_examples"] = several[:10]
+        log.warning("%d events occur in several splits (kept from the datasets' split columns); "
+                    "use split by: event to fix", len(several))
+    info["rows_per_split"] = {k: int(v) for k, v in df["split"].value_counts().sort_index().items()}
+    return df, info
+
+
+def build_manifest(
+    cfg: ManifestConfig, config_dir: str | Path | None = None, sources: list[tuple[str, str]] | None = None
+) -> tuple[pd.DataFrame, dict]:
+    """Build a manifest (see module docstring).
+
+    Parameters
+    ----------
+    cfg
+        Configuration.
+    config_dir
+        Folder of the config file (root for relative dataset paths).
+    sources
+        ``(name, source)`` pairs overriding ``cfg.datasets`` (the ``--dataset`` CLI path).
+
+    Returns
+    -------
+    (DataFrame, dict)
+        Manifest rows sorted by key, and the report (counts before/after, drops by reason, QC, splits,
+        rebalancing targets against achieved fractions).
+    """
+    from seisforge.data.sources import open_dataset
+
+    sources = sources if sources is not None else resolve_sources(cfg, Path(config_dir) if config_dir else None)
+    if not sources:
+        raise ConfigError("no datasets: list them under 'datasets' or pass --dataset")
+    metas, scans = [], {}
+    for name, src in sources:
+        ds = open_dataset(src)
+        metas.append((name, ds.metadata, str(src)))
+        if cfg.qc.enabled:
+            scans[name] = scan_dataset(ds, cfg.qc, desc=f"qc {name}")
+    return manifest_from_metadata(metas, cfg, scans if cfg.qc.enabled else None)
+
+
+def manifest_from_metadata(
+    metas: list[tuple[str, pd.DataFrame, str]], cfg: ManifestConfig,
+    qc_scans: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """:func:`build_manifest` after the waveform scan: columns, QC policy, filters, flags, benchmark
+    exclusion, splits and rebalancing, on metadata already loaded (vectorised).
+
+    Parameters
+    ----------
+    metas
+        ``(name, metadata, source)`` per dataset.
+    cfg
+        Configuration.
+    qc_scans
+        Per dataset name, the QC flags and waveform hashes from
+        :func:`seisforge.data.quality.scan_dataset` (``None``: QC not run, reported as such).
+    """
+    drops: dict[str, int] = {}
+    frames, stats = [], {}
+    for name, meta, src in metas:
+        cols, st = manifest_columns(meta, name)
+        if qc_scans is not None:
+            cols["qc_flags"] = qc_scans[name][0]
+        frames.append(cols)
+        stats[name] = {"source": src, "traces": int(len(cols)), **st}
+    df = assemble(frames)
+    before = bin_table(df)
+    qc = {"enabled": qc_scans is not None, "policy": dict(cfg.qc.policy)}
+    if qc_scans is not None:
+        hashes = np.concatenate([qc_scans[name][1] for name, _, _ in metas]) if metas else np.array([])
+        df["qc_flags"] = mark_duplicates(manifest_key(df), df["qc_flags"].to_numpy(dtype=object), hashes)
+        qc["flag_counts"] = flag_counts(df["qc_flags"])
+        df = apply_policy(df, cfg.qc, drops)
+    df = apply_filters(df, cfg.filters, drops)
+    notes: dict = {}
+    if cfg.drop_flags:
+        df, notes["drop_flags"] = drop_flagged(df, cfg.drop_flags, drops)
+    if cfg.exclude_bench:
+        from seisforge.data.leakage import exclusion_mask, load_bench
+
+        bench = load_bench(cfg.exclude_bench, cfg.exclude_bench_dataset)
+        masks = exclusion_mask(df, bench, stations=cfg.exclude_bench_stations)
+        drop = np.zeros(len(df), dtype=bool)
+        for reason, m in masks.items():
+            if (m & ~drop).any():
+                drops[reason] = int((m & ~drop).sum())
+            drop |= m
+        df = df[~drop]
+        notes["exclude_bench"] = {"bench": cfg.exclude_bench, "stations": cfg.exclude_bench_stations,
+                                  "bench_traces": int(len(bench))}
+    df, split_info = assign_splits(df, cfg.split, drops)
+    df, reb = rebalance(df, cfg.rebalance, drops)
+    split_info["rows_per_split"] = {k: int(v) for k, v in df["split"].value_counts().sort_index().items()}
+    df = df.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)[MANIFEST_COLUMNS]
+    report = {
+        "format_version": FORMAT_VERSION,
+        "datasets": stats,
+        "rows_in": int(sum(s["traces"] for s in stats.values())),
+        "rows_out": int(len(df)),
+        "dropped": dict(sorted(drops.items())),
+        "dropped_total": int(sum(drops.values())),
+        "counts_before": before,
+        "counts_after": bin_table(df),
+        "qc": qc,
+        "split": split_info,
+        "rebalance": reb,
+        "config": to_dict(cfg),
+        **notes,
+    }
+    return df, report
+
+
+def drop_flagged(df: pd.DataFrame, flags_path: str | Path, drops: dict[str, int]) -> tuple[pd.DataFrame, dict]:
+    """Drop manifest rows flagged by ``clean-labels`` (matched by key, never by row index)."""
+    flags = pd.read_parquet(flags_path)
+    missing = [c for c in (*KEY_COLUMNS, "reason") if c not in flags.columns]
+    if missing:
+        raise DataError(f"{flags_path}: not a clean-labels flags file (missing {missing})")
+    flags["chunk"] = flags["chunk"].fillna("").astype(str)
+    first = flags.sort_values(KEY_COLUMNS + ["reason"]).drop_duplicates(KEY_COLUMNS)
+    reason = manifest_key(df).map(dict(zip(manifest_key(first), first["reason"])))
+    hit = reason.notna().to_numpy()
+    for r, c in reason[hit].value_counts().items():
+        drops[f"label_flag_{r}"] = drops.get(f"label_flag_{r}", 0) + int(c)
+    matched = int(hit.sum())
+    return df[~hit], {"file": str(flags_path), "flagged_traces": int(len(first)), "matched": matched,
+                      "not_in_manifest": int(len(first) - matched)}
+
+
+def manifest_paths(out: str | Path) -> dict[str, Path]:
+    """Paths of a manifest and its side files: ``parquet``, ``sha256``, ``report_json``, ``report_md``."""
+    out = Path(out)
+    if out.suffix != ".parquet":
+        raise ConfigError(f"manifest output must end in .parquet, got {out}")
+    stem = out.with_suffix("")
+    return {"parquet": out, "sha256": Path(f"{stem}.sha256"), "report_json": Path(f"{stem}.report.json"),
+            "report_md": Path(f"{stem}.report.md")}
+
+
+def write_manifest(df: pd.DataFrame, report: dict, out: str | Path) -> dict[str, Path]:
+    """Write the Parquet manifest, ``.sha256`` and the JSON + Markdown reports next to it.
+
+    The Parquet bytes are deterministic for the same rows and software versions (no timestamps inside);
+    ``.sha256`` holds the file's SHA-256 (``sha256sum`` format) and the content hash of the sorted
+    ``key<TAB>split<TAB>weight`` lines, which does not depend on the Parquet writer.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    paths = manifest_paths(out)
+    paths["parquet"].parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(df[MANIFEST_COLUMNS], preserve_index=False)
+    provenance = {"format_version": FORMAT_VERSION,
+                  "datasets": {k: v["source"] for k, v in report.get("datasets", {}).items()},
+                  "config": report.get("config")}
+    meta = dict(table.schema.metadata or {})
+    meta[b"seisforge"] = json.dumps(provenance, sort_keys=True, default=str).encode()
+    pq.write_table(table.replace_schema_metadata(meta), paths["parquet"])
+    content = sha256_lines(list(manifest_key(df) + "\t" + df["split"].astype(str) + "\t"
+                                + df["weight"].map("{:.6g}".format)))
+    file_hash = sha256_file(paths["parquet"])
+    paths["sha256"].write_text(f"{file_hash}  {paths['parquet'].name}\n{content}  content(key,split,weight)\n")
+    report = {**report, "manifest": str(paths["parquet"]), "sha256": file_hash, "content_sha256": content,
+              "environment": environment()}
+    write_json(report, paths["report_json"])
+    paths["report_md"].write_text(report_markdown(report))
+    return paths
+
+
+def read_manifest(path: str | Path, with_provenance: bool = False):
+    """Read a manifest (checks the columns); optionally also its provenance dict."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"manifest not found: {path}")
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # pyarrow raises several types for bad files
+        raise DataError(f"{path}: not a readable Parquet file ({err})") from err
+    df = table.to_pandas()
+    missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: not a seisforge manifest (missing columns {missing})")
+    df["chunk"] = df["chunk"].fillna("").astype(str)
+    dup = df.duplicated(KEY_COLUMNS)
+    if dup.any():
+        raise DataError(f"{path}: {int(dup.sum())} duplicate keys (dataset, chunk, trace_name), e.g. "
+                        f"{list(manifest_key(df[dup]).iloc[:3])}")
+    if not with_provenance:
+        return df
+    raw = (table.schema.metadata or {}).get(b"seisforge")
+    return df, (json.loads(raw) if raw else {})
+
+
+def report_markdown(r: dict) -> str:
+    """Human-readable manifest report."""
+    lines = ["# Manifest report", "", f"- manifest: `{r.get('manifest', '')}`",
+             f"- sha256: `{r.get('sha256', '')}`", f"- rows: {r['rows_in']} in, {r['rows_out']} out, "
+             f"{r['dropped_total']} dropped", ""]
+    lines += ["## Datasets", "", "| dataset | source | traces | event key from | category inferred |",
+              "|---|---|---|---|---|"]
+    for name, s in r["datasets"].items():
+        lines.append(f"| {name} | `{s['source']}` | {s['traces']} | {s['event_key_source']} | {s['category_inferred']} |")
+    for title, key in (("Counts before (dataset x distance bin)", "counts_before"),
+                       ("Counts after (dataset x distance bin)", "counts_after")):
+        lines += ["", f"## {title}", "", "| dataset | " + " | ".join(DISTANCE_BINS) + " |",
+                  "|---|" + "---|" * len(DISTANCE_BINS)]
+        for ds, row in r[key].items():
+            lines.append(f"| {ds} | " + " | ".join(str(row.get(b, 0)) for b in DISTANCE_BINS) + " |")
+    lines += ["", "## Dropped, by reason", ""]
+    lines += [f"- {k}: {v}" for k, v in r["dropped"].items()] or ["- nothing dropped"]
+    qc = r["qc"]
+    lines += ["", "## QC", "", f"- enabled: {qc['enabled']}; policy: {qc['policy']}"]
+    if "flag_counts" in qc:
+        lines += [f"- {k}: {v} trace(s) flagged" for k, v in qc["flag_counts"].items()]
+    s = r["split"]
+    lines += ["", "## Splits", "", f"- by {s['by']}, fractions {s['fractions']}, seed {s['seed']}: {s['rows_per_split']}",
+              f"- events in several splits: {s['events_in_several_splits']}"]
+    reb = r["rebalance"]
+    lines += ["", "## Rebalancing", "", f"- mode: {reb['mode']}; oversampling: {reb['oversampling']}"]
+    for axis, rows in reb.get("targets", {}).items():
+        lines += ["", f"### {axis}", "", "| bin | target | achieved | within tolerance | reason |", "|---|---|---|---|---|"]
+        for b, v in rows.items():
+            lines.append(f"| {b} | {v['target']:.3f} | {v['achieved']:.3f} | {v['within_tolerance']} | {v['reason']} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,261 @@
+"""Deterministic rebalancing of a manifest: S policies, per-dataset caps, target fractions over bins.
+
+Steps, in this order (each removal is counted by reason):
+
+1. ``null_teleseismic_s``: S picks of teleseismic traces are set to NaN (their S is rarely reliable).
+2. ``s_required_in``: earthquake traces in these distance bins (or ``all``) without a valid S pick
+   (finite, >= 0, after P) are removed: the S-balanced mode.
+3. ``caps``: a dataset with more traces than its cap is subsampled to the cap *proportionally within its
+   own strata* (category x the bins of every targeted axis), so its internal composition is kept.
+4. ``targets``: fractions over the bins of one or more axes (``distance``, ``magnitude``, ``depth``,
+   ``snr``, ``dataset``) for the earthquake traces (noise traces are left as they are). Joint cell
+   weights are found by iterative proportional fitting (raking) so that every axis' weighted marginal
+   matches its targets; then
+
+   - ``mode: subsample`` keeps ``n_cell * w_cell / max(w)`` traces of each cell (largest cells are cut,
+     none is repeated), which hits the targets up to rounding where the data allow;
+   - ``mode: weight`` keeps every trace and writes ``w_cell`` (mean 1 over earthquake traces) into the
+     ``weight`` column. **Oversampling is by weight, never by repetition**: keys stay unique, and a
+     training sampler (e.g. ``torch.utils.data.WeightedRandomSampler`` with replacement) turns the weights
+     into repetition in expectation.
+
+   Traces in a bin that an axis' targets do not list (or list with 0) are removed (counted).
+
+Which rows are kept is decided by a seeded hash of the trace key, so the result depends only on the seed
+and the set of traces, not on their order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from seisforge.data.manifest_columns import DISTANCE_BINS
+from seisforge.errors import ConfigError
+
+AXES = ("distance", "magnitude", "depth", "snr", "dataset")
+_AXIS_COLUMN = {"magnitude": "magnitude", "depth": "depth_km", "snr": "snr_db"}
+
+
+def _default_edges() -> dict[str, list[float]]:
+    return {"magnitude": [2.0, 4.0], "depth": [30.0, 70.0], "snr": [5.0, 15.0]}
+
+
+@dataclass
+class RebalanceConfig:
+    """Rebalancing policy (see module docstring)."""
+
+    mode: Literal["none", "subsample", "weight"] = "none"
+    targets: dict[str, dict[str, float]] = field(default_factory=dict)
+    edges: dict[str, list[float]] = field(default_factory=_default_edges)
+    caps: dict[str, int] = field(default_factory=dict)
+    s_required_in: list[str] = field(default_factory=list)
+    null_teleseismic_s: bool = False
+    seed: int = 0
+    tolerance_pp: float = 2.0
+    ipf_iterations: int = 200
+
+    def __post_init__(self) -> None:
+        bad = sorted(set(self.targets) - set(AXES))
+        if bad:
+            raise ConfigError(f"rebalance.targets: unknown axis {bad}; known: {list(AXES)}")
+        for axis, fr in self.targets.items():
+            if any(v < 0 for v in fr.values()) or not np.isclose(sum(fr.values()), 1.0, atol=1e-6):
+                raise ConfigError(f"rebalance.targets.{axis}: fractions must be >= 0 and sum to 1, got {fr}")
+        if self.targets and self.mode == "none":
+            raise ConfigError("rebalance.targets given but rebalance.mode is 'none'; use subsample or weight")
+        bad_bins = sorted(set(self.s_required_in) - set(DISTANCE_BINS) - {"all"})
+        if bad_bins:
+            raise ConfigError(f"rebalance.s_required_in: unknown bin(s) {bad_bins}; use {list(DISTANCE_BINS)} or all")
+        for axis, e in self.edges.items():
+            if axis not in _AXIS_COLUMN:
+                raise ConfigError(f"rebalance.edges: {axis!r} has no edges (only {list(_AXIS_COLUMN)})")
+            if list(e) != sorted(e):
+                raise ConfigError(f"rebalance.edges.{axis} must be increasing, got {e}")
+
+
+def bin_labels(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    """Labels ``<a``, ``[a,b)``, ..., ``>=z`` (``unknown`` for NaN) for numeric ``values``."""
+    v = np.asarray(values, dtype=float)
+    names = [f"<{edges[0]:g}"] + [f"[{a:g},{b:g})" for a, b in zip(edges[:-1], edges[1:])] + [f">={edges[-1]:g}"]
+    idx = np.searchsorted(np.asarray(edges, dtype=float), v, side="right")
+    out = np.asarray(names, dtype=object)[np.minimum(idx, len(names) - 1)]
+    return np.where(np.isnan(v), "unknown", out)
+
+
+def axis_bins(df: pd.DataFrame, axis: str, cfg: RebalanceConfig) -> np.ndarray:
+    """Bin label of every row along ``axis``."""
+    if axis == "distance":
+        return df["distance_bin"].to_numpy(dtype=object)
+    if axis == "dataset":
+        return df["dataset"].to_numpy(dtype=object)
+    edges = cfg.edges.get(axis) or _default_edges()[axis]
+    return bin_labels(df[_AXIS_COLUMN[axis]].to_numpy(dtype=float), edges)
+
+
+def priority(df: pd.DataFrame, seed: int) -> np.ndarray:
+    """Seeded pseudo-random priority per row from its key (order-independent)."""
+    return pd.util.hash_pandas_object(df[["dataset", "chunk", "trace_name"]], index=False,
+                                      hash_key=f"seisforge{seed:07d}"[-16:]).to_numpy()
+
+
+def _take(groups: np.ndarray, prio: np.ndarray, quota: dict) -> np.ndarray:
+    """Keep the ``quota[g]`` rows of lowest priority value in each group ``g``."""
+    codes, uniq = pd.factorize(pd.Series(groups, dtype=object))
+    order = np.lexsort((prio, codes))
+    sorted_codes = codes[order]
+    starts = np.searchsorted(sorted_codes, np.arange(len(uniq)))
+    pos = np.arange(len(order)) - starts[sorted_codes]
+    q = np.asarray([quota.get(u, 0) for u in uniq], dtype=np.int64)
+    keep = np.zeros(len(groups), dtype=bool)
+    keep[order] = pos < q[sorted_codes]
+    return keep
+
+
+def _largest_remainder(exact: pd.Series, total: int) -> pd.Series:
+    base = np.floor(exact).astype(int)
+    short = int(total - base.sum())
+    if short > 0:
+        order = (exact - base).sort_values(ascending=False, kind="stable").index[:short]
+        base[order] += 1
+    return base
+
+
+def _strata(df: pd.DataFrame, cfg: RebalanceConfig) -> np.ndarray:
+    parts = [df["category"].astype(str).to_numpy(dtype=object)]
+    for axis in cfg.targets:
+        if axis != "dataset":
+            parts.append(axis_bins(df, axis, cfg))
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + "/" + p
+    return out
+
+
+def _ipf(cells: pd.DataFrame, cfg: RebalanceConfig) -> np.ndarray:
+    """Cell weights so that each axis' weighted marginal matches its targets."""
+    n = cells["n"].to_numpy(dtype=float)
+    w = np.ones(len(cells))
+    for _ in range(cfg.ipf_iterations):
+        worst = 0.0
+        for axis, fr in cfg.targets.items():
+            tot = float((w * n).sum())
+            marg = pd.Series(w * n).groupby(cells[axis].to_numpy()).sum() / tot
+            worst = max(worst, max(abs(fr.get(b, 0.0) - v) for b, v in marg.items()))
+            want = cells[axis].map(fr).fillna(0.0).to_numpy(dtype=float)
+            have = cells[axis].map(marg).to_numpy(dtype=float)
+            w = w * np.where(have > 0, want / np.maximum(have, 1e-300), 0.0)
+        if worst < 1e-9:
+            break
+    return w
+
+
+def rebalance(df: pd.DataFrame, cfg: RebalanceConfig, drops: dict[str, int]) -> tuple[pd.DataFrame, dict]:
+    """Apply the policy to a manifest (see module docstring).
+
+    Parameters
+    ----------
+    df
+        Manifest rows.
+    cfg
+        Policy.
+    drops
+        Counter of removed rows by reason (updated in place).
+
+    Returns
+    -------
+    (DataFrame, dict)
+        The rebalanced manifest and a report: per targeted axis, target and achieved fractions and the
+        bins where they differ by more than ``tolerance_pp`` percentage points, with the reason.
+    """
+    df = df.copy()
+    info: dict = {"mode": cfg.mode, "oversampling": "weight (no repetition)"}
+    keep = np.ones(len(df), dtype=bool)
+
+    def drop(mask: np.ndarray, reason: str) -> None:
+        new = mask & keep
+        if new.any():
+            drops[reason] = drops.get(reason, 0) + int(new.sum())
+        keep[new] = False
+
+    quake = (df["category"] == "earthquake").to_numpy()
+    if cfg.null_teleseismic_s:
+        tele = quake & (df["distance_bin"] == "teleseismic").to_numpy() & np.isfinite(df["s_sample"].to_numpy())
+        df.loc[tele, "s_sample"] = np.nan
+        df.loc[tele, "source_phase_column"] = df.loc[tele, "source_phase_column"].str.split(";").str[0] + ";"
+        info["teleseismic_s_nulled"] = int(tele.sum())
+    if cfg.s_required_in:
+        s, p = df["s_sample"].to_numpy(dtype=float), df["p_sample"].to_numpy(dtype=float)
+        valid = np.isfinite(s) & (s >= 0) & ~(np.isfinite(p) & (s <= p))
+        where = (np.ones(len(df), bool) if "all" in cfg.s_required_in
+                 else df["distance_bin"].isin(cfg.s_required_in).to_numpy())
+        drop(quake & where & ~valid, "s_required_no_valid_s")
+    prio = priority(df, cfg.seed) if (cfg.caps or cfg.mode == "subsample") and len(df) else np.zeros(len(df), np.uint64)
+    if cfg.caps:
+        unknown = sorted(set(cfg.caps) - set(df["dataset"].unique()))
+        if unknown:
+            info["caps_for_absent_datasets"] = unknown
+        strata = _strata(df, cfg)
+        ds = df["dataset"].to_numpy(dtype=object)
+        for name, cap in cfg.caps.items():
+            m = (ds == name) & keep
+            if m.sum() <= cap:
+                continue
+            counts = pd.Series(strata[m]).value_counts()
+            quota = _largest_remainder(counts * cap / m.sum(), cap).to_dict()
+            sel = np.zeros(len(df), dtype=bool)
+            sel[m] = _take(strata[m], prio[m], quota)
+            drop(m & ~sel, "dataset_cap")
+        info["caps"] = dict(cfg.caps)
+    if cfg.targets and cfg.mode != "none":
+        bins = {axis: axis_bins(df, axis, cfg) for axis in cfg.targets}
+        for axis, fr in cfg.targets.items():
+            bad = quake & keep & ~np.isin(bins[axis], [b for b, f in fr.items() if f > 0])
+            for b in pd.unique(bins[axis][bad]):
+                drop(bad & (bins[axis] == b), f"rebalance_untargeted_bin:{axis}={b}")
+        rows = np.flatnonzero(quake & keep)
+        cell_id = bins[next(iter(cfg.targets))][rows].astype(object)
+        for axis in list(cfg.targets)[1:]:
+            cell_id = cell_id + "/" + bins[axis][rows]
+        cells = pd.DataFrame({a: b[rows] for a, b in bins.items()}).assign(cid=cell_id).groupby(
+            "cid", sort=True).agg(n=("cid", "size"), **{a: (a, "first") for a in cfg.targets})
+        if len(cells):
+            w = _ipf(cells, cfg)
+            if cfg.mode == "subsample":
+                exact = cells["n"] * w / w.max()
+                keep_n = _largest_remainder(exact, int(round(exact.sum())))
+                sel = _take(cell_id, prio[rows], keep_n.to_dict())
+                mask = np.zeros(len(df), dtype=bool)
+                mask[rows[~sel]] = True
+                drop(mask, "rebalance_subsampled")
+            else:
+                rw = pd.Series(cell_id).map(pd.Series(w, index=cells.index)).to_numpy(dtype=float)
+                weights = df["weight"].to_numpy(dtype=float).copy()
+                weights[rows] = weights[rows] * rw / rw.mean()
+                df["weight"] = weights
+    df = df[keep]
+    if cfg.targets and cfg.mode != "none":
+        info["targets"] = achieved(df, cfg)
+    return df, info
+
+
+def achieved(df: pd.DataFrame, cfg: RebalanceConfig) -> dict:
+    """Per targeted axis: target, achieved (weighted) fraction, and bins off by more than the tolerance."""
+    quake = df[df["category"] == "earthquake"]
+    out = {}
+    w = quake["weight"].to_numpy(dtype=float)
+    for axis, fr in cfg.targets.items():
+        b = pd.Series(axis_bins(quake, axis, cfg))
+        got = (pd.Series(w).groupby(b.to_numpy()).sum() / max(w.sum(), 1e-300)).to_dict() if len(b) else {}
+        rows = {}
+        for name in sorted(set(fr) | set(got)):
+            t, a = float(fr.get(name, 0.0)), float(got.get(name, 0.0))
+            ok = abs(a - t) * 100 <= cfg.tolerance_pp
+            why = "" if ok else ("no traces in this bin" if a == 0 and t > 0 else
+                                 "the data do not allow it (joint cells empty or too few traces)")
+            rows[name] = {"target": round(t, 4), "achieved": round(a, 4), "within_tolerance": ok, "reason": why}
+        out[axis] = rows
+    return out
