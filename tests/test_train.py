@@ -140,3 +140,46 @@ def test_predict_with_run_and_ensemble_specs(runs, tiny_data, tmp_path):
     # an ensemble of a model with itself is the model; with another model it differs
     assert (p1["p_prob"] - p3["p_prob"]).abs().max() < 1e-6
     assert (p1["p_prob"] - p2["p_prob"]).abs().max() > 1e-6
+
+
+def test_bench_overlap_refused_unless_overridden(tiny_data, tmp_path):
+    from seisforge.bench.picking.targets import generate_targets
+    from seisforge.errors import LeakageError
+
+    from seisforge.data.synthetic import SynthConfig, synthesize
+
+    synthesize(SynthConfig(events=4, noise_traces=1, seed=9, fractions=(0.0, 0.5, 0.5)), tmp_path / "other")
+    generate_targets(tmp_path / "other", tmp_path / "clean")
+    generate_targets(tiny_data, tmp_path / "leaky", splits=("dev",))
+    quick = {"train.epochs": 1, "train.steps_per_epoch": 1}
+    train(_cfg(tiny_data, tmp_path / "ok", **quick, **{"data.bench": str(tmp_path / "clean")}))
+    with pytest.raises(LeakageError, match="overlaps benchmark"):
+        train(_cfg(tiny_data, tmp_path / "bad", **quick, **{"data.bench": str(tmp_path / "leaky")}))
+    run = train(_cfg(tiny_data, tmp_path / "over", **quick, **{"data.bench": str(tmp_path / "leaky"),
+                                                              "data.allow_bench_overlap": True}))
+    env = json.loads((run / "env.json").read_text())
+    assert env["bench_overlap"]["override"] is True and env["bench_overlap"]["domain"] == "in-domain"
+
+
+def test_train_from_manifest(tiny_data, tmp_path):
+    assert main(["data", "manifest", "--dataset", str(tiny_data), "--out", str(tmp_path / "m.parquet")]) == 0
+    run = train(_cfg(tiny_data, tmp_path / "r", **{"data.path": "null", "data.manifest": str(tmp_path / "m.parquet"),
+                                                   "train.epochs": 1, "train.steps_per_epoch": 1}))
+    keys = (run / "data_traces.tsv").read_text().splitlines()[1:]
+    import pandas as pd
+
+    m = pd.read_parquet(tmp_path / "m.parquet")
+    assert len(keys) == int(m["split"].isin(["train", "dev"]).sum())
+
+
+def test_scores_labelled_in_domain_when_training_overlaps(runs, tiny_data, tmp_path):
+    from seisforge.bench.picking.predict import predict
+    from seisforge.bench.picking.score import score
+    from seisforge.bench.picking.targets import generate_targets
+
+    generate_targets(tiny_data, tmp_path / "t", splits=("dev",))  # the run trained with dev for selection
+    predict(tiny_data, tmp_path / "t", f"run:{runs['a']}", tmp_path / "p", splits=("dev",))
+    res = score(tmp_path / "p", n_boot=0)
+    assert res["domain"] == "in-domain" and res["leakage"]["events"]["count"] > 0
+    predict(tiny_data, tmp_path / "t", "stalta", tmp_path / "q", splits=("dev",))
+    assert score(tmp_path / "q", n_boot=0)["domain"] == "unknown"

@@ -30,7 +30,8 @@ def _predict(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     from seisforge.bench.picking.score import score
 
-    result = score(args.pred_dir, n_boot=args.bootstrap, seed=args.seed)
+    result = score(args.pred_dir, n_boot=args.bootstrap, seed=args.seed, train_manifest=args.train_manifest)
+    print(f"domain: {result['domain']}")
     m, ci = result["metrics"], result["ci95"]
     for key in ("test_det_auc", "test_det_f1", "test_phase_mcc", "test_P_mae_s", "test_P_std_s", "test_P_recall",
                 "test_P_cond_mae_s", "test_S_mae_s", "test_S_std_s", "test_S_recall", "test_S_cond_mae_s"):
@@ -108,6 +109,8 @@ def register(sub: argparse._SubParsersAction):
     s.add_argument("pred_dir")
     s.add_argument("--bootstrap", type=int, default=1000, help="event-level resamples (0: none)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--train-manifest", help="training manifest, to label results in-domain/cross-domain "
+                   "(run: models are checked against their own trace list automatically)")
     s.set_defaults(func=_score)
 
     lb = verbs.add_parser("leaderboard", help="Markdown/CSV leaderboard and figures")

@@ -52,7 +52,7 @@ def load_bench(path: str | Path, bench_dataset: str | Path | None = None) -> pd.
     tables = load_targets(path)
     rows = pd.concat([t[[c for c in ("trace_dataset", "trace_chunk", "trace_name", "source_id") if c in t]]
                       for t in tables.values()], ignore_index=True)
-    if "trace_dataset" not in rows or rows["trace_dataset"].isna().all():
+    if len(rows) and ("trace_dataset" not in rows or rows["trace_dataset"].isna().all()):
         if bench_dataset is None:
             raise DataError(f"{path}: targets have no trace_dataset column; pass the benchmark dataset")
         from seisforge.data.sources import dataset_name

@@ -32,6 +32,7 @@ class DataConfig:
     datasets: list[str] = field(default_factory=list)
     manifest: str | None = None
     bench: str | None = None
+    bench_dataset: str | None = None
     allow_bench_overlap: bool = False
     train_split: str = "train"
     dev_split: str = "dev"

@@ -16,6 +16,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from seisforge.data.sources import open_dataset, phase_columns, trace_keys
@@ -44,18 +45,46 @@ def dataset_paths(cfg: DataConfig) -> list[str]:
 
 
 class SplitData:
-    """The train or dev part of one or more datasets, addressed by a flat index."""
+    """The train or dev part of one or more datasets, addressed by a flat index.
 
-    def __init__(self, datasets: list, split: str):
+    Without a manifest the datasets' own ``split`` column decides; with a manifest (from
+    ``seisforge data manifest``) its rows decide, keyed by (dataset, chunk, trace_name), and its
+    ``weight`` column becomes per-sample sampling weights.
+    """
+
+    def __init__(self, datasets: list, split: str, manifest=None):
         self.parts = []
+        weights = []
         for ds in datasets:
-            if "split" not in ds.metadata.columns:
-                raise DataError(f"dataset {ds.metadata['trace_dataset'].iloc[0]} has no 'split' column")
-            mask = (ds.metadata["split"] == split).to_numpy()
+            meta = ds.metadata
+            if manifest is not None:
+                rows = manifest[manifest["split"] == split]
+                w = pd.Series(rows["weight"].to_numpy(dtype=float),
+                              index=rows["dataset"].astype(str) + "|" + rows["chunk"].astype(str) + "|"
+                              + rows["trace_name"].astype(str))
+                keys = trace_keys(meta)
+                mask = keys.isin(w.index).to_numpy()
+                if mask.any():
+                    weights.append(w.loc[keys[mask]].to_numpy())
+            else:
+                if "split" not in meta.columns:
+                    raise DataError(f"dataset {meta['trace_dataset'].iloc[0]} has no 'split' column")
+                mask = (meta["split"] == split).to_numpy()
+                if mask.any():
+                    weights.append(np.ones(int(mask.sum())))
             if mask.any():
                 self.parts.append(ds.filter(mask, inplace=False))
         self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
         self.keys = np.concatenate([trace_keys(p.metadata).to_numpy() for p in self.parts]) if self.parts else np.array([])
+        self.weights = np.concatenate(weights) if weights else np.array([])
+        self.events = np.concatenate([
+            p.metadata["source_id"].fillna("").astype(str).to_numpy() if "source_id" in p.metadata
+            else np.full(len(p), "") for p in self.parts]) if self.parts else np.array([])
+        if manifest is not None:
+            n_rows = int((manifest["split"] == split).sum())
+            if n_rows != len(self):
+                raise DataError(f"manifest lists {n_rows} {split} traces but only {len(self)} were found in "
+                                "its datasets (renamed or missing traces)")
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
@@ -74,10 +103,30 @@ class SplitData:
         return None
 
 
-def open_training_datasets(cfg: DataConfig, sampling_rate: float, component_order: str) -> list:
-    """Open every configured dataset at the model's sampling rate and component order."""
+def open_training_datasets(cfg: DataConfig, sampling_rate: float, component_order: str):
+    """Open every configured dataset at the model's rate and component order.
+
+    Returns ``(datasets, manifest)``; the manifest frame is None unless ``data.manifest`` is set, in
+    which case the datasets are the ones recorded in the manifest's provenance (renamed to the
+    manifest's dataset names).
+    """
+    if cfg.manifest:
+        from seisforge.data.manifest import read_manifest
+
+        manifest, prov = read_manifest(cfg.manifest, with_provenance=True)
+        sources = prov.get("datasets") or {}
+        missing = sorted(set(manifest["dataset"].astype(str)) - set(sources))
+        if missing:
+            raise DataError(f"{cfg.manifest}: provenance lacks the source of dataset(s) {missing}")
+        datasets = []
+        for name in sorted(set(manifest["dataset"].astype(str))):
+            ds = open_dataset(sources[name], sampling_rate=sampling_rate, component_order=component_order,
+                              cache=cfg.cache)
+            ds._metadata["trace_dataset"] = name
+            datasets.append(ds)
+        return datasets, manifest
     return [open_dataset(p, sampling_rate=sampling_rate, component_order=component_order, cache=cfg.cache)
-            for p in dataset_paths(cfg)]
+            for p in dataset_paths(cfg)], None
 
 
 def build_augmentations(model, aug: AugmentConfig, labels: LabelConfig, label_columns: dict,
@@ -161,17 +210,26 @@ class SeededGenerator(torch.utils.data.Dataset):
 class OffsetSampler(torch.utils.data.Sampler):
     """A seeded permutation per epoch that can start part-way (for exact resumption)."""
 
-    def __init__(self, n: int, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1):
+    def __init__(self, n: int, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1,
+                 weights: np.ndarray | None = None):
         self.n, self.seed, self.shuffle = n, seed, shuffle
         self.rank, self.world_size = rank, world_size
         self.epoch, self.start = 0, 0
+        uniform = weights is None or len(weights) == 0 or np.allclose(weights, weights[0])
+        self.weights = None if uniform else torch.as_tensor(weights, dtype=torch.float64)
 
     def order(self) -> list[int]:
-        """This rank's sample order for the current epoch (every rank shares one permutation)."""
-        if not self.shuffle:
+        """This rank's sample order for the current epoch (every rank shares one permutation).
+
+        With non-uniform weights, ``n`` indices are drawn with replacement in proportion to them
+        (oversampling by weight).
+        """
+        g = torch.Generator().manual_seed(self.seed + 7919 * self.epoch)
+        if self.weights is not None:
+            full = torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist()
+        elif not self.shuffle:
             full = list(range(self.n))
         else:
-            g = torch.Generator().manual_seed(self.seed + 7919 * self.epoch)
             full = torch.randperm(self.n, generator=g).tolist()
         return full[self.rank::self.world_size]
 

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from seisforge.config import dump_yaml
 from seisforge.data.sources import phase_columns
-from seisforge.errors import ConfigError, DataError, LeakageError
+from seisforge.errors import ConfigError, DataError
 from seisforge.models.registry import load_model
 from seisforge.runinfo import environment, seed_everything, sha256_lines, worker_init_fn
 from seisforge.train import losses
@@ -204,10 +204,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
     model = build_model(cfg.model)
     teacher = _load_teacher(cfg, model, device)
     labels = model.labels if isinstance(model.labels, str) else "".join(lab[0] for lab in model.labels)
-    datasets = open_training_datasets(cfg.data, model.sampling_rate, model.component_order)
-    overlap_note = _leakage_check(cfg, datasets)
-    train_data = SplitData(datasets, cfg.data.train_split)
-    dev_data = SplitData(datasets, cfg.data.dev_split)
+    datasets, manifest = open_training_datasets(cfg.data, model.sampling_rate, model.component_order)
+    overlap_note = _leakage_check(cfg, datasets, manifest)
+    train_data = SplitData(datasets, cfg.data.train_split, manifest)
+    dev_data = SplitData(datasets, cfg.data.dev_split, manifest)
     if len(train_data) == 0:
         raise DataError(f"no traces in split {cfg.data.train_split!r}")
     if len(dev_data) == 0:
@@ -225,7 +225,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
                                 **gen_args)
     dev_gen = SeededGenerator(dev_data, build_augmentations(model, cfg.augment, cfg.labels, label_cols,
                                                             train=False), **gen_args)
-    sampler = OffsetSampler(len(train_data), cfg.seed, rank=rank, world_size=world)
+    sampler = OffsetSampler(len(train_data), cfg.seed, rank=rank, world_size=world, weights=train_data.weights)
     loader_args = dict(batch_size=cfg.train.batch_size, num_workers=cfg.train.num_workers,
                        worker_init_fn=worker_init_fn)
     dev_loader = torch.utils.data.DataLoader(dev_gen, shuffle=False, **loader_args)
@@ -274,7 +274,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
         keys = sorted(f"{k}\t{cfg.data.train_split}" for k in train_data.keys) + sorted(
             f"{k}\t{cfg.data.dev_split}" for k in dev_data.keys)
         (run_dir / "data.sha256").write_text(sha256_lines(keys) + "\n")
-        (run_dir / "data_traces.tsv").write_text("trace_key\tsplit\n" + "\n".join(keys) + "\n")
+        rows = sorted(f"{k}\t{cfg.data.train_split}\t{e}" for k, e in zip(train_data.keys, train_data.events)) + sorted(
+            f"{k}\t{cfg.data.dev_split}\t{e}" for k, e in zip(dev_data.keys, dev_data.events))
+        (run_dir / "data_traces.tsv").write_text("trace_key\tsplit\tevent_key\n" + "\n".join(rows) + "\n")
     env = environment(device=device, precision=precision)
     env.update({"world_size": world, "config_precision": cfg.precision, "deterministic": cfg.deterministic,
                 "overrides": overrides or [], "bench_overlap": overlap_note,
@@ -399,25 +401,30 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
     return run_dir
 
 
-def _leakage_check(cfg: TrainConfig, datasets) -> dict | None:
-    """Refuse training data that overlap the declared benchmark, unless explicitly overridden."""
+def _leakage_check(cfg: TrainConfig, datasets, manifest) -> dict | None:
+    """Refuse training data that overlap the declared benchmark, unless explicitly overridden.
+
+    The report (with ``override`` true when overlap was allowed) goes into ``env.json``.
+    """
     if not cfg.data.bench:
         return None
-    try:
-        from seisforge.data.leakage import check_leakage
-    except ImportError as err:  # pragma: no cover
-        raise ConfigError("data.bench needs seisforge.data.leakage") from err
     import pandas as pd
 
-    frames = []
-    for ds in datasets:
-        m = ds.metadata
-        keep = m["split"].isin([cfg.data.train_split, cfg.data.dev_split])
-        frames.append(m[keep])
-    report = check_leakage(pd.concat(frames, ignore_index=True), cfg.data.bench)
-    if report.get("overlap"):
-        if not cfg.data.allow_bench_overlap:
-            raise LeakageError(f"training data overlap the benchmark {cfg.data.bench}: {report.get('summary')}; "
-                               "set data.allow_bench_overlap=true to override (recorded in env.json)")
-        log.warning("training data overlap the benchmark; override recorded")
+    from seisforge.data.leakage import enforce_no_leakage
+    from seisforge.data.manifest_columns import manifest_columns
+
+    splits = [cfg.data.train_split, cfg.data.dev_split]
+    if manifest is not None:
+        frame = manifest[manifest["split"].isin(splits)]
+    else:
+        frames = []
+        for ds in datasets:
+            m = ds.metadata[ds.metadata["split"].isin(splits)]
+            cols, _ = manifest_columns(m, str(m["trace_dataset"].iloc[0]) if len(m) else "")
+            frames.append(cols)
+        frame = pd.concat(frames, ignore_index=True)
+    report = enforce_no_leakage(frame, cfg.data.bench, allow_overlap=cfg.data.allow_bench_overlap,
+                                bench_dataset=cfg.data.bench_dataset)
+    if report.get("override"):
+        log.warning("training data overlap the benchmark %s; override recorded in env.json", cfg.data.bench)
     return report

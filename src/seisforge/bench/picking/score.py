@@ -113,7 +113,40 @@ def _bins(test23: pd.DataFrame, thresholds: dict, n_boot: int, seed: int) -> lis
     return rows
 
 
-def score(pred_dir: str | Path, n_boot: int = 1000, seed: int = 0) -> dict:
+def training_domain(predict_notes: dict, train_manifest: str | Path | None = None) -> tuple[str, dict | None]:
+    """``in-domain`` / ``cross-domain`` / ``unknown`` for the predicted model against the targets.
+
+    Uses ``train_manifest`` when given, else the trace list of a ``run:`` model
+    (``RUN_DIR/data_traces.tsv``); models whose training data are unknown (hub weights) are
+    ``unknown``. Any trace or event overlap makes the results in-domain.
+    """
+    from seisforge.data.leakage import check_leakage
+
+    targets = predict_notes.get("targets")
+    spec = predict_notes.get("model") or ""
+    if targets is None:
+        return "unknown", None
+    frame = None
+    if train_manifest is not None:
+        from seisforge.data.manifest import read_manifest
+
+        frame = read_manifest(train_manifest)
+    else:
+        runs = [s.split(":", 1)[1] for s in spec.replace("ensemble:", "").split(",") if s.startswith("run:")]
+        tables = [Path(r) / "data_traces.tsv" for r in runs]
+        if runs and all(t.is_file() for t in tables):
+            t = pd.concat([pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False) for p in tables])
+            parts = t["trace_key"].str.split("|", n=2, expand=True)
+            frame = pd.DataFrame({"dataset": parts[0], "chunk": parts[1], "trace_name": parts[2],
+                                  "event_key": t.get("event_key", ""), "station_key": "", "split": t["split"]})
+    if frame is None:
+        return "unknown", None
+    report = check_leakage(frame, targets)
+    return report["domain"], report
+
+
+def score(pred_dir: str | Path, n_boot: int = 1000, seed: int = 0,
+          train_manifest: str | Path | None = None) -> dict:
     """Compute metrics for a prediction folder and write ``metrics.json`` (and ``bins.csv``).
 
     Parameters
@@ -154,13 +187,15 @@ def score(pred_dir: str | Path, n_boot: int = 1000, seed: int = 0) -> dict:
         bins = _bins(t23, thresholds, min(n_boot, 200), seed)
     report_path = pred_dir / "run_report.json"
     predict_report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    domain, leakage = training_domain(predict_report.get("notes", {}), train_manifest)
     result = {
         "schema": SCHEMA,
         "pred_dir": str(pred_dir),
         "model": predict_report.get("notes", {}).get("model"),
         "model_version": predict_report.get("notes", {}).get("model_version"),
         "dataset": predict_report.get("notes", {}).get("dataset"),
-        "domain": "unknown",
+        "domain": domain,
+        "leakage": leakage,
         "counts": {k: (0 if v is None else int(len(v))) for k, v in files.items()},
         "metrics": met,
         "ci95": {k: list(v) for k, v in ci.items()},
