@@ -21,9 +21,15 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
+    from seisforge.data.splits import parse_fractions
     from seisforge.data.synthetic import SynthConfig, synthesize
 
-    cfg = SynthConfig(events=args.events, noise_traces=args.noise_traces, seed=args.seed)
+    cfg = SynthConfig(events=args.events, noise_traces=args.noise_traces, seed=args.seed,
+                      second_event_prob=args.second_event_prob,
+                      label_second_events=not args.unlabelled_second_events,
+                      second_event_min_rel_amp=args.second_event_min_rel_amp,
+                      noise_event_prob=args.noise_event_prob, transient_prob=args.transient_prob,
+                      fractions=parse_fractions(args.fractions))
     report = synthesize(cfg, args.out)
     d = report.to_dict()
     print(f"wrote {d['processed']} traces ({args.events} events, {args.noise_traces} noise) -> {args.out}")
@@ -54,5 +60,14 @@ def register(sub: argparse._SubParsersAction):
     s.add_argument("--events", type=int, default=200)
     s.add_argument("--noise-traces", type=int, default=100)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--fractions", default="0.6,0.2,0.2", help="train,dev,test fractions (event level)")
+    s.add_argument("--second-event-prob", type=float, default=0.1, help="traces with a second event")
+    s.add_argument("--unlabelled-second-events", action="store_true",
+                   help="do not label second events (seeds multiplet label errors)")
+    s.add_argument("--second-event-min-rel-amp", type=float, default=0.0,
+                   help="minimum amplitude of a second event relative to the first")
+    s.add_argument("--noise-event-prob", type=float, default=0.0,
+                   help="noise traces that secretly hold an event (seeds noise label errors)")
+    s.add_argument("--transient-prob", type=float, default=0.3, help="traces with non-seismic glitches")
     s.set_defaults(func=_synth)
     return verbs
