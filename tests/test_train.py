@@ -144,9 +144,8 @@ def test_predict_with_run_and_ensemble_specs(runs, tiny_data, tmp_path):
 
 def test_bench_overlap_refused_unless_overridden(tiny_data, tmp_path):
     from seisforge.bench.picking.targets import generate_targets
-    from seisforge.errors import LeakageError
-
     from seisforge.data.synthetic import SynthConfig, synthesize
+    from seisforge.errors import LeakageError
 
     synthesize(SynthConfig(events=4, noise_traces=1, seed=9, fractions=(0.0, 0.5, 0.5)), tmp_path / "other")
     generate_targets(tmp_path / "other", tmp_path / "clean")
@@ -173,13 +172,19 @@ def test_train_from_manifest(tiny_data, tmp_path):
 
 
 def test_scores_labelled_in_domain_when_training_overlaps(runs, tiny_data, tmp_path):
+    import pandas as pd
+
     from seisforge.bench.picking.predict import predict
     from seisforge.bench.picking.score import score
     from seisforge.bench.picking.targets import generate_targets
 
-    generate_targets(tiny_data, tmp_path / "t", splits=("dev",))  # the run trained with dev for selection
-    predict(tiny_data, tmp_path / "t", f"run:{runs['a']}", tmp_path / "p", splits=("dev",))
+    generate_targets(tiny_data, tmp_path / "t", splits=("dev",))
+    for task in ("1", "23"):  # relabel dev targets as test: they are in the run's training data
+        f = tmp_path / "t" / f"task{task}.csv"
+        pd.read_csv(f).assign(trace_split="test").to_csv(f, index=False)
+    predict(tiny_data, tmp_path / "t", f"run:{runs['a']}", tmp_path / "p", splits=("test",))
     res = score(tmp_path / "p", n_boot=0)
-    assert res["domain"] == "in-domain" and res["leakage"]["events"]["count"] > 0
-    predict(tiny_data, tmp_path / "t", "stalta", tmp_path / "q", splits=("dev",))
+    assert res["domain"] == "in-domain"
+    assert res["leakage"]["test_overlap"] and res["leakage"]["events"]["count"] > 0
+    predict(tiny_data, tmp_path / "t", "stalta", tmp_path / "q", splits=("test",))
     assert score(tmp_path / "q", n_boot=0)["domain"] == "unknown"

@@ -28,7 +28,8 @@ def _key(df: pd.DataFrame) -> pd.Series:
     return df["dataset"].astype(str) + "|" + df["chunk"].fillna("").astype(str) + "|" + df["trace_name"].astype(str)
 
 
-def load_bench(path: str | Path, bench_dataset: str | Path | None = None) -> pd.DataFrame:
+def load_bench(path: str | Path, bench_dataset: str | Path | None = None,
+               bench_splits: list[str] | None = None) -> pd.DataFrame:
     """Benchmark traces as a frame with ``dataset, chunk, trace_name, event_key, station_key``.
 
     Parameters
@@ -50,6 +51,8 @@ def load_bench(path: str | Path, bench_dataset: str | Path | None = None) -> pd.
     if not path.is_dir():
         raise DataError(f"benchmark not found: {path} (give a targets folder or a manifest .parquet)")
     tables = load_targets(path)
+    if bench_splits is not None:
+        tables = {k: t[t["trace_split"].isin(bench_splits)] for k, t in tables.items()}
     rows = pd.concat([t[[c for c in ("trace_dataset", "trace_chunk", "trace_name", "source_id") if c in t]]
                       for t in tables.values()], ignore_index=True)
     if len(rows) and ("trace_dataset" not in rows or rows["trace_dataset"].isna().all()):
@@ -93,6 +96,7 @@ def check_leakage(
     bench_path: str | Path,
     bench_dataset: str | Path | None = None,
     splits: list[str] | None = None,
+    bench_splits: list[str] | None = None,
 ) -> dict:
     """Compare a manifest with a benchmark and return the overlap report.
 
@@ -106,6 +110,8 @@ def check_leakage(
         Dataset of a targets folder, for station keys and the event-key fallback (optional).
     splits
         Only audit manifest rows in these splits (default: all rows).
+    bench_splits
+        Only audit benchmark target rows of these ``trace_split`` values (targets folders only).
 
     Returns
     -------
@@ -114,7 +120,7 @@ def check_leakage(
         else ``"cross-domain"``), ``traces``/``events``/``stations`` (each ``count``, ``manifest_rows``
         affected and ``examples``; stations also ``available``), ``bench``, ``rows_checked``.
     """
-    bench = load_bench(bench_path, bench_dataset)
+    bench = load_bench(bench_path, bench_dataset, bench_splits)
     m = manifest_df if splits is None else manifest_df[manifest_df["split"].isin(splits)]
     mkey, bkey = _key(m), set(_key(bench))
     t_hit = mkey.isin(bkey).to_numpy()

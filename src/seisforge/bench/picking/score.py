@@ -114,11 +114,13 @@ def _bins(test23: pd.DataFrame, thresholds: dict, n_boot: int, seed: int) -> lis
 
 
 def training_domain(predict_notes: dict, train_manifest: str | Path | None = None) -> tuple[str, dict | None]:
-    """``in-domain`` / ``cross-domain`` / ``unknown`` for the predicted model against the targets.
+    """``in-domain`` / ``cross-domain`` / ``unknown`` for the predicted model against the test targets.
 
     Uses ``train_manifest`` when given, else the trace list of a ``run:`` model
     (``RUN_DIR/data_traces.tsv``); models whose training data are unknown (hub weights) are
-    ``unknown``. Any trace or event overlap makes the results in-domain.
+    ``unknown``. Results are in-domain when training shared a dataset with the test targets (the
+    pick-benchmark sense) and always when any test trace or event was in the training data
+    (``test_overlap``, a leak); cross-domain only for disjoint datasets without overlap.
     """
     from seisforge.data.leakage import check_leakage
 
@@ -141,8 +143,19 @@ def training_domain(predict_notes: dict, train_manifest: str | Path | None = Non
                                   "event_key": t.get("event_key", ""), "station_key": "", "split": t["split"]})
     if frame is None:
         return "unknown", None
-    report = check_leakage(frame, targets)
-    return report["domain"], report
+    from seisforge.bench.picking.targets import load_targets
+
+    report = check_leakage(frame, targets, bench_splits=["test"])
+    test_sets = set()
+    for t in load_targets(targets).values():
+        if "trace_dataset" in t:
+            test_sets |= set(t.loc[t["trace_split"] == "test", "trace_dataset"].dropna().astype(str))
+    shared = sorted(test_sets & set(frame["dataset"].astype(str)))
+    report["test_overlap"] = report["overlap"]
+    report["shared_datasets"] = shared
+    domain = "in-domain" if (report["overlap"] or shared) else "cross-domain"
+    report["domain"] = domain
+    return domain, report
 
 
 def score(pred_dir: str | Path, n_boot: int = 1000, seed: int = 0,
