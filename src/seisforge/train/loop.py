@@ -179,7 +179,8 @@ def _export_best(model, run_dir: Path, cfg: TrainConfig, epoch: int, metric: flo
     }, indent=2))
 
 
-def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[str] | None = None) -> Path:
+def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[str] | None = None,
+          on_epoch=None) -> Path:
     """Train (or fine-tune) a picker; returns the run directory.
 
     Parameters
@@ -188,6 +189,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
         The resolved configuration.
     resume
         A run directory to continue from its ``checkpoints/last.pt``.
+    overrides
+        The ``--set`` strings, recorded in ``env.json``.
+    on_epoch
+        Optional callback receiving each epoch's metrics row (used by ``seisforge tune``).
     """
     _validate(cfg)
     seed_everything(cfg.seed)
@@ -377,6 +382,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
                 csv.writer(f).writerow([row.get(k) for k in fields])
         value = dev[cfg.train.early_stopping_metric]
         improved = np.isfinite(value) and value < state["best"]
+        if on_epoch is not None and rank == 0:
+            on_epoch({**row, "run_dir": str(run_dir)})
         if rank == 0:
             print(f"epoch {epoch + 1}/{cfg.train.epochs}  train_loss {row['train_loss']:.4f}  dev_loss "
                   f"{dev['dev_loss']:.4f}  dev_P_rms {dev['dev_P_rms_s']:.3f}s  dev_S_rms "
