@@ -188,3 +188,33 @@ def test_scores_labelled_in_domain_when_training_overlaps(runs, tiny_data, tmp_p
     assert res["leakage"]["test_overlap"] and res["leakage"]["events"]["count"] > 0
     predict(tiny_data, tmp_path / "t", "stalta", tmp_path / "q", splits=("test",))
     assert score(tmp_path / "q", n_boot=0)["domain"] == "unknown"
+
+
+def test_pool_noise_augmentation_adds_scaled_noise():
+    from seisforge.train.augment import PoolNoise
+
+    class FakePool:
+        def __len__(self):
+            return 1
+
+        def sample(self, rng, length):
+            return np.ones((3, length), dtype=np.float32)
+
+    x = np.zeros((3, 100), dtype=np.float32)
+    x[:, 50] = 2.0
+    state = {"X": (x.copy(), {})}
+    np.random.seed(0)
+    PoolNoise(FakePool(), scale=(0.5, 0.5))(state)
+    out = state["X"][0]
+    assert np.allclose(out[:, 0], 1.0) and np.allclose(out[:, 50], 3.0)  # noise peak = 0.5 * signal peak
+
+
+def test_training_draws_noise_from_pool(tiny_data, tmp_path, shared):
+    weights = shared / "models/phasenetlight_ethz/ethz"
+    assert main(["data", "manifest", "--dataset", str(tiny_data), "--out", str(tmp_path / "m.parquet")]) == 0
+    (tmp_path / "pool.yaml").write_text("manifest: m.parquet\nsplits: [train]\nwindow_s: 20\nthreshold: 0.3\n")
+    assert main(["data", "noise-pool", str(tmp_path / "pool.yaml"), "--model", "seisbench:PhaseNetLight",
+                 "--weights", str(weights), "--out", str(tmp_path / "noise.parquet")]) == 0
+    run = train(_cfg(tiny_data, tmp_path / "r", **{"augment.noise_prob": 1.0, "augment.noise_pool":
+                                                   str(tmp_path / "noise.parquet"), "train.epochs": 1}))
+    assert (run / "best/model.pt").is_file()

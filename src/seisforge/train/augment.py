@@ -58,3 +58,27 @@ class TimeShift:
 
     def __str__(self):
         return f"TimeShift({self.max_shift})"
+
+
+class PoolNoise:
+    """Add a noise window drawn from a screened noise pool (``seisforge data noise-pool``).
+
+    The noise is scaled so that its peak is a random fraction in ``scale`` of the sample's peak,
+    per component, like SeisBench's ``RealNoise``.
+    """
+
+    def __init__(self, pool, scale: tuple[float, float] = (0.0, 0.5), key: str = "X"):
+        self.pool, self.scale, self.key = pool, scale, key
+
+    def __call__(self, state_dict):
+        x, meta = state_dict[self.key]
+        rng = np.random.default_rng(np.random.randint(0, 2**31 - 1))
+        noise = self.pool.sample(rng, x.shape[-1]).astype(x.dtype)
+        peak_x = np.max(np.abs(x), axis=-1, keepdims=True)
+        peak_n = np.max(np.abs(noise), axis=-1, keepdims=True)
+        peak_n[peak_n == 0] = 1
+        f = np.random.uniform(*self.scale)
+        state_dict[self.key] = (x + noise / peak_n * peak_x * f, meta)
+
+    def __str__(self):
+        return f"PoolNoise({len(self.pool)} windows, {self.scale})"

@@ -58,6 +58,7 @@ class AugmentConfig:
     polarity_flip_prob: float = 0.0
     noise_prob: float = 0.0
     noise_scale: tuple[float, float] = (0.0, 0.5)
+    noise_pool: str | None = None
     channel_dropout_prob: float = 0.0
     time_shift_prob: float = 0.0
     time_shift_max: int = 200

@@ -150,9 +150,19 @@ def build_augmentations(model, aug: AugmentConfig, labels: LabelConfig, label_co
         return sbg.OneOf([a, sbg.NullAugmentation()], probabilities=[p, 1 - p])
 
     if train:
-        if aug.noise_prob > 0:
+        if aug.noise_prob > 0 and aug.noise_pool:
+            from seisforge.data.noise_pool import NoisePool
+            from seisforge.train.augment import PoolNoise
+
+            pool = NoisePool(aug.noise_pool, sampling_rate=model.sampling_rate,
+                             component_order=model.component_order)
+            if len(pool) == 0:
+                raise ConfigError(f"augment.noise_pool {aug.noise_pool} holds no windows")
+            pipeline.append(maybe(PoolNoise(pool, tuple(aug.noise_scale)), aug.noise_prob))
+        elif aug.noise_prob > 0:
             if noise_ds is None:
-                raise ConfigError("augment.noise_prob > 0 but the training data hold no noise traces")
+                raise ConfigError("augment.noise_prob > 0 but the training data hold no noise traces; "
+                                  "set augment.noise_pool to a noise pool")
             pipeline.append(maybe(sbg.RealNoise(noise_ds, scale=tuple(aug.noise_scale)), aug.noise_prob))
         if aug.amplitude_jitter_prob > 0:
             pipeline.append(maybe(AmplitudeJitter(*aug.amplitude_jitter_range), aug.amplitude_jitter_prob))
