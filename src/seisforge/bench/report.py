@@ -72,6 +72,25 @@ def leaderboard_table(results: dict[str, dict]) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame(rows), "\n".join(lines) + "\n"
 
 
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _finish(fig, axes_row, ylabel: str, path: Path) -> Path:
+    axes_row[0].set_ylabel(ylabel)
+    axes_row[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    fig.clf()
+    _pyplot().close(fig)
+    return path
+
+
 def _test_rows(pred_dir: Path) -> pd.DataFrame | None:
     p = pred_dir / "test_task23.csv"
     return pd.read_csv(p, dtype={"source_id": str}) if p.is_file() else None
@@ -79,11 +98,7 @@ def _test_rows(pred_dir: Path) -> pd.DataFrame | None:
 
 def figure_recall_vs_threshold(dirs: dict[str, Path], results: dict[str, dict], out: Path) -> Path:
     """Test recall (correct picks within the tolerance) against the pick threshold, per phase."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     thr_grid = np.linspace(0, 1, 101)
     for name, d in dirs.items():
@@ -104,22 +119,12 @@ def figure_recall_vs_threshold(dirs: dict[str, Path], results: dict[str, dict], 
         ax.set_title(f"{ph}: recall (|residual| <= {M.PICK_TOLERANCE_S} s) vs threshold")
         ax.set_xlabel("pick threshold (o: chosen on dev)")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("test recall")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    path = out / "recall_vs_threshold.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, axes, "test recall", out / "recall_vs_threshold.png")
 
 
 def figure_residuals(dirs: dict[str, Path], out: Path) -> Path:
     """Residual histograms over the full window (no clipping), per phase, log counts."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     frames = {n: _test_rows(d) for n, d in dirs.items()}
     for ax, ph in zip(axes, M.PHASES):
@@ -139,21 +144,12 @@ def figure_residuals(dirs: dict[str, Path], out: Path) -> Path:
         ax.set_title(f"{ph} residual, full window range")
         ax.set_xlabel("predicted - labelled onset (s)")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("windows")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    path = out / "residual_histograms.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, axes, "windows", out / "residual_histograms.png")
 
 
 def figure_bins(results: dict[str, dict], out: Path) -> Path:
     """Per-bin recall and MAE with 95% CI bars (distance, magnitude, SNR, dataset)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     groups = ["distance", "magnitude", "snr", "dataset"]
     fig, axes = plt.subplots(2, len(groups), figsize=(4 * len(groups), 7), squeeze=False)

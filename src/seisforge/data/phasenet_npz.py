@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from seisforge.data.sources import write_dataset
 from seisforge.data.splits import SPLITS, assign_event_splits
 from seisforge.errors import DataError
 from seisforge.paths import resolve_under
@@ -70,8 +71,6 @@ def convert_phasenet_npz(
     RunReport
         Written to ``out/run_report.json`` as well.
     """
-    import seisbench.data as sbd
-
     src, out = Path(src), Path(out)
     wave_dir = src / "waveforms" if (src / "waveforms").is_dir() else src
     if not wave_dir.is_dir():
@@ -150,16 +149,7 @@ def convert_phasenet_npz(
         meta["split"] = assign_event_splits(meta["source_id"].to_numpy(), fractions, seed)
     else:
         meta["split"] = split
-    with sbd.WaveformDataWriter(out / "metadata.csv", out / "waveforms.hdf5") as writer:
-        writer.data_format = {
-            "dimension_order": "CW",
-            "component_order": "ZNE",
-            "measurement": "velocity",
-            "unit": "counts",
-            "instrument_response": "not restituted",
-        }
-        for row, wave in zip(meta.to_dict("records"), waves):
-            writer.add_trace(row, wave)
+    write_dataset(out, meta, waves)
     report.notes.update({
         "source": str(src),
         "picks": str(picks_path),

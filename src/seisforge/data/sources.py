@@ -174,3 +174,20 @@ def missing_components(metadata: pd.DataFrame, wanted: str = "ZNE") -> np.ndarra
         return np.array([""] * len(metadata), dtype=object)
     orders = metadata["trace_component_order"].fillna("").astype(str)
     return np.array(["".join(c for c in wanted if c not in o) for o in orders], dtype=object)
+
+
+def write_dataset(out: Path, meta: pd.DataFrame, waves: list[np.ndarray], unit: str = "counts",
+                  instrument_response: str = "not restituted") -> None:
+    """Write ``metadata.csv`` + ``waveforms.hdf5`` (ZNE, channels x samples) with SeisBench's writer."""
+    import seisbench.data as sbd
+
+    with sbd.WaveformDataWriter(Path(out) / "metadata.csv", Path(out) / "waveforms.hdf5") as writer:
+        writer.data_format = {
+            "dimension_order": "CW",
+            "component_order": "ZNE",
+            "measurement": "velocity",
+            "unit": unit,
+            "instrument_response": instrument_response,
+        }
+        for row, wave in zip(meta.to_dict("records"), waves):
+            writer.add_trace(row, wave)

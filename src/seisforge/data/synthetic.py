@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from seisforge.data.sources import write_dataset
 from seisforge.data.splits import assign_event_splits
 from seisforge.errors import DataError
 from seisforge.runinfo import RunReport
@@ -175,7 +176,6 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
     RunReport
         Also written to ``out/run_report.json``.
     """
-    import seisbench.data as sbd
 
     if cfg.events < 0 or cfg.noise_traces < 0 or cfg.events + cfg.noise_traces == 0:
         raise DataError("synth needs at least one event or noise trace")
@@ -287,16 +287,7 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
     meta = pd.DataFrame(rows)
     split_ids = np.where(meta["source_id"] == "", meta["trace_name"], meta["source_id"])
     meta["split"] = assign_event_splits(split_ids, cfg.fractions, cfg.seed)
-    with sbd.WaveformDataWriter(out / "metadata.csv", out / "waveforms.hdf5") as writer:
-        writer.data_format = {
-            "dimension_order": "CW",
-            "component_order": "ZNE",
-            "measurement": "velocity",
-            "unit": "arbitrary",
-            "instrument_response": "synthetic",
-        }
-        for row, wave in zip(meta.to_dict("records"), waves):
-            writer.add_trace(row, wave)
+    write_dataset(out, meta, waves, unit="arbitrary", instrument_response="synthetic")
     report.notes.update({
         "config": {k: v for k, v in cfg.__dict__.items()},
         "traces_per_split": meta["split"].value_counts().to_dict(),

@@ -17,6 +17,7 @@ from obspy.signal.filter import bandpass
 from obspy.signal.trigger import aic_simple, classic_sta_lta, pk_baer
 
 from seisforge.errors import ConfigError
+from seisforge.models.window_outputs import empty_outputs
 
 
 class StaLtaPicker:
@@ -73,9 +74,7 @@ class StaLtaPicker:
     def window_outputs(self, x: np.ndarray, borders: np.ndarray) -> dict[str, np.ndarray]:
         """Benchmark outputs for a batch ``x`` (N, 3, T) with local borders (N, 2)."""
         n = len(x)
-        out = {k: np.full(n, np.nan) for k in ("score_detection", "score_p_or_s", "p_prob", "s_prob")}
-        out["p_local"] = np.zeros(n, dtype=np.int64)
-        out["s_local"] = np.zeros(n, dtype=np.int64)
+        out = empty_outputs(n)
         for i in range(n):
             s, e = int(borders[i][0]), int(borders[i][1])
             ratios, filtered = [], []

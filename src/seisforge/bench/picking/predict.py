@@ -22,6 +22,7 @@ from seisforge.bench.picking.targets import load_targets
 from seisforge.data.sources import open_dataset, trace_keys
 from seisforge.errors import DataError
 from seisforge.models.registry import load_model
+from seisforge.models.window_outputs import SCORE_KEYS, empty_outputs
 from seisforge.runinfo import RunReport, sha256_file
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,7 @@ def outputs_from_probabilities(probs: np.ndarray, borders: np.ndarray, labels: s
     labels = list(labels)
     ip, is_ = labels.index("P"), labels.index("S")
     n = len(probs)
-    out = {k: np.full(n, np.nan) for k in ("score_detection", "score_p_or_s", "p_prob", "s_prob")}
-    out["p_local"] = np.zeros(n, dtype=np.int64)
-    out["s_local"] = np.zeros(n, dtype=np.int64)
+    out = empty_outputs(n)
     for i in range(n):
         s, e = int(borders[i][0]), int(borders[i][1])
         local = probs[i, :, s:e]
@@ -276,7 +275,7 @@ def predict(
         if results:
             merged = {k: np.concatenate([r[k] for r in results]) for k in results[0]}
     kept = rows[keep].copy()
-    for k in ("score_detection", "score_p_or_s", "p_prob", "s_prob"):
+    for k in SCORE_KEYS:
         kept[k] = merged.get(k, np.array([]))
     if len(kept):
         kept["p_sample_pred"] = merged["p_local"] + kept["start_sample"].to_numpy()
