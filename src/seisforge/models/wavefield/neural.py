@@ -91,7 +91,7 @@ def train_torch(
             loss = torch.nn.functional.mse_loss(net(inputs[idx]), targets[idx])
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         sched.step()
         losses.append(total / n)
     net.eval()
