@@ -35,7 +35,7 @@ class CrustalConfig:
     courant: float = 0.4
     dt: float | None = None
     record_every: int = 2
-    f0_points_per_wavelength: float = 6.0
+    f0_points_per_wavelength: float = 4.0
     perturbation: float = 0.05
     correlation_km: float = 3.0
     base_depth_km: float = 10.0
@@ -46,7 +46,7 @@ class CrustalConfig:
     noise_high: float = 0.5
 
 
-SIZES = {"tiny": (8, 4), "small": (24, 6), "paper": (94, 10)}  # (surface points per side, pad)
+SIZES = {"tiny": (8, 4), "small": (24, 10), "paper": (94, 16)}  # (surface points per side, pad)
 
 
 class CrustalSimulator:
