@@ -64,3 +64,12 @@ def test_unknown_model_and_config_keys():
 def test_chronos_without_local_weights_is_unavailable(tmp_path):
     with pytest.raises(ModelUnavailable, match="local weights not found"):
         build_model("chronos", {"weights": str(tmp_path / "nowhere")})
+
+
+def test_validation_run_caps_k_at_short_truths(tiny_datasets):
+    ds = open_dataset(tiny_datasets["das"])
+    # tiny limited-data matrices have 30 rows, so the 20 % validation truth has 6 rows < k = 20
+    batch = run_model(ds, "last", {}, [1, 2, 6, 8], validation=True)
+    assert batch["split"] == "validation" and batch["avg_score"] is None
+    assert all(np.isfinite(v) for p in batch["pairs"] for v in p["metrics"].values())
+    assert batch["pairs"][1]["metrics"]["reconstruction"] == 100.0  # truth is the noisy input itself

@@ -117,6 +117,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     best = tune_ctf(args.data, args.model, args.space, args.samples, pairs=args.pairs, address=args.address,
                     out=args.out, seed=args.seed, max_t=args.max_t, cpus_per_trial=args.cpus_per_trial)
     print(f"best validation score sum {best['score']:.2f} with {best['config']} -> {best['path']}")
+    if best["errored_trials"]:
+        print(f"{best['errored_trials']} trial(s) errored; see best.yaml and the Ray trial folders")
     return 0
 
 

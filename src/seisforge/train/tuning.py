@@ -98,6 +98,7 @@ class TuneResult:
     best_metric: float
     trials: Any  # pandas.DataFrame
     path: str | None
+    errors: list[str] = field(default_factory=list)
 
 
 def run_asha(
@@ -173,7 +174,7 @@ def run_asha(
         if best is None or best.metrics is None or metric not in best.metrics:
             raise ConfigError(f"tuning produced no result for {metric!r}; trial errors: {errors[:3]}")
         return TuneResult(dict(best.config), float(best.metrics[metric]), grid.get_dataframe(),
-                          str(storage / name))
+                          str(storage / name), errors)
     finally:
         if started:
             ray.shutdown()

@@ -40,9 +40,12 @@ class PairResult:
 
 def run_pair(
     ds: CTFDataset, split: Split, model_name: str, model_config: dict[str, Any], seed: int,
-    norm: Norm = "spectral", log_power: bool = False,
+    norm: Norm = "spectral", log_power: bool = False, validation: bool = False,
 ) -> PairResult:
-    """Fit a fresh model on one split, predict, check the shape and score it."""
+    """Fit a fresh model on one split, predict, check the shape and score it.
+
+    On a validation split ``k_short``/``k_long`` are capped at the truth's rows.
+    """
     seed_everything(seed)
     model = build_model(model_name, model_config, seed)
     rows, space = split.truth_shape
@@ -57,7 +60,11 @@ def run_pair(
         )
     metrics = ds.pair(split.pair_id).metrics
     p = ds.params
-    scores, failure = score_metrics(split.truth, pred, metrics, p.k_short, p.k_long, p.modes, norm, log_power)
+    k_short, k_long = p.k_short, p.k_long
+    if validation:
+        # validation truths can be shorter than k (20 % of a short limited-data matrix): use all rows
+        k_short, k_long = min(k_short, rows), min(k_long, rows)
+    scores, failure = score_metrics(split.truth, pred, metrics, k_short, k_long, p.modes, norm, log_power)
     return PairResult(split.pair_id, scores, failure, pred, elapsed)
 
 
@@ -88,7 +95,7 @@ def run_model(
         it = tqdm(pair_ids, desc=f"{ds.name}/{model_name}", unit="pair")
     for pid in it:
         split = validation_split(ds, pid) if validation else evaluation_split(ds, pid)
-        res = run_pair(ds, split, model_name, model_config, seed, norm, log_power)
+        res = run_pair(ds, split, model_name, model_config, seed, norm, log_power, validation)
         results.append(res)
         report.processed += 1
         if res.failure:

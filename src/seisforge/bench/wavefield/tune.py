@@ -68,9 +68,10 @@ def tune_ctf(
                    mode="max", address=address, storage_path=out / "ray", name=f"{ds.name}_{model}",
                    seed=seed, cpus_per_trial=cpus_per_trial)
     best = {"model": model, "dataset": ds.name, "pairs": pair_ids, "score": res.best_metric,
-            "config": res.best_config}
+            "config": res.best_config, "errored_trials": len(res.errors), "errors": res.errors[:5]}
     dump_yaml(res.best_config, out / "best_config.yaml")
     dump_yaml(best, out / "best.yaml")
     res.trials.to_csv(out / "trials.csv", index=False)
     write_json(environment(), out / "environment.json")
-    return {"score": res.best_metric, "config": res.best_config, "path": str(out / "best_config.yaml")}
+    return {"score": res.best_metric, "config": res.best_config, "path": str(out / "best_config.yaml"),
+            "errored_trials": len(res.errors)}
