@@ -33,7 +33,7 @@ def test_simulate_run_leaderboard(tmp_path, capsys):
     zero_row = next(line for line in md.splitlines() if line.startswith("| zero "))
     assert zero_row == "| zero | " + " | ".join(["0.0"] * 12) + " | 0.0 |"
     csv = (tmp_path / "lb" / "leaderboard.csv").read_text().splitlines()
-    assert len(csv) == 3 and csv[0].startswith("dataset,model,split,E1")
+    assert len(csv) == 3 and csv[0].startswith("dataset,model,label,split,E1")
     assert (tmp_path / "lb" / "heatmap.png").stat().st_size > 1000
     assert (tmp_path / "lb" / "panels_das_tiny_dmd.png").is_file()
 

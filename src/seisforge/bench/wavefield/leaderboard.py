@@ -49,6 +49,7 @@ def load_run(run_dir: Path) -> dict[str, Any]:
         "dir": run_dir, "dataset": str(data.get("dataset", "?")), "model": str(data.get("model", "?")),
         "split": data.get("split", "test"), "data_dir": data.get("data_dir"), "E": es,
         "avg": avg_score(es), "missing": missing, "failures": failures,
+        "label": str(data.get("model", "?")) + ("" if run_dir.name == data.get("model") else f" ({run_dir.name})"),
     }
 
 
@@ -62,9 +63,9 @@ def write_tables(runs: list[dict[str, Any]], out: Path) -> tuple[Path, Path]:
     csv_path, md_path = out / "leaderboard.csv", out / "leaderboard.md"
     with open(csv_path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["dataset", "model", "split", *E_COLS, "AvgScore", "missing", "failures", "dir"])
+        w.writerow(["dataset", "model", "label", "split", *E_COLS, "AvgScore", "missing", "failures", "dir"])
         for r in runs:
-            w.writerow([r["dataset"], r["model"], r["split"], *[r["E"][c] for c in E_COLS], r["avg"],
+            w.writerow([r["dataset"], r["model"], r["label"], r["split"], *[r["E"][c] for c in E_COLS], r["avg"],
                         " ".join(r["missing"]), "; ".join(r["failures"]), str(r["dir"])])
     lines = ["# CTF leaderboard", "",
              "Scores are 100·(1 − E), clipped to [−100, 100] in AvgScore; a missing or failed E counts −100.", ""]
@@ -72,9 +73,9 @@ def write_tables(runs: list[dict[str, Any]], out: Path) -> tuple[Path, Path]:
         lines += [f"## {ds}", "", "| model | " + " | ".join(E_COLS) + " | AvgScore |",
                   "|---" * (len(E_COLS) + 2) + "|"]
         for r in sorted((r for r in runs if r["dataset"] == ds), key=lambda r: -r["avg"]):
-            name = r["model"] + (" (validation)" if r["split"] == "validation" else "")
+            name = r["label"] + (" [validation]" if r["split"] == "validation" else "")
             lines.append(f"| {name} | " + " | ".join(_fmt(r["E"][c]) for c in E_COLS) + f" | {r['avg']:.1f} |")
-        notes = [f"- {r['model']}: {f}" for r in runs if r["dataset"] == ds for f in r["failures"]]
+        notes = [f"- {r['label']}: {f}" for r in runs if r["dataset"] == ds for f in r["failures"]]
         lines += [""] + (["Failures (scored −100):", *notes, ""] if notes else [])
     md_path.write_text("\n".join(lines))
     return csv_path, md_path
@@ -87,7 +88,7 @@ def heatmap(runs: list[dict[str, Any]], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['dataset']}/{r['model']}" for r in runs]
+    labels = [f"{r['dataset']}/{r['label']}" for r in runs]
     vals = np.array([[r["E"][c] for c in E_COLS] + [r["avg"]] for r in runs], dtype=float)
     fig, ax = plt.subplots(figsize=(1.0 + 0.7 * 13, 1.0 + 0.45 * len(runs)))
     im = ax.imshow(np.clip(vals, -100, 100), cmap="RdYlGn", vmin=-100, vmax=100, aspect="auto")
