@@ -73,3 +73,18 @@ def test_dispersion_relation_limits():
     np.testing.assert_allclose(w**2, g * k * np.tanh(k * h), rtol=1e-10)
     assert k[1] == pytest.approx(w**2 / g, rel=1e-6)  # deep water
     assert k[0] == pytest.approx(w / np.sqrt(g * h[0]), rel=0.05)  # shallow water
+
+
+def test_benchmark_prints_cell_updates_per_second():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_ctf_sim.py"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, str(script), "--size", "tiny", "--kinds", "das", "crustal"],
+                         capture_output=True, text=True, check=True, env=env, timeout=120).stdout
+    lines = out.strip().splitlines()
+    assert "cell-updates/s" in lines[0] and len(lines) == 3
+    assert float(lines[1].split()[-1]) > 0 and lines[2].startswith("crustal")
