@@ -57,23 +57,45 @@ def rollout(step: Callable[[np.ndarray], np.ndarray], history: np.ndarray, n_ste
 
 
 def torch_setup(seed: int) -> None:
-    """Seed torch and use ``$SEISFORGE_TORCH_THREADS`` intra-op threads (default 1).
-
-    These models are small; on a shared 2-core machine two intra-op threads made a training step
-    60x slower than one (thread contention), so one thread is the default.
-    """
-    import os
-
+    """Seed torch for a model fit."""
     import torch
 
     torch.manual_seed(seed)
-    torch.set_num_threads(int(os.environ.get("SEISFORGE_TORCH_THREADS", "1")))
+
+
+class torch_threads:  # noqa: N801 - used like a function
+    """Use ``$SEISFORGE_TORCH_THREADS`` intra-op threads (default 1) inside the block, then restore.
+
+    These models are small; on a shared 2-core machine two intra-op threads made a training step
+    60x slower than one (thread contention), so one thread is the default. The previous setting is
+    restored so other work in the same process is unaffected.
+    """
+
+    def __enter__(self):
+        import os
+
+        import torch
+
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(int(os.environ.get("SEISFORGE_TORCH_THREADS", "1")))
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.before)
+        return False
 
 
 def train_torch(
     net, inputs, targets, epochs: int, lr: float, batch: int, seed: int, weight_decay: float = 0.0
 ) -> list[float]:
     """Minimise the MSE of ``net(inputs)`` against ``targets`` with Adam; returns per-epoch losses."""
+    with torch_threads():
+        return _train_torch(net, inputs, targets, epochs, lr, batch, seed, weight_decay)
+
+
+def _train_torch(net, inputs, targets, epochs, lr, batch, seed, weight_decay) -> list[float]:
     import torch
 
     gen = torch.Generator().manual_seed(seed)
