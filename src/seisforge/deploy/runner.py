@@ -1,0 +1,237 @@
+"""Run station-day units: in this process, or as Ray tasks with retries.
+
+:func:`process_unit` is the whole per-unit pipeline (load -> sanitise -> pick -> write atomically) and
+is what a Ray task runs; results are identical in both modes because units are independent and each
+writes only its own Parquet file and state file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from seisforge.deploy.sources import StationDay, load_unit
+from seisforge.errors import ConfigError
+from seisforge.runinfo import RunReport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PickSettings:
+    """Everything that determines the picks (recorded in ``run.json``; a rerun must match)."""
+
+    model: str = "seisbench:PhaseNet"
+    weights: str | None = None
+    pretrained: str | None = None
+    P_threshold: float | None = None
+    S_threshold: float | None = None
+    overlap: float | None = None
+    blinding: tuple[int, int] | None = None
+    stacking: str | None = None
+    strict: bool = False
+    batch_size: int = 256
+    device: str = "cpu"
+    threads: int | None = None
+
+    def pick_kwargs(self) -> dict[str, Any]:
+        """SeisBench annotate/classify keyword arguments (unset ones keep the model defaults)."""
+        kw: dict[str, Any] = {
+            "P_threshold": self.P_threshold, "S_threshold": self.S_threshold, "overlap": self.overlap,
+            "blinding": tuple(self.blinding) if self.blinding is not None else None,
+            "stacking": self.stacking, "strict": self.strict or None,
+        }
+        return {k: v for k, v in kw.items() if v is not None}
+
+    def identity(self) -> dict[str, Any]:
+        """Settings that change the pick set (batch size, device and threads do not)."""
+        d = asdict(self)
+        for k in ("batch_size", "device", "threads"):
+            d.pop(k)
+        if d["blinding"] is not None:
+            d["blinding"] = list(d["blinding"])
+        return d
+
+
+_CACHE: dict[PickSettings, Any] = {}
+
+
+def get_picker(settings: PickSettings):
+    """Load (once per process) the model and wrap it in a :class:`FastPicker`."""
+    picker = _CACHE.get(settings)
+    if picker is None:
+        import torch
+
+        from seisforge.deploy.engine import FastPicker
+        from seisforge.models.registry import load_model
+
+        from seisforge.runinfo import seed_everything
+
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        seed_everything(0)  # a random-init model (speed tests) is then the same in every process
+        model = load_model(settings.model, weights=settings.weights, pretrained=settings.pretrained,
+                           allow_random=settings.weights is None and settings.pretrained is None)
+        picker = FastPicker(model, batch_size=settings.batch_size, device=settings.device,
+                            **settings.pick_kwargs())
+        _CACHE.clear()
+        _CACHE[settings] = picker
+    return picker
+
+
+def model_version(picker) -> str:
+    """Human-readable weights identity: source and SeisBench weights version."""
+    source = str(getattr(picker.model, "_seisforge_source", "unknown"))
+    if source == "random-init" or source.startswith("pretrained:"):
+        return source
+    head, _, tail = source.partition(" ")
+    return (Path(head).name + " " + tail).strip()
+
+
+def pad_seconds(picker) -> float:
+    """Data loaded beyond each side of a day: one model window plus a margin."""
+    return 2.0 * picker.model.in_samples / picker.model.sampling_rate + 1.0
+
+
+def process_unit(unit: StationDay, settings: PickSettings, out_dir: str) -> dict[str, Any]:
+    """Pick one station-day and commit it to ``out_dir``; returns the unit's state record."""
+    from seisforge.deploy.preprocess import sanitize
+    from seisforge.deploy.store import PickStore, picks_table
+
+    t_start = time.time()
+    picker = get_picker(settings)
+    report = RunReport(command="unit")
+    problems: list[tuple[str, str, str]] = []
+    stream = load_unit(unit, pad_seconds(picker), problems)
+    picks = []
+    if len(stream) == 0:
+        report.skip("no_data", unit.key)
+    else:
+        stream = sanitize(stream, picker.model, report, unit.key, strict=settings.strict)
+        if len(stream) == 0:
+            report.skip("no_usable_channels", unit.key)
+        else:
+            blocks = picker.blocks(stream)
+            if not any(len(b.offsets) for b in blocks):
+                report.skip("no_window_fits", unit.key)
+            picks = [p for p in picker.picks(picker.annotate(blocks)) if unit.t0 <= p.peak_time < unit.t1]
+    state = {
+        "unit": unit.key,
+        "station": unit.station,
+        "day": unit.day,
+        "n_picks": len(picks),
+        "file_problems": sorted({(r, p) for r, p, _ in problems}),
+        "problem_messages": sorted({m for _, _, m in problems})[:5],
+        "handled": dict(report.handled),
+        "skipped": dict(report.skipped),
+        "examples": report.examples,
+        "notes": report.notes,
+        "elapsed_s": round(time.time() - t_start, 3),
+    }
+    table = picks_table(picks, settings.model, model_version(picker))
+    PickStore(out_dir).write_unit(unit, table, state)
+    return state
+
+
+def summarise(store_states: list[dict[str, Any]], index_problems: list[tuple[str, str, str]],
+              unit_failures: list[tuple[str, str]], report: RunReport) -> RunReport:
+    """Fill ``report`` from all unit states (this and earlier runs) plus file and unit failures."""
+    files: set[tuple[str, str]] = {(r, p) for r, p, _ in index_problems}
+    for st in store_states:
+        report.processed += 1
+        for reason, n in st["handled"].items():
+            report.handled[reason] += n
+        for reason, n in st["skipped"].items():
+            report.skipped[reason] += n
+        for k, v in st.get("examples", {}).items():
+            lst = report.examples.setdefault(k, [])
+            lst.extend(x for x in v if len(lst) < report.max_examples and x not in lst)
+        for reason, path in st.get("file_problems", []):
+            files.add((reason, path))
+        if "short_segment_seconds" in st.get("notes", {}):
+            report.notes["short_segment_seconds"] = round(
+                report.notes.get("short_segment_seconds", 0.0) + st["notes"]["short_segment_seconds"], 3)
+    for reason, path in sorted(files):
+        report.fail(reason, path)
+    for key, message in unit_failures:
+        report.fail("unit_error", f"{key}: {message}")
+    report.notes["n_picks"] = int(sum(st["n_picks"] for st in store_states))
+    report.notes["units_done"] = len(store_states)
+    return report
+
+
+def run_units(units: list[StationDay], settings: PickSettings, out_dir: str, workers: int = 0,
+              address: str | None = None, progress: bool = True, max_retries: int = 3
+              ) -> list[tuple[str, str]]:
+    """Process ``units`` (already filtered to the unfinished ones); returns ``(key, error)`` failures."""
+    from tqdm import tqdm
+
+    failures: list[tuple[str, str]] = []
+    bar = tqdm(total=len(units), unit="station-day", disable=not progress, dynamic_ncols=True)
+    n_picks = 0
+
+    def done(state: dict[str, Any]) -> None:
+        nonlocal n_picks
+        n_picks += state["n_picks"]
+        bar.set_postfix(picks=n_picks)
+        bar.update(1)
+
+    if workers <= 0 and address is None:
+        for unit in units:
+            try:
+                done(process_unit(unit, settings, out_dir))
+            except Exception as err:  # noqa: BLE001 - one bad unit never ends the run
+                log.exception("unit %s failed", unit.key)
+                failures.append((unit.key, f"{type(err).__name__}: {err}"))
+                bar.update(1)
+    else:
+        failures = _run_ray(units, settings, out_dir, workers, address, max_retries, done, bar)
+    bar.close()
+    return failures
+
+
+def _ray_task(unit: StationDay, settings: PickSettings, out_dir: str) -> dict[str, Any]:
+    return process_unit(unit, settings, out_dir)
+
+
+def _run_ray(units, settings, out_dir, workers, address, max_retries, done, bar) -> list[tuple[str, str]]:
+    try:
+        import ray
+    except ImportError as err:
+        raise ConfigError("--workers/--address need Ray: pip install 'seisforge[scale]'") from err
+    import os
+
+    import seisforge
+
+    src = str(Path(seisforge.__file__).resolve().parent.parent)
+    env = {"PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    started = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": env})
+        started = True
+    if settings.threads is None:
+        settings = PickSettings(**{**asdict(settings), "threads": 1})
+    task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(_ray_task)
+    pending = {task.remote(u, settings, out_dir): u for u in units}
+    failures = []
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                unit = pending.pop(ref)
+                try:
+                    done(ray.get(ref))
+                except Exception as err:  # noqa: BLE001 - retries exhausted: report, go on
+                    failures.append((unit.key, f"{type(err).__name__}: {str(err).splitlines()[0]}"))
+                    bar.update(1)
+    finally:
+        if started:
+            ray.shutdown()
+    return failures
