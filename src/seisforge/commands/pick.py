@@ -19,6 +19,8 @@ def register(sub) -> None:
                    help="seisbench:<Class> or just <Class> (PhaseNet, PhaseNetLight, ...)")
     p.add_argument("--weights", help="SeisBench weight pair prefix, file or folder")
     p.add_argument("--pretrained", help="SeisBench pretrained name (needs network or cache)")
+    p.add_argument("--random-init", action="store_true",
+                   help="no weights: randomly initialised model (seed 0), for speed tests only")
     src = p.add_argument_group("input (one of)")
     src.add_argument("--input", nargs="+", metavar="PATH", help="miniSEED/SAC files or directories")
     src.add_argument("--sds", metavar="ROOT", help="SDS archive root (with --stations --start --end)")
@@ -70,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--batch-size must be >= 1")
     model = args.model if ":" in args.model else f"seisbench:{args.model}"
     settings = PickSettings(
-        model=model, weights=args.weights, pretrained=args.pretrained, P_threshold=args.P_threshold,
+        model=model, weights=args.weights, pretrained=args.pretrained, random_init=args.random_init,
+        P_threshold=args.P_threshold,
         S_threshold=args.S_threshold, overlap=args.overlap,
         blinding=tuple(args.blinding) if args.blinding else None, stacking=args.stacking,
         strict=args.strict, batch_size=args.batch_size, device=args.device, threads=args.threads,

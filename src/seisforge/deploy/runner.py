@@ -27,6 +27,7 @@ class PickSettings:
     model: str = "seisbench:PhaseNet"
     weights: str | None = None
     pretrained: str | None = None
+    random_init: bool = False
     P_threshold: float | None = None
     S_threshold: float | None = None
     overlap: float | None = None
@@ -67,14 +68,13 @@ def get_picker(settings: PickSettings):
 
         from seisforge.deploy.engine import FastPicker
         from seisforge.models.registry import load_model
-
         from seisforge.runinfo import seed_everything
 
         if settings.threads:
             torch.set_num_threads(settings.threads)
         seed_everything(0)  # a random-init model (speed tests) is then the same in every process
         model = load_model(settings.model, weights=settings.weights, pretrained=settings.pretrained,
-                           allow_random=settings.weights is None and settings.pretrained is None)
+                           allow_random=settings.random_init)
         picker = FastPicker(model, batch_size=settings.batch_size, device=settings.device,
                             **settings.pick_kwargs())
         _CACHE.clear()
