@@ -11,10 +11,13 @@ Order of the steps (each counted under the reason code in brackets, see ``docs/d
 4. A channel recorded at several sampling rates is resampled to the model rate piecewise before
    merging (ObsPy cannot merge mixed rates) [``mixed_sampling_rate``]; other channels are resampled by
    SeisBench's own rule [``resampled``].
-5. Gaps and overlaps are counted [``gap``, ``overlap``]; overlaps with identical samples are merged,
-   conflicting overlapping records are removed by SeisBench's rule [``overlap_conflict_removed``].
-6. Missing components are zero-filled by SeisBench's non-strict rule, or the time span is skipped with
-   ``--strict`` [``missing_component``]; Z12 channels are used as ZNE [``z12_as_zne``].
+5. Gaps and overlaps are counted [``gap``, ``overlap``]; overlaps with identical samples are merged
+   (``merge(-1)`` as in SeisBench). Where records disagree, only the disputed time span is cut out
+   (it becomes a gap) [``overlap_conflict_removed``, seconds in ``notes``]; SeisBench would drop
+   every record involved.
+6. Missing components are zero-filled by SeisBench's non-strict rule [``handled: missing_component``],
+   or, with ``--strict``, time spans without all components are not picked
+   [``skipped: missing_component``]; Z12 channels are used as ZNE [``z12_as_zne``].
 7. Continuous pieces shorter than the model window cannot be picked [``segment_shorter_than_window``,
    skipped, with seconds in ``notes``].
 """
@@ -46,6 +49,46 @@ def _split_nonfinite(tr: obspy.Trace) -> list[obspy.Trace]:
         piece.stats.starttime = tr.stats.starttime + a / tr.stats.sampling_rate
         pieces.append(piece)
     return pieces
+
+
+def _cut_conflicts(st: obspy.Stream) -> tuple[obspy.Stream, float]:
+    """Cut the time spans where records of one channel overlap with different samples.
+
+    ``merge(-1)`` has already merged identical overlaps, so any remaining overlap disagrees. SeisBench
+    would drop every record involved; here only the disputed span is removed from each of them.
+    """
+    by_id: dict[str, list[obspy.Trace]] = defaultdict(list)
+    for tr in st:
+        by_id[tr.id].append(tr)
+    out = obspy.Stream()
+    total = 0.0
+    for traces in by_id.values():
+        traces.sort(key=lambda t: t.stats.starttime)
+        spans = []
+        for i, a in enumerate(traces):
+            for b in traces[i + 1:]:
+                t0, t1 = max(a.stats.starttime, b.stats.starttime), min(a.stats.endtime, b.stats.endtime)
+                if t1 >= t0:
+                    spans.append((t0, t1))
+        if not spans:
+            out.extend(traces)
+            continue
+        total += sum(t1 - t0 for t0, t1 in spans)
+        for tr in traces:
+            pieces = [tr]
+            for t0, t1 in spans:
+                nxt = []
+                for p in pieces:
+                    dt = p.stats.delta
+                    left = p.slice(endtime=t0 - dt / 2) if p.stats.starttime < t0 else None
+                    right = p.slice(starttime=t1 + dt / 2) if p.stats.endtime > t1 else None
+                    if p.stats.endtime < t0 or p.stats.starttime > t1:
+                        nxt.append(p)
+                        continue
+                    nxt.extend(x for x in (left, right) if x is not None and x.stats.npts > 0)
+                pieces = nxt
+            out.extend([p.copy() for p in pieces])
+    return out, float(total)
 
 
 def _component(tr: obspy.Trace, flexible: bool) -> str:
@@ -124,14 +167,22 @@ def sanitize(
             model.resample(sub, fs_model, zerophase=True)
         elif fs_model is not None and next(iter(fss)) != fs_model:
             report.handle("resampled", f"{key}:{cid}")
+    # ObsPy merges only equal dtypes: unify a channel's pieces to float64 (exact for int32/float32)
+    dtypes: dict[str, set] = defaultdict(set)
+    for tr in st:
+        dtypes[tr.id].add(tr.data.dtype)
+    for tr in st:
+        if len(dtypes[tr.id]) > 1:
+            tr.data = tr.data.astype(np.float64)
     # 5. gaps and overlaps
     for gap in st.get_gaps():
         report.handle("overlap" if gap[6] < 0 else "gap", f"{key}:{'.'.join(gap[:4])}")
     st.merge(-1)
-    n_before = len(st)
-    st = model.sanitize_mismatching_overlapping_records(st)
-    if len(st) < n_before:
-        report.handle("overlap_conflict_removed", key, n=n_before - len(st))
+    st, cut_s = _cut_conflicts(st)
+    if cut_s:
+        report.handle("overlap_conflict_removed", key)
+        report.notes["overlap_conflict_seconds"] = round(
+            report.notes.get("overlap_conflict_seconds", 0.0) + cut_s, 3)
     # 6. components per instrument
     comps: dict[str, set] = defaultdict(set)
     for tr in st:
@@ -141,7 +192,11 @@ def sanitize(
             report.handle("z12_as_zne", f"{key}:{inst}")
         have = {_FLEX.get(c, c) if flexible else c for c in cs}
         if set(order) - have:
-            report.handle("missing_component", f"{key}:{inst}:{''.join(sorted(set(order) - have))}")
+            missing = "".join(sorted(set(order) - have))
+            if strict:
+                report.skip("missing_component", f"{key}:{inst}:{missing}")
+            else:
+                report.handle("missing_component", f"{key}:{inst}:{missing}")
     # 7. pieces shorter than one window
     min_s = (model.in_samples - 1) / (fs_model or st[0].stats.sampling_rate) if len(st) else 0.0
     for inst in comps:

@@ -151,9 +151,8 @@ def summarise(store_states: list[dict[str, Any]], index_problems: list[tuple[str
             lst.extend(x for x in v if len(lst) < report.max_examples and x not in lst)
         for reason, path in st.get("file_problems", []):
             files.add((reason, path))
-        if "short_segment_seconds" in st.get("notes", {}):
-            report.notes["short_segment_seconds"] = round(
-                report.notes.get("short_segment_seconds", 0.0) + st["notes"]["short_segment_seconds"], 3)
+        for name, value in st.get("notes", {}).items():  # per-unit seconds: summed
+            report.notes[name] = round(report.notes.get(name, 0.0) + value, 3)
     for reason, path in sorted(files):
         report.fail(reason, path)
     for key, message in unit_failures:
