@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     write_json({"settings": settings.identity(), "args": vars(args) | {"func": None},
                 "environment": environment(device=args.device)}, run_json)
     store = PickStore(out)
+    stale = store.clean_stale()
     todo = [u for u in units if not store.is_done(u)]
     print(f"seisforge pick: {len(units)} station-days, {len(units) - len(todo)} already done, "
           f"{len(index_problems)} unreadable files")
@@ -109,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
                          progress=not args.no_progress, max_retries=args.max_retries)
     report = summarise(store.states(), index_problems, failures, RunReport(command="pick"))
     report.notes["units_total"] = len(units)
+    report.notes["stale_temp_files_removed"] = stale
     path = report.write(out / "run_report.json")
     picks = None
     if args.csv or args.quakeml:

@@ -99,6 +99,16 @@ class PickStore:
         payload = json.dumps(state, indent=1, sort_keys=True).encode()
         _atomic_write_bytes(self.state_path(unit), lambda tmp: Path(tmp).write_bytes(payload))
 
+    def clean_stale(self) -> int:
+        """Remove temporary files a killed run left behind; returns how many."""
+        n = 0
+        for d in (self.picks_dir, self.state_dir):
+            if d.is_dir():
+                for f in d.rglob(".*.tmp"):
+                    f.unlink()
+                    n += 1
+        return n
+
     def states(self) -> list[dict[str, Any]]:
         """All unit states, sorted by key."""
         if not self.state_dir.is_dir():
