@@ -40,6 +40,8 @@ def register(sub) -> None:
                    help="only pick where all components exist (SeisBench strict); default zero-fills")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                   help="inference: ONNX Runtime (CPU, when installed) or torch; auto picks onnx on CPU")
     p.add_argument("--threads", type=int, help="torch threads per process")
     p.add_argument("--workers", type=int, default=0, help="local Ray workers (0: this process)")
     p.add_argument("--address", help="existing Ray cluster address (ray://... or auto)")
@@ -76,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         P_threshold=args.P_threshold,
         S_threshold=args.S_threshold, overlap=args.overlap,
         blinding=tuple(args.blinding) if args.blinding else None, stacking=args.stacking,
-        strict=args.strict, batch_size=args.batch_size, device=args.device, threads=args.threads,
+        strict=args.strict, batch_size=args.batch_size, device=args.device, backend=args.backend,
+        threads=args.threads,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -66,13 +66,17 @@ class FastPicker:
         Windows per forward pass.
     device
         Torch device string (``cpu``, ``cuda``).
+    backend
+        ``torch``, ``onnx`` (ONNX Runtime, CPU) or ``auto`` (ONNX Runtime on CPU when installed,
+        else torch).
     **kwargs
         Annotate/classify arguments exactly as SeisBench takes them (``overlap``, ``blinding``,
         ``stacking``, ``P_threshold``, ``S_threshold``, ``strict``, ...). They override the model's
         ``default_args`` like in SeisBench.
     """
 
-    def __init__(self, model: Any, batch_size: int = 256, device: str = "cpu", **kwargs: Any) -> None:
+    def __init__(self, model: Any, batch_size: int = 256, device: str = "cpu", backend: str = "auto",
+                 **kwargs: Any) -> None:
         if getattr(model, "output_type", None) != "array":
             raise ConfigError(
                 f"{type(model).__name__} is not an array picker (output_type={model.output_type!r}); "
@@ -87,6 +91,22 @@ class FastPicker:
         self.argdict.update({k: v for k, v in kwargs.items() if v is not None})
         self.argdict["batch_size"] = self.batch_size
         self.labels = list(model.labels)
+        from seisforge.deploy import onnx_backend
+
+        if backend not in ("auto", "torch", "onnx"):
+            raise ConfigError(f"backend must be auto, torch or onnx, got {backend!r}")
+        if backend == "onnx" and not onnx_backend.available():
+            raise ConfigError("backend onnx needs onnxruntime and onnx: pip install onnxruntime onnx")
+        if backend == "onnx" and self.device.type != "cpu":
+            raise ConfigError("backend onnx runs on the CPU; use --backend torch with --device cuda")
+        use_onnx = backend == "onnx" or (backend == "auto" and self.device.type == "cpu"
+                                         and onnx_backend.available())
+        self.backend = "onnx" if use_onnx else "torch"
+        self._onnx = (
+            onnx_backend.OnnxForward(model, getattr(model, "in_channels", len(model.component_order)),
+                                     model.in_samples, self.argdict)
+            if use_onnx else None
+        )
 
     # ------------------------------------------------------------------ stream -> blocks
     def _arg(self, key: str) -> Any:
@@ -142,11 +162,14 @@ class FastPicker:
     @torch.inference_mode()
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(batch).to(self.device)
-        pre = self.model.annotate_batch_pre(x, argdict=self.argdict)
         piggyback = None
-        if isinstance(pre, tuple):
-            pre, piggyback = pre
-        pred = self.model(pre)
+        if self._onnx is not None and self._onnx.includes_pre:
+            pred = self._onnx(x)
+        else:
+            pre = self.model.annotate_batch_pre(x, argdict=self.argdict)
+            if isinstance(pre, tuple):
+                pre, piggyback = pre
+            pred = self._onnx(pre) if self._onnx is not None else self.model(pre)
         pred = self.model.annotate_batch_post(pred, piggyback=piggyback, argdict=self.argdict)
         if not isinstance(pred, torch.Tensor):
             raise ConfigError(f"{type(self.model).__name__} returns {type(pred).__name__}; expected one tensor")

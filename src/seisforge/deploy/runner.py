@@ -36,6 +36,7 @@ class PickSettings:
     strict: bool = False
     batch_size: int = 256
     device: str = "cpu"
+    backend: str = "auto"
     threads: int | None = None
 
     def pick_kwargs(self) -> dict[str, Any]:
@@ -48,9 +49,9 @@ class PickSettings:
         return {k: v for k, v in kw.items() if v is not None}
 
     def identity(self) -> dict[str, Any]:
-        """Settings that change the pick set (batch size, device and threads do not)."""
+        """Settings that change the pick set (batch size, device, backend and threads do not)."""
         d = asdict(self)
-        for k in ("batch_size", "device", "threads"):
+        for k in ("batch_size", "device", "backend", "threads"):
             d.pop(k)
         if d["blinding"] is not None:
             d["blinding"] = list(d["blinding"])
@@ -76,7 +77,7 @@ def get_picker(settings: PickSettings):
         model = load_model(settings.model, weights=settings.weights, pretrained=settings.pretrained,
                            allow_random=settings.random_init)
         picker = FastPicker(model, batch_size=settings.batch_size, device=settings.device,
-                            **settings.pick_kwargs())
+                            backend=settings.backend, **settings.pick_kwargs())
         _CACHE.clear()
         _CACHE[settings] = picker
     return picker
