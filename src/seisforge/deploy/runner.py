@@ -97,6 +97,28 @@ def pad_seconds(picker) -> float:
     return 2.0 * picker.model.in_samples / picker.model.sampling_rate + 1.0
 
 
+def covered_seconds(stream, t0: float, t1: float) -> float:
+    """Seconds of ``[t0, t1)`` with data, summed over instruments (union over their components)."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for tr in stream:
+        a = max(tr.stats.starttime.timestamp, t0)
+        b = min(tr.stats.endtime.timestamp + tr.stats.delta, t1)
+        if b > a:
+            spans.setdefault(tr.id.rsplit(".", 1)[0], []).append((a, b))
+    total = 0.0
+    for items in spans.values():
+        items.sort()
+        cur_a, cur_b = items[0]
+        for a, b in items[1:]:
+            if a > cur_b:
+                total += cur_b - cur_a
+                cur_a, cur_b = a, b
+            else:
+                cur_b = max(cur_b, b)
+        total += cur_b - cur_a
+    return total
+
+
 def process_unit(unit: StationDay, settings: PickSettings, out_dir: str) -> dict[str, Any]:
     """Pick one station-day and commit it to ``out_dir``; returns the unit's state record."""
     from seisforge.deploy.preprocess import sanitize
@@ -108,6 +130,7 @@ def process_unit(unit: StationDay, settings: PickSettings, out_dir: str) -> dict
     problems: list[tuple[str, str, str]] = []
     stream = load_unit(unit, pad_seconds(picker), problems)
     picks = []
+    data_seconds = 0.0
     if len(stream) == 0:
         report.skip("no_data", unit.key)
     else:
@@ -115,6 +138,7 @@ def process_unit(unit: StationDay, settings: PickSettings, out_dir: str) -> dict
         if len(stream) == 0:
             report.skip("no_usable_channels", unit.key)
         else:
+            data_seconds = covered_seconds(stream, unit.t0.timestamp, unit.t1.timestamp)
             blocks = picker.blocks(stream)
             if not any(len(b.offsets) for b in blocks):
                 report.skip("no_window_fits", unit.key)
@@ -124,6 +148,7 @@ def process_unit(unit: StationDay, settings: PickSettings, out_dir: str) -> dict
         "station": unit.station,
         "day": unit.day,
         "n_picks": len(picks),
+        "data_seconds": round(data_seconds, 3),
         "file_problems": sorted({(r, p) for r, p, _ in problems}),
         "problem_messages": sorted({m for _, _, m in problems})[:5],
         "handled": dict(report.handled),
@@ -159,6 +184,7 @@ def summarise(store_states: list[dict[str, Any]], index_problems: list[tuple[str
     for key, message in unit_failures:
         report.fail("unit_error", f"{key}: {message}")
     report.notes["n_picks"] = int(sum(st["n_picks"] for st in store_states))
+    report.notes["data_station_hours"] = round(sum(st.get("data_seconds", 0.0) for st in store_states) / 3600, 4)
     report.notes["units_done"] = len(store_states)
     return report
 

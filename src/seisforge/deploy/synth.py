@@ -7,6 +7,8 @@ true arrival times, so picks can be scored with ``seisforge bench continuous``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import obspy
 import pandas as pd
@@ -21,6 +23,15 @@ def _packet(n: int, fs: float, freq: float, decay_s: float, rng: np.random.Gener
     return carrier * onset * np.exp(-t / decay_s)
 
 
+def random_event_times(duration_s: float, n_events: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_events`` sorted P times (s), at least 15 s apart, 30 s away from the ends."""
+    margin = 30.0
+    slots = np.arange(margin, duration_s - margin - 20, 20.0)
+    if n_events > len(slots):
+        raise ValueError(f"{n_events} events do not fit into {duration_s} s (at most {len(slots)})")
+    return np.sort(rng.choice(slots, size=n_events, replace=False)) + rng.uniform(0, 5, size=n_events)
+
+
 def continuous_stream(
     station: str = "XX.SYN.00",
     start: str | obspy.UTCDateTime = "2024-01-01T00:00:00",
@@ -32,6 +43,7 @@ def continuous_stream(
     channel_prefix: str = "HH",
     components: str = "ZNE",
     event_prefix: str = "ev",
+    event_times: list[float] | None = None,
 ) -> tuple[obspy.Stream, pd.DataFrame]:
     """Make one station's continuous stream and the catalog of its inserted arrivals.
 
@@ -51,6 +63,8 @@ def continuous_stream(
         Channel codes are ``channel_prefix + component``.
     event_prefix
         Prefix of the ``event_id`` column.
+    event_times
+        P arrival times in seconds after ``start`` (overrides the random placement and ``n_events``).
 
     Returns
     -------
@@ -64,11 +78,11 @@ def continuous_stream(
     noise = np.apply_along_axis(lambda x: np.convolve(x, np.ones(3) / 3, mode="same"), 1, noise)
     data = noise / noise.std()
     rows = []
-    if n_events > 0:
-        margin = 30.0
-        slots = np.sort(rng.choice(np.arange(margin, duration_s - margin - 20, 20.0), size=n_events, replace=False))
-        for k, t_p in enumerate(slots):
-            t_p = float(t_p + rng.uniform(0, 5))
+    if event_times is None and n_events > 0:
+        event_times = list(random_event_times(duration_s, n_events, rng))
+    if event_times:
+        for k, t_p in enumerate(event_times):
+            t_p = float(t_p)
             ts_p = float(rng.uniform(2.0, 8.0))
             i_p = int(round(t_p * sampling_rate))
             i_s = int(round((t_p + ts_p) * sampling_rate))
@@ -100,3 +114,43 @@ def continuous_stream(
         ]
     )
     return stream, pd.DataFrame(rows, columns=["event_id", "trace_id", "phase", "time"])
+
+
+def write_continuous(
+    out_dir: str | Path,
+    stations: list[str],
+    days: list[str],
+    duration_s: float = 86400.0,
+    n_events_per_day: int = 200,
+    sampling_rate: float = 100.0,
+    snr: float = 20.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Write day-long miniSEED files ``waveforms/NET.STA.LOC.YYYY-MM-DD.mseed`` and ``catalog.csv``.
+
+    Events are shared across stations (same ``event_id`` and similar times, shifted by a per-station
+    move-out of up to 5 s), so the catalog supports event-clustered statistics. ``n_events_per_day=0``
+    writes noise-only data (for false picks per station-hour).
+
+    This is what ``seisforge data synth --continuous`` calls. Returns the catalog.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    catalogs = []
+    for di, day in enumerate(days):
+        rng = np.random.default_rng(seed + 1000 * di)
+        times = random_event_times(duration_s - 10, n_events_per_day, rng) if n_events_per_day else []
+        for si, sta in enumerate(stations):
+            moveout = float(rng.uniform(0, 5))
+            stream, cat = continuous_stream(
+                sta, start=day, duration_s=duration_s, sampling_rate=sampling_rate,
+                n_events=0, snr=snr, seed=seed + 1000 * di + si + 1,
+                event_prefix=f"{day}-", event_times=[t + moveout for t in times],
+            )
+            (out / "waveforms").mkdir(exist_ok=True)
+            stream.write(str(out / "waveforms" / f"{sta}.{day}.mseed"), format="MSEED", encoding="FLOAT32")
+            catalogs.append(cat)
+    catalog = pd.concat(catalogs, ignore_index=True) if catalogs else pd.DataFrame(
+        columns=["event_id", "trace_id", "phase", "time"])
+    catalog.to_csv(out / "catalog.csv", index=False)
+    return catalog
