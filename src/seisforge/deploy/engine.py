@@ -182,23 +182,25 @@ class FastPicker:
         in_samples, pred_sample = self.model.in_samples, self.model.pred_sample
         if isinstance(pred_sample, int):
             pred_sample = (0, pred_sample)
-        jobs = [(bi, off) for bi, b in enumerate(blocks) for off in b.offsets]
-        per_block: dict[int, list[np.ndarray]] = {i: [] for i in range(len(blocks))}
+        jobs = [(bi, wi, off) for bi, b in enumerate(blocks) for wi, off in enumerate(b.offsets)]
+        per_block: dict[int, np.ndarray] = {}
         views = [sliding_window_view(b.data, in_samples, axis=-1) for b in blocks]
         for s in range(0, len(jobs), self.batch_size):
             chunk = jobs[s : s + self.batch_size]
-            batch = np.stack([views[bi][:, off] for bi, off in chunk])
+            batch = np.stack([views[bi][:, off] for bi, _, off in chunk])
             preds = self._forward(batch)
-            for (bi, _), p in zip(chunk, preds):
-                per_block[bi].append(p)
+            if preds.ndim == 2:
+                preds = preds[..., None]
+            for (bi, wi, _), p in zip(chunk, preds):
+                if bi not in per_block:  # one (windows, samples, classes) array per block, filled in place
+                    per_block[bi] = np.empty((len(blocks[bi].offsets),) + p.shape, dtype=np.float32)
+                per_block[bi][wi] = p
         method = str(self._arg("stacking")).lower()
         out = []
         for bi, b in enumerate(blocks):
-            if not per_block[bi]:
+            if bi not in per_block:
                 continue
-            data = np.ascontiguousarray(np.stack(per_block[bi]), dtype=np.float32)
-            if data.ndim == 2:
-                data = data[..., None]
+            data = per_block.pop(bi)
             factor = data.shape[1] / (pred_sample[1] - pred_sample[0])
             stacked = stack_windows(
                 windows=data, offsets=np.round(b.offsets * factor).astype(np.intp), method=method
