@@ -73,3 +73,36 @@ def test_messy_archive_every_case_counted(weights, messy_archive, tmp_path):
     assert r["processed"] == 8 and s["no_window_fits"] == 1 and s["no_data"] == 1  # short; corrupt
     assert ex["skipped:no_window_fits"] == ["XS.SHO.__2024-03-01"]
     assert not picks.peak_value.isna().any()
+
+
+def test_sds_archive_gives_same_picks_as_files(weights, tmp_path):
+    from seisforge.deploy.synth import continuous_stream
+
+    files, sds = tmp_path / "files", tmp_path / "SDS"
+    files.mkdir()
+    for day in ("2024-02-10", "2024-02-11"):
+        st, _ = continuous_stream("XS.SDS.", start=day, duration_s=900, n_events=5, seed=int(day[-2:]))
+        st.write(str(files / f"{day}.mseed"), format="MSEED", encoding="FLOAT32")
+        for tr in st:
+            t = tr.stats.starttime
+            d = sds / str(t.year) / "XS" / "SDS" / f"{tr.stats.channel}.D"
+            d.mkdir(parents=True, exist_ok=True)
+            tr.write(str(d / f"{tr.id}.D.{t.year}.{t.julday:03d}"), format="MSEED", encoding="FLOAT32")
+    base = ["--model", "PhaseNetLight", "--weights", weights]
+    assert _pick(base + ["--input", str(files), "--out", str(tmp_path / "a")]) == 0
+    assert _pick(base + ["--sds", str(sds), "--stations", "XS.SDS", "--start", "2024-02-10",
+                         "--end", "2024-02-12", "--out", str(tmp_path / "b")]) == 0
+    a, b = read_picks(tmp_path / "a"), read_picks(tmp_path / "b")
+    assert len(a) > 5 and set(b.station) == {"XS.SDS"} and set(b.day) == {"2024-02-10", "2024-02-11"}
+    key = ["trace_id", "phase", "peak_time"]
+    pd.testing.assert_frame_equal(a[key], b[key])
+
+
+def test_bad_invocations_are_clear_errors(weights, tmp_path, capsys):
+    base = ["--model", "PhaseNetLight", "--weights", weights, "--out", str(tmp_path / "o")]
+    assert _pick(base + ["--input", str(tmp_path / "missing")]) == 2
+    assert "input not found" in capsys.readouterr().err
+    assert _pick(base + ["--sds", str(tmp_path)]) == 2
+    assert "--stations, --start and --end" in capsys.readouterr().err
+    assert _pick(["--model", "PhaseNetLight", "--out", str(tmp_path / "o2"), "--input", str(tmp_path)]) == 2
+    assert "needs --weights" in capsys.readouterr().err

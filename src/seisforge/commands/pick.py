@@ -72,11 +72,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give exactly one input: --input PATH..., --sds ROOT or --fdsn URL")
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be >= 1")
+    report = RunReport(command="pick")
     model = args.model if ":" in args.model else f"seisbench:{args.model}"
+    if args.overlap is not None and args.overlap < 0:
+        raise ConfigError("--overlap must be >= 0")
+    overlap = int(args.overlap) if args.overlap is not None and args.overlap >= 1 else args.overlap
     settings = PickSettings(
         model=model, weights=args.weights, pretrained=args.pretrained, random_init=args.random_init,
         P_threshold=args.P_threshold,
-        S_threshold=args.S_threshold, overlap=args.overlap,
+        S_threshold=args.S_threshold, overlap=overlap,
         blinding=tuple(args.blinding) if args.blinding else None, stacking=args.stacking,
         strict=args.strict, batch_size=args.batch_size, device=args.device, backend=args.backend,
         threads=args.threads,
@@ -111,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
           f"{len(index_problems)} unreadable files")
     failures = run_units(todo, settings, str(out), workers=args.workers, address=args.address,
                          progress=not args.no_progress, max_retries=args.max_retries)
-    report = summarise(store.states(), index_problems, failures, RunReport(command="pick"))
+    report = summarise(store.states(), index_problems, failures, report)
     report.notes["units_total"] = len(units)
     report.notes["stale_temp_files_removed"] = stale
     path = report.write(out / "run_report.json")
