@@ -88,3 +88,27 @@ def test_ray_two_workers_identical_to_single_process(weights, clean_archive, tmp
     pd.testing.assert_frame_equal(a, b)
     report = json.loads((parallel / "run_report.json").read_text())
     assert report["processed"] == 4 and report["failed_total"] == 0
+
+
+def test_failing_unit_is_reported_and_retried_on_rerun(weights, clean_archive, tmp_path, monkeypatch):
+    import seisforge.deploy.runner as runner
+
+    src = clean_archive(tmp_path / "archive", ["XR.AAA."], DAYS[:3], duration_s=300)
+    out = tmp_path / "out"
+    real = runner.process_unit
+
+    def flaky(unit, settings, out_dir):
+        if unit.day == DAYS[1]:
+            raise RuntimeError("disk on fire")
+        return real(unit, settings, out_dir)
+
+    monkeypatch.setattr(runner, "process_unit", flaky)
+    assert main(_args(weights, src, out)) == 1  # the run finishes, but says a unit failed
+    report = json.loads((out / "run_report.json").read_text())
+    assert report["processed"] == 2 and report["failed"] == {"unit_error": 1}
+    assert "disk on fire" in report["examples"]["failed:unit_error"][0]
+    monkeypatch.setattr(runner, "process_unit", real)
+    assert main(_args(weights, src, out)) == 0  # the rerun does only the missing day
+    report = json.loads((out / "run_report.json").read_text())
+    assert report["processed"] == 3 and report["failed_total"] == 0
+    assert set(read_picks(out).day) == set(DAYS[:3])
