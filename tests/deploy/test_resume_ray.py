@@ -97,10 +97,10 @@ def test_failing_unit_is_reported_and_retried_on_rerun(weights, clean_archive, t
     out = tmp_path / "out"
     real = runner.process_unit
 
-    def flaky(unit, settings, out_dir):
+    def flaky(unit, settings, out_dir, **kwargs):
         if unit.day == DAYS[1]:
             raise RuntimeError("disk on fire")
-        return real(unit, settings, out_dir)
+        return real(unit, settings, out_dir, **kwargs)
 
     monkeypatch.setattr(runner, "process_unit", flaky)
     assert main(_args(weights, src, out)) == 1  # the run finishes, but says a unit failed

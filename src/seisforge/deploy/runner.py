@@ -119,17 +119,26 @@ def covered_seconds(stream, t0: float, t1: float) -> float:
     return total
 
 
-def process_unit(unit: StationDay, settings: PickSettings, out_dir: str) -> dict[str, Any]:
-    """Pick one station-day and commit it to ``out_dir``; returns the unit's state record."""
+@dataclass
+class Prepared:
+    """A unit's data after loading and clean-up, ready for the model."""
+
+    stream: Any
+    report: RunReport
+    problems: list[tuple[str, str, str]]
+    data_seconds: float
+    seconds: float
+
+
+def prepare_unit(unit: StationDay, settings: PickSettings) -> Prepared:
+    """Load and clean one unit (I/O and ObsPy work; runs in a prefetch thread in serial mode)."""
     from seisforge.deploy.preprocess import sanitize
-    from seisforge.deploy.store import PickStore, picks_table
 
     t_start = time.time()
     picker = get_picker(settings)
     report = RunReport(command="unit")
     problems: list[tuple[str, str, str]] = []
     stream = load_unit(unit, pad_seconds(picker), problems)
-    picks = []
     data_seconds = 0.0
     if len(stream) == 0:
         report.skip("no_data", unit.key)
@@ -139,23 +148,37 @@ def process_unit(unit: StationDay, settings: PickSettings, out_dir: str) -> dict
             report.skip("no_usable_channels", unit.key)
         else:
             data_seconds = covered_seconds(stream, unit.t0.timestamp, unit.t1.timestamp)
-            blocks = picker.blocks(stream)
-            if not any(len(b.offsets) for b in blocks):
-                report.skip("no_window_fits", unit.key)
-            picks = [p for p in picker.picks(picker.annotate(blocks)) if unit.t0 <= p.peak_time < unit.t1]
+    return Prepared(stream, report, problems, data_seconds, time.time() - t_start)
+
+
+def process_unit(unit: StationDay, settings: PickSettings, out_dir: str,
+                 prepared: Prepared | None = None) -> dict[str, Any]:
+    """Pick one station-day and commit it to ``out_dir``; returns the unit's state record."""
+    from seisforge.deploy.store import PickStore, picks_table
+
+    prepared = prepared or prepare_unit(unit, settings)
+    t_start = time.time()
+    picker = get_picker(settings)
+    report = prepared.report
+    picks = []
+    if len(prepared.stream):  # empty: already counted as no_data / no_usable_channels
+        blocks = picker.blocks(prepared.stream)
+        if not any(len(b.offsets) for b in blocks):
+            report.skip("no_window_fits", unit.key)
+        picks = [p for p in picker.picks(picker.annotate(blocks)) if unit.t0 <= p.peak_time < unit.t1]
     state = {
         "unit": unit.key,
         "station": unit.station,
         "day": unit.day,
         "n_picks": len(picks),
-        "data_seconds": round(data_seconds, 3),
-        "file_problems": sorted({(r, p) for r, p, _ in problems}),
-        "problem_messages": sorted({m for _, _, m in problems})[:5],
+        "data_seconds": round(prepared.data_seconds, 3),
+        "file_problems": sorted({(r, p) for r, p, _ in prepared.problems}),
+        "problem_messages": sorted({m for _, _, m in prepared.problems})[:5],
         "handled": dict(report.handled),
         "skipped": dict(report.skipped),
         "examples": report.examples,
         "notes": report.notes,
-        "elapsed_s": round(time.time() - t_start, 3),
+        "elapsed_s": round(prepared.seconds + time.time() - t_start, 3),
     }
     table = picks_table(picks, settings.model, model_version(picker))
     PickStore(out_dir).write_unit(unit, table, state)
@@ -206,13 +229,20 @@ def run_units(units: list[StationDay], settings: PickSettings, out_dir: str, wor
         bar.update(1)
 
     if workers <= 0 and address is None:
-        for unit in units:
-            try:
-                done(process_unit(unit, settings, out_dir))
-            except Exception as err:  # noqa: BLE001 - one bad unit never ends the run
-                log.exception("unit %s failed", unit.key)
-                failures.append((unit.key, f"{type(err).__name__}: {err}"))
-                bar.update(1)
+        # the next unit is read and cleaned in a thread while the model runs on the current one
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = pool.submit(prepare_unit, units[0], settings) if units else None
+            for i, unit in enumerate(units):
+                current, ahead = ahead, (pool.submit(prepare_unit, units[i + 1], settings)
+                                         if i + 1 < len(units) else None)
+                try:
+                    done(process_unit(unit, settings, out_dir, prepared=current.result()))
+                except Exception as err:  # noqa: BLE001 - one bad unit never ends the run
+                    log.exception("unit %s failed", unit.key)
+                    failures.append((unit.key, f"{type(err).__name__}: {err}"))
+                    bar.update(1)
     else:
         failures = _run_ray(units, settings, out_dir, workers, address, max_retries, done, bar)
     bar.close()
