@@ -11,9 +11,9 @@ from seisforge.deploy.engine import FastPicker
 from seisforge.deploy.synth import continuous_stream
 
 
-def assert_equivalent(model, stream, min_picks, **kwargs):
+def assert_equivalent(model, stream, min_picks, backend="auto", **kwargs):
     ref = model.classify(stream, **kwargs).picks
-    ours = FastPicker(model, batch_size=64, **kwargs).classify(stream)
+    ours = FastPicker(model, batch_size=64, backend=backend, **kwargs).classify(stream)
     one_sample = 1.0 / model.sampling_rate
     stats = pick_set_f1(picks_frame(ref), picks_frame(ours), tolerance=one_sample + 1e-6)
     assert stats["n_ref"] >= min_picks, stats
@@ -22,17 +22,23 @@ def assert_equivalent(model, stream, min_picks, **kwargs):
     return ref, ours
 
 
-def test_obs_iquique_matches_classify(shared, model):
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_obs_iquique_matches_classify(shared, model, backend):
+    from seisforge.deploy import onnx_backend
+
+    if backend == "onnx" and not onnx_backend.available():
+        pytest.skip("onnxruntime/onnx not installed")
     # 50 Hz OBS data: resampled to the model's 100 Hz; the hydrophone channel is ignored
     stream = obspy.read(str(shared / "data" / "obs_iquique" / "*"), format="MSEED")
     assert {tr.stats.sampling_rate for tr in stream} == {50.0}
-    ref, ours = assert_equivalent(model, stream, min_picks=2)
+    assert FastPicker(model, backend=backend).backend == backend
+    ref, ours = assert_equivalent(model, stream, min_picks=2, backend=backend)
     # same peak values and trigger windows, not only peak times
     for a, b in zip(ref, ours):
         assert a.peak_time == b.peak_time and a.start_time == b.start_time and a.end_time == b.end_time
         assert a.peak_value == pytest.approx(b.peak_value, abs=1e-5)
     low = {"P_threshold": 0.05, "S_threshold": 0.05, "blinding": (100, 100)}
-    assert_equivalent(model, stream, min_picks=4, **low)
+    assert_equivalent(model, stream, min_picks=4, backend=backend, **low)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"overlap": 0.25, "stacking": "max"}])

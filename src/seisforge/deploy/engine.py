@@ -10,6 +10,7 @@ batched across blocks, run under ``torch.inference_mode``, stacked with SeisBenc
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from seisforge.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,8 +63,8 @@ class FastPicker:
     Parameters
     ----------
     model
-        A loaded SeisBench ``WaveformModel`` with ``output_type == "array"`` (PhaseNet, PhaseNetLight,
-        EQTransformer-style models that return one tensor).
+        A loaded SeisBench ``WaveformModel`` with ``output_type == "array"`` whose forward pass returns
+        one tensor (PhaseNet, PhaseNetLight and relatives).
     batch_size
         Windows per forward pass.
     device
@@ -101,12 +104,17 @@ class FastPicker:
             raise ConfigError("backend onnx runs on the CPU; use --backend torch with --device cuda")
         use_onnx = backend == "onnx" or (backend == "auto" and self.device.type == "cpu"
                                          and onnx_backend.available())
-        self.backend = "onnx" if use_onnx else "torch"
-        self._onnx = (
-            onnx_backend.OnnxForward(model, getattr(model, "in_channels", len(model.component_order)),
-                                     model.in_samples, self.argdict)
-            if use_onnx else None
-        )
+        self._onnx = None
+        if use_onnx:
+            try:
+                self._onnx = onnx_backend.OnnxForward(
+                    model, getattr(model, "in_channels", len(model.component_order)), model.in_samples,
+                    self.argdict)
+            except Exception as err:  # noqa: BLE001 - export can fail for exotic models
+                if backend == "onnx":
+                    raise ConfigError(f"ONNX export of {type(model).__name__} failed: {err}") from err
+                log.warning("ONNX export of %s failed (%s); using torch", type(model).__name__, err)
+        self.backend = "onnx" if self._onnx is not None else "torch"
 
     # ------------------------------------------------------------------ stream -> blocks
     def _arg(self, key: str) -> Any:
