@@ -40,18 +40,21 @@ def test_kill9_then_rerun_gives_same_pick_set(weights, clean_archive, tmp_path):
 
     out = tmp_path / "killed"
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "seisforge.cli", *_args(weights, src, out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = out / "state"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if state.is_dir() and any(state.glob("*.json")):
-            break
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    n_done = len(list(state.glob("*.json")))
-    assert 0 < n_done < 2 * len(DAYS), "the kill must land mid-run"
+    done_before = 0
+    for _ in range(2):  # kill twice, each time right after at least one more unit was committed
+        proc = subprocess.Popen([sys.executable, "-m", "seisforge.cli", *_args(weights, src, out)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if state.is_dir() and len(list(state.glob("*.json"))) > done_before:
+                break
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        n_done = len(list(state.glob("*.json")))
+        assert done_before < n_done < 2 * len(DAYS), "the kill must land mid-run"
+        done_before = n_done
 
     assert main(_args(weights, src, out)) == 0
     got = _frame(out)
