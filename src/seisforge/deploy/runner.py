@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import obspy
+
 from seisforge.deploy.sources import StationDay, load_unit
 from seisforge.errors import ConfigError
 from seisforge.runinfo import RunReport
@@ -130,6 +133,26 @@ class Prepared:
     seconds: float
 
 
+def align_cut_start(stream, cut: float, picker) -> None:
+    """Move starts that our day padding cut (at ``cut``) forward to the global window grid.
+
+    SeisBench places windows every ``in_samples - overlap`` samples from the start of each continuous
+    block. Where a block starts only because the unit's padding cut it, its start is moved to the next
+    multiple of that stride since the epoch, so consecutive station-days share one window grid and the
+    picks do not depend on where the archive was split. Applies to traces at the model's rate; starts
+    that are real data starts (after a gap, or the start of the recording) are kept.
+    """
+    fs = picker.model.sampling_rate
+    if not fs:
+        return
+    stride = picker.model.in_samples - picker.model._get_overlap(picker.model.in_samples, picker.argdict)
+    for tr in stream:
+        start = tr.stats.starttime.timestamp
+        if abs(start - cut) <= 1.0 / tr.stats.sampling_rate and tr.stats.sampling_rate == fs:
+            n = int(np.ceil(round(start * fs, 3) / stride)) * stride
+            tr.trim(starttime=obspy.UTCDateTime(n / fs), nearest_sample=True)
+
+
 def prepare_unit(unit: StationDay, settings: PickSettings) -> Prepared:
     """Load and clean one unit (I/O and ObsPy work; runs in a prefetch thread in serial mode)."""
     from seisforge.deploy.preprocess import sanitize
@@ -144,6 +167,8 @@ def prepare_unit(unit: StationDay, settings: PickSettings) -> Prepared:
         report.skip("no_data", unit.key)
     else:
         stream = sanitize(stream, picker.model, report, unit.key, strict=settings.strict)
+        align_cut_start(stream, (unit.t0 - pad_seconds(picker)).timestamp, picker)
+        stream = obspy.Stream([tr for tr in stream if tr.stats.npts > 0])
         if len(stream) == 0:
             report.skip("no_usable_channels", unit.key)
         else:

@@ -156,7 +156,7 @@ def load_unit(unit: StationDay, pad_s: float, problems: list[tuple[str, str, str
     if unit.kind == "files":
         for f in unit.files:
             try:
-                part = read_waveforms(f)
+                part = read_waveforms(f, starttime=t0, endtime=t1)  # neighbours: only the padding
             except ReadProblem as err:
                 problems.append((err.reason, f, str(err)))
                 continue

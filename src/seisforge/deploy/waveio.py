@@ -42,8 +42,10 @@ def detect_format(path: str | Path, allowed: tuple[str, ...] = FORMATS) -> str |
     return None
 
 
-def read_waveforms(path: str | Path, headonly: bool = False, fmt: str | None = None) -> obspy.Stream:
-    """Read one waveform file.
+def read_waveforms(path: str | Path, headonly: bool = False, fmt: str | None = None,
+                   starttime: obspy.UTCDateTime | None = None,
+                   endtime: obspy.UTCDateTime | None = None) -> obspy.Stream:
+    """Read one waveform file, optionally only the records overlapping ``[starttime, endtime]``.
 
     Raises
     ------
@@ -58,7 +60,7 @@ def read_waveforms(path: str | Path, headonly: bool = False, fmt: str | None = N
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            st = obspy.read(str(path), format=fmt, headonly=headonly)
+            st = obspy.read(str(path), format=fmt, headonly=headonly, starttime=starttime, endtime=endtime)
         except Exception as err:  # noqa: BLE001 - any reader failure is a corrupt file
             raise ReadProblem("corrupt_file", f"{path}: {type(err).__name__}: {err}") from err
     for w in caught:
