@@ -17,7 +17,6 @@ import numpy as np
 import obspy
 
 from seisforge.deploy.sources import StationDay, load_unit
-from seisforge.errors import ConfigError
 from seisforge.runinfo import RunReport
 
 log = logging.getLogger(__name__)
@@ -269,50 +268,8 @@ def run_units(units: list[StationDay], settings: PickSettings, out_dir: str, wor
                     failures.append((unit.key, f"{type(err).__name__}: {err}"))
                     bar.update(1)
     else:
-        failures = _run_ray(units, settings, out_dir, workers, address, max_retries, done, bar)
+        from seisforge.deploy.scale import run_ray
+
+        failures = run_ray(units, settings, out_dir, workers, address, max_retries, done, bar)
     bar.close()
-    return failures
-
-
-def _ray_task(unit: StationDay, settings: PickSettings, out_dir: str) -> dict[str, Any]:
-    return process_unit(unit, settings, out_dir)
-
-
-def _run_ray(units, settings, out_dir, workers, address, max_retries, done, bar) -> list[tuple[str, str]]:
-    try:
-        import ray
-    except ImportError as err:
-        raise ConfigError("--workers/--address need Ray: pip install 'seisforge[scale]'") from err
-    import os
-
-    import seisforge
-
-    src = str(Path(seisforge.__file__).resolve().parent.parent)
-    env = {"PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    started = False
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": env})
-        started = True
-    if settings.threads is None:
-        settings = PickSettings(**{**asdict(settings), "threads": 1})
-    task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(_ray_task)
-    pending = {task.remote(u, settings, out_dir): u for u in units}
-    failures = []
-    try:
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                unit = pending.pop(ref)
-                try:
-                    done(ray.get(ref))
-                except Exception as err:  # noqa: BLE001 - retries exhausted: report, go on
-                    failures.append((unit.key, f"{type(err).__name__}: {str(err).splitlines()[0]}"))
-                    bar.update(1)
-    finally:
-        if started:
-            ray.shutdown()
     return failures
