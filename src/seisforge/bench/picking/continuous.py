@@ -1,0 +1,240 @@
+"""Continuous-pick evaluation: one-to-one time matching per (trace_id, phase), precision/recall, F1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seisforge.errors import DataError
+
+
+def match_times(ref: np.ndarray, est: np.ndarray, tolerance: float) -> list[tuple[int, int]]:
+    """Match sorted-or-not time arrays one to one, nearest pairs first, within ``tolerance``.
+
+    Parameters
+    ----------
+    ref, est
+        Times in seconds (float).
+    tolerance
+        Largest allowed ``|est - ref|`` in seconds.
+
+    Returns
+    -------
+    list of (i_ref, i_est)
+        Matched index pairs.
+    """
+    ref = np.asarray(ref, dtype=float)
+    est = np.asarray(est, dtype=float)
+    if len(ref) == 0 or len(est) == 0:
+        return []
+    order = np.argsort(est)
+    est_sorted = est[order]
+    cands = []
+    for i, t in enumerate(ref):
+        lo = np.searchsorted(est_sorted, t - tolerance, side="left")
+        hi = np.searchsorted(est_sorted, t + tolerance, side="right")
+        for j in range(lo, hi):
+            cands.append((abs(est_sorted[j] - t), i, int(order[j])))
+    cands.sort()
+    used_r, used_e, pairs = set(), set(), []
+    for _, i, j in cands:
+        if i not in used_r and j not in used_e:
+            used_r.add(i)
+            used_e.add(j)
+            pairs.append((i, j))
+    return pairs
+
+
+def match_pick_frames(ref: pd.DataFrame, est: pd.DataFrame, tolerance: float) -> pd.DataFrame:
+    """Match two pick tables with columns ``trace_id``, ``phase``, ``time`` (seconds, float).
+
+    Returns
+    -------
+    DataFrame
+        One row per reference pick and per unmatched estimated pick: ``trace_id``, ``phase``,
+        ``ref_index`` (or -1), ``est_index`` (or -1), ``residual`` (est - ref, NaN when unmatched).
+    """
+    rows = []
+    keys = set(zip(ref["trace_id"], ref["phase"])) | set(zip(est["trace_id"], est["phase"]))
+    for tid, ph in sorted(keys):
+        r = ref[(ref["trace_id"] == tid) & (ref["phase"] == ph)]
+        e = est[(est["trace_id"] == tid) & (est["phase"] == ph)]
+        pairs = match_times(r["time"].to_numpy(), e["time"].to_numpy(), tolerance)
+        mr = {i for i, _ in pairs}
+        me = {j for _, j in pairs}
+        for i, j in pairs:
+            rows.append((tid, ph, int(r.index[i]), int(e.index[j]),
+                         float(e["time"].iloc[j] - r["time"].iloc[i])))
+        rows += [(tid, ph, int(r.index[i]), -1, np.nan) for i in range(len(r)) if i not in mr]
+        rows += [(tid, ph, -1, int(e.index[j]), np.nan) for j in range(len(e)) if j not in me]
+    return pd.DataFrame(rows, columns=["trace_id", "phase", "ref_index", "est_index", "residual"])
+
+
+def pick_set_f1(ref: pd.DataFrame, est: pd.DataFrame, tolerance: float) -> dict[str, float]:
+    """Precision, recall and F1 of ``est`` against ``ref`` (see :func:`match_pick_frames`)."""
+    m = match_pick_frames(ref, est, tolerance)
+    tp = int(((m.ref_index >= 0) & (m.est_index >= 0)).sum())
+    n_ref, n_est = len(ref), len(est)
+    precision = tp / n_est if n_est else float("nan")
+    recall = tp / n_ref if n_ref else float("nan")
+    f1 = 2 * tp / (n_ref + n_est) if (n_ref + n_est) else float("nan")
+    max_res = float(np.nanmax(np.abs(m.residual))) if tp else float("nan")
+    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "n_ref": n_ref, "n_est": n_est,
+            "max_abs_residual_s": max_res}
+
+
+def picks_frame(picks) -> pd.DataFrame:
+    """SeisBench ``Pick`` objects or seisforge picks -> ``trace_id``, ``phase``, ``time`` frame."""
+    return pd.DataFrame(
+        {"trace_id": [p.trace_id for p in picks], "phase": [p.phase for p in picks],
+         "time": [p.peak_time.timestamp for p in picks]},
+        columns=["trace_id", "phase", "time"],
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# bench continuous: precision/recall of a picks dataset against a catalog, false picks per station-hour
+# ---------------------------------------------------------------------------------------------------
+
+CATALOG_COLUMNS = ("trace_id", "phase", "time")
+
+
+def to_seconds(times: pd.Series) -> np.ndarray:
+    """UTC datetimes (any resolution) -> float seconds since the epoch."""
+    return (times.dt.tz_convert("UTC") - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+
+
+def read_catalog(path: str | Path) -> pd.DataFrame:
+    """Read a reference-pick CSV: ``trace_id`` (NET.STA.LOC), ``phase``, ``time`` (ISO UTC), ``event_id``.
+
+    ``event_id`` is optional (without it every arrival is its own bootstrap cluster).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"catalog not found: {path}")
+    df = pd.read_csv(path, dtype={"trace_id": str, "phase": str, "event_id": str}, keep_default_na=False)
+    missing = [c for c in CATALOG_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; need {list(CATALOG_COLUMNS)} (+ event_id)")
+    try:
+        df["time"] = to_seconds(pd.to_datetime(df["time"], utc=True, format="ISO8601"))
+    except (ValueError, TypeError) as err:
+        raise DataError(f"{path}: column time must hold ISO-8601 UTC times: {err}") from err
+    if "event_id" not in df.columns:
+        df["event_id"] = ""
+    return df.reset_index(drop=True)
+
+
+def _picks_as_times(picks: pd.DataFrame) -> pd.DataFrame:
+    out = picks[["trace_id", "phase"]].copy()
+    out["time"] = to_seconds(picks["peak_time"])
+    return out.reset_index(drop=True)
+
+
+def evaluation_rows(catalog: pd.DataFrame, picks: pd.DataFrame, tolerance: float,
+                    fp_cluster_window: float = 60.0) -> pd.DataFrame:
+    """One row per reference arrival (``kind="ref"``, matched or not) and per false pick (``kind="fp"``).
+
+    False picks are assigned to the nearest catalog event of their station within
+    ``fp_cluster_window`` seconds (else their own cluster), so resampling events also resamples the
+    false picks they provoke.
+    """
+    est = _picks_as_times(picks)
+    m = match_pick_frames(catalog, est, tolerance)
+    rows = []
+    for r in m.itertuples(index=False):
+        if r.ref_index >= 0:
+            rows.append({"kind": "ref", "trace_id": r.trace_id, "phase": r.phase, "tp": int(r.est_index >= 0),
+                         "residual": r.residual, "event_id": catalog.at[r.ref_index, "event_id"]})
+        else:
+            t = est.at[r.est_index, "time"]
+            same = catalog[catalog.trace_id == r.trace_id]
+            ev = ""
+            if len(same):
+                d = (same["time"] - t).abs()
+                if d.min() <= fp_cluster_window:
+                    ev = same.at[d.idxmin(), "event_id"]
+            rows.append({"kind": "fp", "trace_id": r.trace_id, "phase": r.phase, "tp": 0,
+                         "residual": np.nan, "event_id": ev})
+    return pd.DataFrame(rows, columns=["kind", "trace_id", "phase", "tp", "residual", "event_id"])
+
+
+def _prf(rows: pd.DataFrame, idx: np.ndarray) -> dict[str, float]:
+    sub = rows.iloc[idx]
+    is_ref = (sub["kind"] == "ref").to_numpy()
+    tp = float(sub["tp"].to_numpy()[is_ref].sum())
+    n_ref = float(is_ref.sum())
+    n_fp = float((~is_ref).sum())
+    precision = tp / (tp + n_fp) if tp + n_fp else float("nan")
+    recall = tp / n_ref if n_ref else float("nan")
+    f1 = 2 * tp / (n_ref + tp + n_fp) if n_ref + tp + n_fp else float("nan")
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def score_groups(rows: pd.DataFrame, by: list[str], n_boot: int, seed: int) -> pd.DataFrame:
+    """Precision/recall/F1 with event-clustered bootstrap CIs per group (and ``all``)."""
+    from seisforge.bench.stats import cluster_bootstrap
+
+    out = []
+    groups = [(("all",) * len(by), rows)] + list(rows.groupby(by, sort=True)) if by else [(("all",), rows)]
+    for key, sub in groups:
+        sub = sub.reset_index(drop=True)
+        key = key if isinstance(key, tuple) else (key,)
+        point = _prf(sub, np.arange(len(sub)))
+        ci = cluster_bootstrap(sub["event_id"].to_numpy(), lambda idx, s=sub: _prf(s, idx),
+                               n_boot=n_boot, seed=seed)
+        rec = dict(zip(by, key))
+        rec.update({"n_ref": int((sub.kind == "ref").sum()), "tp": int(sub.tp.sum()),
+                    "false_picks": int((sub.kind == "fp").sum())})
+        for k, v in point.items():
+            rec[k] = v
+            rec[f"{k}_ci_low"], rec[f"{k}_ci_high"] = ci[k]
+        res = sub.residual.dropna()
+        rec["residual_median_s"] = float(res.median()) if len(res) else float("nan")
+        rec["residual_mad_s"] = float((res - res.median()).abs().median()) if len(res) else float("nan")
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def false_picks_per_station_hour(picks_dirs: list[str | Path]) -> dict[str, float]:
+    """Picks per station-hour on noise-only data (picks datasets made by ``seisforge pick``)."""
+    from seisforge.deploy.store import PickStore, read_picks
+
+    n_picks, seconds = 0, 0.0
+    for d in picks_dirs:
+        states = PickStore(d).states()
+        if not states:
+            raise DataError(f"{d}: not a seisforge pick output (no state/ folder); run seisforge pick first")
+        seconds += sum(s.get("data_seconds", 0.0) for s in states)
+        n_picks += len(read_picks(d))
+    hours = seconds / 3600.0
+    return {"false_picks": n_picks, "station_hours": round(hours, 4),
+            "false_picks_per_station_hour": n_picks / hours if hours else float("nan")}
+
+
+def evaluate(picks_dir: str | Path, catalog_path: str | Path, tolerance: float,
+             noise_only: list[str | Path] | None = None, n_boot: int = 1000, seed: int = 0,
+             ) -> dict[str, object]:
+    """Full ``bench continuous`` evaluation; returns tables and summary figures."""
+    from seisforge.deploy.store import read_picks
+
+    if tolerance <= 0:
+        raise DataError("--tolerance must be > 0 seconds")
+    catalog = read_catalog(catalog_path)
+    picks = read_picks(picks_dir)
+    if picks.empty and not (Path(picks_dir) / "state").is_dir():
+        raise DataError(f"{picks_dir}: no picks dataset found (expected picks/ and state/)")
+    rows = evaluation_rows(catalog, picks, tolerance)
+    per_phase = score_groups(rows, ["phase"], n_boot, seed)
+    per_station_phase = score_groups(rows, ["trace_id", "phase"], n_boot, seed)
+    result: dict[str, object] = {
+        "tolerance_s": tolerance, "n_catalog": len(catalog), "n_picks": len(picks),
+        "n_events": int(catalog["event_id"].replace("", np.nan).nunique()),
+        "per_phase": per_phase, "per_station_phase": per_station_phase,
+        "bootstrap": {"n_boot": n_boot, "seed": seed, "cluster": "event_id"},
+    }
+    if noise_only:
+        result["noise_only"] = false_picks_per_station_hour(noise_only)
+    return result

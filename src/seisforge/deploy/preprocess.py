@@ -1,0 +1,219 @@
+"""Messy-archive handling before SeisBench's own stream rules, every case counted.
+
+Order of the steps (each counted under the reason code in brackets, see ``docs/deploy.md``):
+
+1. Channels whose component is not one the model uses (e.g. ``HHH`` hydrophone) are set aside
+   [``channel_not_used``]; SeisBench ignores them too.
+2. If an instrument has several channel sets (``HH?`` and ``EH?``), the one with most model
+   components (then highest rate) is used [``extra_channel_set_ignored``].
+3. NaN/inf samples split a trace into finite pieces, i.e. they become gaps [``nan_samples``];
+   they are never zero-filled.
+4. A channel recorded at several sampling rates is resampled to the model rate piecewise before
+   merging (ObsPy cannot merge mixed rates) [``mixed_sampling_rate``]; other channels are resampled by
+   SeisBench's own rule [``resampled``].
+5. Gaps and overlaps are counted [``gap``, ``overlap``]; overlaps with identical samples are merged
+   (``merge(-1)`` as in SeisBench). Where records disagree, only the disputed time span is cut out
+   (it becomes a gap) [``overlap_conflict_removed``, seconds in ``notes``]; SeisBench would drop
+   every record involved.
+6. Missing components are zero-filled by SeisBench's non-strict rule [``handled: missing_component``],
+   or, with ``--strict``, time spans without all components are not picked
+   [``skipped: missing_component``]; Z12 channels are used as ZNE [``z12_as_zne``].
+7. Continuous pieces shorter than the model window cannot be picked [``segment_shorter_than_window``,
+   skipped, with seconds in ``notes``].
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import obspy
+
+from seisforge.runinfo import RunReport
+
+_FLEX = {"1": "N", "2": "E"}
+
+
+def _split_nonfinite(tr: obspy.Trace) -> list[obspy.Trace]:
+    data = np.asarray(tr.data)
+    if data.dtype.kind != "f":
+        return [tr]
+    good = np.isfinite(data)
+    if good.all():
+        return [tr]
+    pieces = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], good.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2]):
+        piece = tr.copy()
+        piece.data = data[a:b].copy()
+        piece.stats.starttime = tr.stats.starttime + a / tr.stats.sampling_rate
+        pieces.append(piece)
+    return pieces
+
+
+def _cut_conflicts(st: obspy.Stream) -> tuple[obspy.Stream, float]:
+    """Cut the time spans where records of one channel overlap with different samples.
+
+    ``merge(-1)`` has already merged identical overlaps, so any remaining overlap disagrees. SeisBench
+    would drop every record involved; here only the disputed span is removed from each of them.
+    """
+    by_id: dict[str, list[obspy.Trace]] = defaultdict(list)
+    for tr in st:
+        by_id[tr.id].append(tr)
+    out = obspy.Stream()
+    total = 0.0
+    for traces in by_id.values():
+        traces.sort(key=lambda t: t.stats.starttime)
+        spans = []
+        for i, a in enumerate(traces):
+            for b in traces[i + 1:]:
+                t0, t1 = max(a.stats.starttime, b.stats.starttime), min(a.stats.endtime, b.stats.endtime)
+                if t1 >= t0:
+                    spans.append((t0, t1))
+        if not spans:
+            out.extend(traces)
+            continue
+        total += sum(t1 - t0 for t0, t1 in spans)
+        for tr in traces:
+            pieces = [tr]
+            for t0, t1 in spans:
+                nxt = []
+                for p in pieces:
+                    dt = p.stats.delta
+                    left = p.slice(endtime=t0 - dt / 2) if p.stats.starttime < t0 else None
+                    right = p.slice(starttime=t1 + dt / 2) if p.stats.endtime > t1 else None
+                    if p.stats.endtime < t0 or p.stats.starttime > t1:
+                        nxt.append(p)
+                        continue
+                    nxt.extend(x for x in (left, right) if x is not None and x.stats.npts > 0)
+                pieces = nxt
+            out.extend([p.copy() for p in pieces])
+    return out, float(total)
+
+
+def _component(tr: obspy.Trace, flexible: bool) -> str:
+    c = tr.stats.channel[-1:] if tr.stats.channel else ""
+    return _FLEX.get(c, c) if flexible else c
+
+
+def sanitize(
+    stream: obspy.Stream,
+    model,
+    report: RunReport,
+    key: str,
+    strict: bool = False,
+    flexible: bool = True,
+) -> obspy.Stream:
+    """Apply the documented clean-up steps to one unit's stream and count each case in ``report``.
+
+    Parameters
+    ----------
+    stream
+        Raw traces of one unit (modified copies are returned; the input is not changed).
+    model
+        The SeisBench model (component order, sampling rate, window length).
+    report
+        Per-unit report; reasons are counted with ``key`` as example.
+    key
+        Unit key for the report examples.
+    strict, flexible
+        SeisBench's ``strict`` and ``flexible_horizontal_components`` arguments.
+    """
+    order = model.component_order
+    fs_model = model.sampling_rate
+    # 1. components the model does not use
+    kept = obspy.Stream()
+    for tr in stream:
+        if _component(tr, flexible) in order:
+            kept.append(tr.copy())
+        else:
+            report.skip("channel_not_used", f"{key}:{tr.id}")
+    # 2. one channel set per instrument
+    sets: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    rates: dict[tuple[str, str], float] = {}
+    for tr in kept:
+        inst = tr.id.rsplit(".", 1)[0]
+        prefix = tr.stats.channel[:-1]
+        sets[inst][prefix].add(_component(tr, flexible))
+        rates[(inst, prefix)] = max(rates.get((inst, prefix), 0.0), tr.stats.sampling_rate)
+    chosen = {
+        inst: max(pref, key=lambda p: (len(pref[p]), rates[(inst, p)], p)) for inst, pref in sets.items()
+    }
+    st = obspy.Stream()
+    for tr in kept:
+        inst = tr.id.rsplit(".", 1)[0]
+        if tr.stats.channel[:-1] == chosen[inst]:
+            st.append(tr)
+        else:
+            report.skip("extra_channel_set_ignored", f"{key}:{tr.id}")
+    # 3. NaN / inf samples become gaps
+    out = obspy.Stream()
+    for tr in st:
+        data = np.asarray(tr.data)
+        if data.dtype.kind == "f":
+            bad = int((~np.isfinite(data)).sum())
+            if bad:
+                report.handle("nan_samples", f"{key}:{tr.id}", n=bad)
+        out.extend([p for p in _split_nonfinite(tr) if p.stats.npts > 0])
+    st = out
+    # 4. sampling rates
+    by_id: dict[str, set] = defaultdict(set)
+    for tr in st:
+        by_id[tr.id].add(tr.stats.sampling_rate)
+    for cid, fss in sorted(by_id.items()):
+        if len(fss) > 1:
+            report.handle("mixed_sampling_rate", f"{key}:{cid}")
+            sub = obspy.Stream([tr for tr in st if tr.id == cid])
+            model.resample(sub, fs_model, zerophase=True)
+        elif fs_model is not None and next(iter(fss)) != fs_model:
+            report.handle("resampled", f"{key}:{cid}")
+    # ObsPy merges only equal dtypes: unify a channel's pieces to float64 (exact for int32/float32)
+    dtypes: dict[str, set] = defaultdict(set)
+    for tr in st:
+        dtypes[tr.id].add(tr.data.dtype)
+    for tr in st:
+        if len(dtypes[tr.id]) > 1:
+            tr.data = tr.data.astype(np.float64)
+    # 5. gaps and overlaps
+    for gap in st.get_gaps():
+        report.handle("overlap" if gap[6] < 0 else "gap", f"{key}:{'.'.join(gap[:4])}")
+    st.merge(-1)
+    st, cut_s = _cut_conflicts(st)
+    if cut_s:
+        report.handle("overlap_conflict_removed", key)
+        report.notes["overlap_conflict_seconds"] = round(
+            report.notes.get("overlap_conflict_seconds", 0.0) + cut_s, 3)
+    # 6. components per instrument
+    comps: dict[str, set] = defaultdict(set)
+    for tr in st:
+        comps[tr.id.rsplit(".", 1)[0]].add(tr.stats.channel[-1])
+    for inst, cs in comps.items():
+        if cs & {"1", "2"}:
+            report.handle("z12_as_zne", f"{key}:{inst}")
+        have = {_FLEX.get(c, c) if flexible else c for c in cs}
+        if set(order) - have:
+            missing = "".join(sorted(set(order) - have))
+            if strict:
+                report.skip("missing_component", f"{key}:{inst}:{missing}")
+            else:
+                report.handle("missing_component", f"{key}:{inst}:{missing}")
+    # 7. pieces shorter than one window
+    min_s = (model.in_samples - 1) / (fs_model or st[0].stats.sampling_rate) if len(st) else 0.0
+    for inst in comps:
+        spans = sorted(
+            (tr.stats.starttime.timestamp, tr.stats.endtime.timestamp)
+            for tr in st if tr.id.rsplit(".", 1)[0] == inst
+        )
+        merged: list[list[float]] = []
+        for a, b in spans:
+            if merged and a <= merged[-1][1] + 1.5 / (fs_model or 1.0):
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        short = [b - a for a, b in merged if b - a < min_s]
+        if short:
+            report.skip("segment_shorter_than_window", f"{key}:{inst}", n=len(short))
+            report.notes["short_segment_seconds"] = round(
+                report.notes.get("short_segment_seconds", 0.0) + float(sum(short)), 3
+            )
+    return st

@@ -1,0 +1,275 @@
+"""Run station-day units: in this process, or as Ray tasks with retries.
+
+:func:`process_unit` is the whole per-unit pipeline (load -> sanitise -> pick -> write atomically) and
+is what a Ray task runs; results are identical in both modes because units are independent and each
+writes only its own Parquet file and state file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import obspy
+
+from seisforge.deploy.sources import StationDay, load_unit
+from seisforge.runinfo import RunReport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PickSettings:
+    """Everything that determines the picks (recorded in ``run.json``; a rerun must match)."""
+
+    model: str = "seisbench:PhaseNet"
+    weights: str | None = None
+    pretrained: str | None = None
+    random_init: bool = False
+    P_threshold: float | None = None
+    S_threshold: float | None = None
+    overlap: float | None = None
+    blinding: tuple[int, int] | None = None
+    stacking: str | None = None
+    strict: bool = False
+    batch_size: int = 256
+    device: str = "cpu"
+    backend: str = "auto"
+    threads: int | None = None
+
+    def pick_kwargs(self) -> dict[str, Any]:
+        """SeisBench annotate/classify keyword arguments (unset ones keep the model defaults)."""
+        kw: dict[str, Any] = {
+            "P_threshold": self.P_threshold, "S_threshold": self.S_threshold, "overlap": self.overlap,
+            "blinding": tuple(self.blinding) if self.blinding is not None else None,
+            "stacking": self.stacking, "strict": self.strict or None,
+        }
+        return {k: v for k, v in kw.items() if v is not None}
+
+    def identity(self) -> dict[str, Any]:
+        """Settings that change the pick set (batch size, device, backend and threads do not)."""
+        d = asdict(self)
+        for k in ("batch_size", "device", "backend", "threads"):
+            d.pop(k)
+        if d["blinding"] is not None:
+            d["blinding"] = list(d["blinding"])
+        return d
+
+
+_CACHE: dict[PickSettings, Any] = {}
+
+
+def get_picker(settings: PickSettings):
+    """Load (once per process) the model and wrap it in a :class:`FastPicker`."""
+    picker = _CACHE.get(settings)
+    if picker is None:
+        import torch
+
+        from seisforge.deploy.engine import FastPicker
+        from seisforge.models.registry import load_model
+        from seisforge.runinfo import seed_everything
+
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        seed_everything(0)  # a random-init model (speed tests) is then the same in every process
+        model = load_model(settings.model, weights=settings.weights, pretrained=settings.pretrained,
+                           allow_random=settings.random_init)
+        picker = FastPicker(model, batch_size=settings.batch_size, device=settings.device,
+                            backend=settings.backend, **settings.pick_kwargs())
+        _CACHE.clear()
+        _CACHE[settings] = picker
+    return picker
+
+
+def model_version(picker) -> str:
+    """Human-readable weights identity: source and SeisBench weights version."""
+    source = str(getattr(picker.model, "_seisforge_source", "unknown"))
+    if source == "random-init" or source.startswith("pretrained:"):
+        return source
+    head, _, tail = source.partition(" ")
+    return (Path(head).name + " " + tail).strip()
+
+
+def pad_seconds(picker) -> float:
+    """Data loaded beyond each side of a day: one model window plus a margin."""
+    return 2.0 * picker.model.in_samples / picker.model.sampling_rate + 1.0
+
+
+def covered_seconds(stream, t0: float, t1: float) -> float:
+    """Seconds of ``[t0, t1)`` with data, summed over instruments (union over their components)."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for tr in stream:
+        a = max(tr.stats.starttime.timestamp, t0)
+        b = min(tr.stats.endtime.timestamp + tr.stats.delta, t1)
+        if b > a:
+            spans.setdefault(tr.id.rsplit(".", 1)[0], []).append((a, b))
+    total = 0.0
+    for items in spans.values():
+        items.sort()
+        cur_a, cur_b = items[0]
+        for a, b in items[1:]:
+            if a > cur_b:
+                total += cur_b - cur_a
+                cur_a, cur_b = a, b
+            else:
+                cur_b = max(cur_b, b)
+        total += cur_b - cur_a
+    return total
+
+
+@dataclass
+class Prepared:
+    """A unit's data after loading and clean-up, ready for the model."""
+
+    stream: Any
+    report: RunReport
+    problems: list[tuple[str, str, str]]
+    data_seconds: float
+    seconds: float
+
+
+def align_cut_start(stream, cut: float, picker) -> None:
+    """Move starts that our day padding cut (at ``cut``) forward to the global window grid.
+
+    SeisBench places windows every ``in_samples - overlap`` samples from the start of each continuous
+    block. Where a block starts only because the unit's padding cut it, its start is moved to the next
+    multiple of that stride since the epoch, so consecutive station-days share one window grid and the
+    picks do not depend on where the archive was split. Applies to traces at the model's rate; starts
+    that are real data starts (after a gap, or the start of the recording) are kept.
+    """
+    fs = picker.model.sampling_rate
+    if not fs:
+        return
+    stride = picker.model.in_samples - picker.model._get_overlap(picker.model.in_samples, picker.argdict)
+    for tr in stream:
+        start = tr.stats.starttime.timestamp
+        if abs(start - cut) <= 1.0 / tr.stats.sampling_rate and tr.stats.sampling_rate == fs:
+            n = int(np.ceil(round(start * fs, 3) / stride)) * stride
+            tr.trim(starttime=obspy.UTCDateTime(n / fs), nearest_sample=True)
+
+
+def prepare_unit(unit: StationDay, settings: PickSettings) -> Prepared:
+    """Load and clean one unit (I/O and ObsPy work; runs in a prefetch thread in serial mode)."""
+    from seisforge.deploy.preprocess import sanitize
+
+    t_start = time.time()
+    picker = get_picker(settings)
+    report = RunReport(command="unit")
+    problems: list[tuple[str, str, str]] = []
+    stream = load_unit(unit, pad_seconds(picker), problems)
+    data_seconds = 0.0
+    if len(stream) == 0:
+        report.skip("no_data", unit.key)
+    else:
+        stream = sanitize(stream, picker.model, report, unit.key, strict=settings.strict)
+        align_cut_start(stream, (unit.t0 - pad_seconds(picker)).timestamp, picker)
+        stream = obspy.Stream([tr for tr in stream if tr.stats.npts > 0])
+        if len(stream) == 0:
+            report.skip("no_usable_channels", unit.key)
+        else:
+            data_seconds = covered_seconds(stream, unit.t0.timestamp, unit.t1.timestamp)
+    return Prepared(stream, report, problems, data_seconds, time.time() - t_start)
+
+
+def process_unit(unit: StationDay, settings: PickSettings, out_dir: str,
+                 prepared: Prepared | None = None) -> dict[str, Any]:
+    """Pick one station-day and commit it to ``out_dir``; returns the unit's state record."""
+    from seisforge.deploy.store import PickStore, picks_table
+
+    prepared = prepared or prepare_unit(unit, settings)
+    t_start = time.time()
+    picker = get_picker(settings)
+    report = prepared.report
+    picks = []
+    if len(prepared.stream):  # empty: already counted as no_data / no_usable_channels
+        blocks = picker.blocks(prepared.stream)
+        if not any(len(b.offsets) for b in blocks):
+            report.skip("no_window_fits", unit.key)
+        picks = [p for p in picker.picks(picker.annotate(blocks)) if unit.t0 <= p.peak_time < unit.t1]
+    state = {
+        "unit": unit.key,
+        "station": unit.station,
+        "day": unit.day,
+        "n_picks": len(picks),
+        "data_seconds": round(prepared.data_seconds, 3),
+        "file_problems": sorted({(r, p) for r, p, _ in prepared.problems}),
+        "problem_messages": sorted({m for _, _, m in prepared.problems})[:5],
+        "handled": dict(report.handled),
+        "skipped": dict(report.skipped),
+        "examples": report.examples,
+        "notes": report.notes,
+        "elapsed_s": round(prepared.seconds + time.time() - t_start, 3),
+    }
+    table = picks_table(picks, settings.model, model_version(picker))
+    PickStore(out_dir).write_unit(unit, table, state)
+    return state
+
+
+def summarise(store_states: list[dict[str, Any]], index_problems: list[tuple[str, str, str]],
+              unit_failures: list[tuple[str, str]], report: RunReport) -> RunReport:
+    """Fill ``report`` from all unit states (this and earlier runs) plus file and unit failures."""
+    files: set[tuple[str, str]] = {(r, p) for r, p, _ in index_problems}
+    for st in store_states:
+        report.processed += 1
+        for reason, n in st["handled"].items():
+            report.handled[reason] += n
+        for reason, n in st["skipped"].items():
+            report.skipped[reason] += n
+        for k, v in st.get("examples", {}).items():
+            lst = report.examples.setdefault(k, [])
+            lst.extend(x for x in v if len(lst) < report.max_examples and x not in lst)
+        for reason, path in st.get("file_problems", []):
+            files.add((reason, path))
+        for name, value in st.get("notes", {}).items():  # per-unit seconds: summed
+            report.notes[name] = round(report.notes.get(name, 0.0) + value, 3)
+    for reason, path in sorted(files):
+        report.fail(reason, path)
+    for key, message in unit_failures:
+        report.fail("unit_error", f"{key}: {message}")
+    report.notes["n_picks"] = int(sum(st["n_picks"] for st in store_states))
+    report.notes["data_station_hours"] = round(sum(st.get("data_seconds", 0.0) for st in store_states) / 3600, 4)
+    report.notes["units_done"] = len(store_states)
+    return report
+
+
+def run_units(units: list[StationDay], settings: PickSettings, out_dir: str, workers: int = 0,
+              address: str | None = None, progress: bool = True, max_retries: int = 3
+              ) -> list[tuple[str, str]]:
+    """Process ``units`` (already filtered to the unfinished ones); returns ``(key, error)`` failures."""
+    from tqdm import tqdm
+
+    failures: list[tuple[str, str]] = []
+    bar = tqdm(total=len(units), unit="station-day", disable=not progress, dynamic_ncols=True)
+    n_picks = 0
+
+    def done(state: dict[str, Any]) -> None:
+        nonlocal n_picks
+        n_picks += state["n_picks"]
+        bar.set_postfix(picks=n_picks)
+        bar.update(1)
+
+    if workers <= 0 and address is None:
+        # the next unit is read and cleaned in a thread while the model runs on the current one
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = pool.submit(prepare_unit, units[0], settings) if units else None
+            for i, unit in enumerate(units):
+                current, ahead = ahead, (pool.submit(prepare_unit, units[i + 1], settings)
+                                         if i + 1 < len(units) else None)
+                try:
+                    done(process_unit(unit, settings, out_dir, prepared=current.result()))
+                except Exception as err:  # noqa: BLE001 - one bad unit never ends the run
+                    log.exception("unit %s failed", unit.key)
+                    failures.append((unit.key, f"{type(err).__name__}: {err}"))
+                    bar.update(1)
+    else:
+        from seisforge.deploy.scale import run_ray
+
+        failures = run_ray(units, settings, out_dir, workers, address, max_retries, done, bar)
+    bar.close()
+    return failures

@@ -1,0 +1,70 @@
+"""Scale-out: station-days as Ray tasks with retries (local Ray or an existing cluster).
+
+Each task runs :func:`seisforge.deploy.runner.process_unit`, which writes the unit's own Parquet and
+state files, so results equal a single-process run. Worker processes load the model once
+(:func:`~seisforge.deploy.runner.get_picker` caches it) and use one thread unless ``--threads`` says
+otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from seisforge.deploy.runner import PickSettings
+from seisforge.deploy.sources import StationDay
+from seisforge.errors import ConfigError
+
+
+def _ray_task(unit: StationDay, settings: PickSettings, out_dir: str) -> dict[str, Any]:
+    from seisforge.deploy.runner import process_unit
+
+    return process_unit(unit, settings, out_dir)
+
+
+def run_ray(units: list[StationDay], settings: PickSettings, out_dir: str, workers: int,
+            address: str | None, max_retries: int, done: Callable[[dict[str, Any]], None], bar: Any,
+            ) -> list[tuple[str, str]]:
+    """Run ``units`` as Ray tasks; ``done`` is called with each finished unit's state.
+
+    Returns ``(unit key, error)`` for units whose retries were exhausted.
+    """
+    try:
+        import ray
+    except ImportError as err:
+        raise ConfigError("--workers/--address need Ray: pip install 'seisforge[scale]'") from err
+    import seisforge
+
+    # local workers import this very source tree (also when it is not pip-installed)
+    src = str(Path(seisforge.__file__).resolve().parent.parent)
+    env = {"PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    started = False
+    if not ray.is_initialized():
+        if address:  # cluster workers must have seisforge installed (see docs/deploy.md)
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": env})
+        started = True
+    if settings.threads is None:
+        settings = PickSettings(**{**asdict(settings), "threads": 1})
+    task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(_ray_task)
+    pending = {task.remote(u, settings, out_dir): u for u in units}
+    failures = []
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                unit = pending.pop(ref)
+                try:
+                    done(ray.get(ref))
+                except Exception as err:  # noqa: BLE001 - retries exhausted: report, go on
+                    failures.append((unit.key, f"{type(err).__name__}: {str(err).splitlines()[0]}"))
+                    bar.update(1)
+    finally:
+        if started:
+            ray.shutdown()
+    return failures
