@@ -45,7 +45,7 @@ def main() -> None:
                         time_shift_prob=0.3)
     with tempfile.TemporaryDirectory() as tmp:
         synthesize(SynthConfig(events=200, noise_traces=60, seed=0, fractions=(1.0, 0.0, 0.0)), Path(tmp) / "d")
-        ds = open_training_datasets(DataConfig(path=str(Path(tmp) / "d")), model.sampling_rate, model.component_order)
+        ds, _ = open_training_datasets(DataConfig(path=str(Path(tmp) / "d")), model.sampling_rate, model.component_order)
         data = SplitData(ds, "train")
         gen = SeededGenerator(data, build_augmentations(model, aug, LabelConfig(), phase_columns(ds[0].metadata),
                                                         data.noise_dataset()),

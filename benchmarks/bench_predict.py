@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--model", default="PhaseNet", help="SeisBench class (random init weights)")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=0, help="DataLoader workers of the predict pipeline")
     args = ap.parse_args()
 
     import seisbench.models as sbm
@@ -65,7 +66,7 @@ def main() -> None:
         for r in range(args.repeats):  # interleaved, so machine load affects both alike
             t0 = time.perf_counter()
             rep = predict(tmp / "data", tmp / "targets", f"seisbench:{args.model}", tmp / f"pred{r}",
-                          model=model, batch_size=args.batch_size)
+                          model=model, batch_size=args.batch_size, num_workers=args.workers)
             pipe.append(time.perf_counter() - t0)
             assert rep.processed == n_windows
             t0 = time.perf_counter()
@@ -77,7 +78,7 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}")
     print(f"model: {args.model} (random init), windows: {n_windows}, batch size {args.batch_size}, "
-          f"median of {args.repeats}")
+          f"loader workers {args.workers}, median of {args.repeats}")
     print(f"predict pipeline: {n_windows / tp:8.1f} windows/s ({tp:.2f} s)")
     print(f"bare forward:     {n_windows / tb:8.1f} windows/s ({tb:.2f} s)")
     print(f"pipeline overhead: {100 * (tp - tb) / tb:.1f} % (goal <= 20 %)")

@@ -20,7 +20,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     report = predict(args.dataset, args.targets, args.model, args.out, weights=args.weights,
                      pretrained=args.pretrained, batch_size=args.batch_size, device=args.device,
-                     num_workers=args.workers, splits=tuple(args.splits.split(",")))
+                     num_workers=args.workers, splits=tuple(args.splits.split(",")), preload=not args.no_preload)
     d = report.to_dict()
     print(f"predicted {d['processed']} windows -> {args.out} (skipped: {d['skipped'] or 0}; "
           f"handled: {d['handled'] or 0})")
@@ -103,6 +103,8 @@ def register(sub: argparse._SubParsersAction):
     p.add_argument("--device", default="cpu")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--splits", default="dev,test")
+    p.add_argument("--no-preload", action="store_true",
+                   help="read traces window by window instead of preloading those the targets use")
     p.set_defaults(func=_predict)
 
     s = verbs.add_parser("score", help="metrics.json with bootstrap CIs")

@@ -197,6 +197,7 @@ def predict(
     device: str = "cpu",
     num_workers: int = 0,
     model=None,
+    preload: bool = True,
 ) -> RunReport:
     """Predict all target windows and write ``{split}_task{1,23}.csv`` plus ``run_report.json``.
 
@@ -216,6 +217,9 @@ def predict(
         Inference settings.
     model
         An already loaded model (overrides ``model_spec`` loading; used by training).
+    preload
+        Read the traces the targets use into memory first (SeisBench ``cache="full"``); turn off for
+        benchmarks larger than memory.
     """
     import seisbench.generate as sbg
     import torch
@@ -227,9 +231,11 @@ def predict(
     if model is None:
         model = load_model(model_spec, weights=weights, pretrained=pretrained)
     picker = as_window_picker(model, device=device)
-    ds = open_dataset(dataset, sampling_rate=picker.sampling_rate, component_order=picker.component_order)
+    ds = open_dataset(dataset, sampling_rate=picker.sampling_rate, component_order=picker.component_order,
+                      cache="full" if preload else None, metadata_cache=True)
     meta = ds.metadata
     keys = trace_keys(meta)
+    ds._metadata["trace_key"] = keys.to_numpy()
     native_sr = meta["trace_sampling_rate_hz"].to_numpy(dtype=float)
     n_resampled = int(np.sum(~np.isclose(native_sr, picker.sampling_rate)))
     if n_resampled:
@@ -257,7 +263,21 @@ def predict(
     keep = np.zeros(len(rows), dtype=bool)
     merged: dict[str, np.ndarray] = {}
     if len(rows):
-        gen = _checked_generator(ds, rows, augmentations)
+        needed = meta["trace_key"].isin(set(rows["trace_key"])).to_numpy() if "trace_key" in meta else None
+        source = ds
+        if needed is not None and not needed.all():
+            source = ds.filter(needed, inplace=False)  # only the traces the targets use
+        else:
+            source = ds.filter(np.ones(len(ds), dtype=bool), inplace=False)
+        # loading needs only these columns; fewer columns make SeisBench's per-sample metadata copy cheap
+        load_cols = [c for c in ("trace_name", "trace_chunk", "trace_dataset", "trace_sampling_rate_hz",
+                                 "trace_component_order", "trace_npts") if c in source.metadata.columns]
+        source._metadata = source._metadata[load_cols].copy()
+        source._rebuild_metadata_cache()
+        if preload:
+            source.preload_waveforms(pbar=False)  # one pass over the HDF5 instead of one open per window
+        slim = rows[["trace_name", "trace_chunk", "start_sample", "end_sample"]]  # cheap per-item row lookups
+        gen = _checked_generator(source, slim, augmentations)
         loader = torch.utils.data.DataLoader(
             gen, batch_size=batch_size, shuffle=False, num_workers=num_workers, worker_init_fn=worker_init_fn,
         )
