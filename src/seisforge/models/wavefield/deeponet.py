@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seisforge.models.wavefield.base import Task, WavefieldModel, pod_reconstruct, windows
-from seisforge.models.wavefield.neural import PODSpace, rollout, torch_setup, train_torch
+from seisforge.models.wavefield.base import Task, WavefieldModel, windows
+from seisforge.models.wavefield.neural import NeuralForecaster, PODSpace, rollout, train_torch
 
 
 @dataclass
@@ -39,20 +39,16 @@ def coordinates(space: int) -> np.ndarray:
     return (np.arange(space) / max(space - 1, 1))[:, None]
 
 
-class DeepONetModel(WavefieldModel):
+class DeepONetModel(NeuralForecaster, WavefieldModel):
     """Branch (POD window) x trunk (coordinates) operator network."""
 
     name = "deeponet"
     Config = DeepONetConfig
 
-    def fit(self, train: list[np.ndarray], task: Task) -> None:
+    def fit_network(self, train: list[np.ndarray], task: Task) -> None:
         import torch
 
-        super().fit(train, task)
-        if task.kind == "reconstruction":
-            return
         cfg = self.config
-        torch_setup(self.seed)
         self.pod = PODSpace(self.train, cfg.rank)
         xw, y = windows(self.train, cfg.window)
         branch_in = (self.pod.encode(xw.reshape(-1, xw.shape[-1])).reshape(xw.shape[0], -1))
@@ -79,11 +75,9 @@ class DeepONetModel(WavefieldModel):
         inputs = torch.from_numpy(np.concatenate([branch_in, xw[:, -1]], axis=1))
         train_torch(self.net, inputs, torch.from_numpy(y), cfg.epochs, cfg.lr, cfg.batch, self.seed)
 
-    def predict(self, task: Task) -> np.ndarray:
+    def forecast(self, task: Task) -> np.ndarray:
         import torch
 
-        if task.kind == "reconstruction":
-            return pod_reconstruct(self.train[0], self.config.rank)
 
         def step(h: np.ndarray) -> np.ndarray:
             inp = np.concatenate([self.pod.encode(h).ravel(), h[-1]])[None]

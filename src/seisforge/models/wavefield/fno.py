@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seisforge.models.wavefield.base import Task, WavefieldModel, pod_reconstruct, windows
-from seisforge.models.wavefield.neural import rollout, torch_setup, train_torch
+from seisforge.models.wavefield.base import Task, WavefieldModel, windows
+from seisforge.models.wavefield.neural import NeuralForecaster, rollout, train_torch
 
 
 @dataclass
@@ -69,31 +69,25 @@ def _build(window: int, width: int, modes: int, layers: int):
     return FNO1d()
 
 
-class FNOModel(WavefieldModel):
+class FNOModel(NeuralForecaster, WavefieldModel):
     """Autoregressive FNO over space."""
 
     name = "fno"
     Config = FNOConfig
 
-    def fit(self, train: list[np.ndarray], task: Task) -> None:
+    def fit_network(self, train: list[np.ndarray], task: Task) -> None:
         import torch
 
-        super().fit(train, task)
-        if task.kind == "reconstruction":
-            return
         cfg = self.config
-        torch_setup(self.seed)
         x, y = windows(self.train, cfg.window)
         self.cap = float(np.linalg.norm(np.concatenate(self.train), axis=1).max())
         self.net = _build(cfg.window, cfg.width, cfg.modes, cfg.layers)
         train_torch(self.net, torch.from_numpy(x).float(), torch.from_numpy(y).float(),
                     cfg.epochs, cfg.lr, cfg.batch, self.seed)
 
-    def predict(self, task: Task) -> np.ndarray:
+    def forecast(self, task: Task) -> np.ndarray:
         import torch
 
-        if task.kind == "reconstruction":
-            return pod_reconstruct(self.train[0], self.config.rank)
 
         def step(h: np.ndarray) -> np.ndarray:
             with torch.no_grad():

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seisforge.models.wavefield.base import Task, WavefieldModel, pod_reconstruct, windows
-from seisforge.models.wavefield.neural import PODSpace, rollout, torch_setup, train_torch
+from seisforge.models.wavefield.base import Task, WavefieldModel, windows
+from seisforge.models.wavefield.neural import NeuralForecaster, PODSpace, rollout, train_torch
 
 
 @dataclass
@@ -23,20 +23,16 @@ class LSTMConfig:
     batch: int = 64
 
 
-class LSTMModel(WavefieldModel):
+class LSTMModel(NeuralForecaster, WavefieldModel):
     """Window of POD coefficients -> LSTM -> linear head -> increment of the next coefficients."""
 
     name = "lstm"
     Config = LSTMConfig
 
-    def fit(self, train: list[np.ndarray], task: Task) -> None:
+    def fit_network(self, train: list[np.ndarray], task: Task) -> None:
         import torch
 
-        super().fit(train, task)
-        if task.kind == "reconstruction":
-            return
         cfg = self.config
-        torch_setup(self.seed)
         self.pod = PODSpace(self.train, cfg.rank)
         x, y = windows([self.pod.encode(m) for m in self.train], cfg.window)
         r = self.pod.rank
@@ -54,11 +50,9 @@ class LSTMModel(WavefieldModel):
         self.net = Net().double()
         train_torch(self.net, torch.from_numpy(x), torch.from_numpy(y), cfg.epochs, cfg.lr, cfg.batch, self.seed)
 
-    def predict(self, task: Task) -> np.ndarray:
+    def forecast(self, task: Task) -> np.ndarray:
         import torch
 
-        if task.kind == "reconstruction":
-            return pod_reconstruct(self.train[0], self.config.rank)
         hist = self.pod.encode(self.context(task)[-self.config.window :])
 
         def step(h: np.ndarray) -> np.ndarray:

@@ -118,3 +118,24 @@ def _train_torch(net, inputs, targets, epochs, lr, batch, seed, weight_decay) ->
         losses.append(total / n)
     net.eval()
     return losses
+
+
+class NeuralForecaster:
+    """Mixin for the torch forecasters: reconstruction tasks use the POD baseline, forecasts the network.
+
+    Subclasses implement ``fit_network(train, task)`` and ``forecast(task)``.
+    """
+
+    def fit(self, train: list[np.ndarray], task) -> None:
+        super().fit(train, task)
+        if task.kind == "reconstruction":
+            return
+        torch_setup(self.seed)
+        self.fit_network(train, task)
+
+    def predict(self, task) -> np.ndarray:
+        from seisforge.models.wavefield.base import pod_reconstruct
+
+        if task.kind == "reconstruction":
+            return pod_reconstruct(self.train[0], self.config.rank)
+        return self.forecast(task)
