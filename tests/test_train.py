@@ -218,3 +218,22 @@ def test_training_draws_noise_from_pool(tiny_data, tmp_path, shared):
     run = train(_cfg(tiny_data, tmp_path / "r", **{"augment.noise_prob": 1.0, "augment.noise_pool":
                                                    str(tmp_path / "noise.parquet"), "train.epochs": 1}))
     assert (run / "best/model.pt").is_file()
+
+
+def test_ddp_two_processes_on_cpu(tiny_data, tmp_path):
+    """torchrun with 2 gloo processes: one run directory, written by rank 0, with a selected model."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "seisforge.cli", "train", "--set", f"data.path={tiny_data}", "--set", f"run.root={tmp_path}",
+           "--set", "model.cls=PhaseNetLight", "--set", "train.epochs=1", "--set", "train.batch_size=4",
+           "--set", "train.steps_per_epoch=2", "--set", "name=ddp"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = list(tmp_path.iterdir())
+    assert [r.name for r in runs] == ["ddp"]
+    env = json.loads((runs[0] / "env.json").read_text())
+    assert env["world_size"] == 2
+    assert (runs[0] / "best/model.safetensors").is_file()
+    assert len((runs[0] / "metrics.csv").read_text().strip().splitlines()) == 2
