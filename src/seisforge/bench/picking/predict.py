@@ -283,7 +283,7 @@ def predict(
         model = load_model(model_spec, weights=weights, pretrained=pretrained)
     picker = as_window_picker(model, device=device)
     ds = open_dataset(dataset, sampling_rate=picker.sampling_rate, component_order=picker.component_order,
-                      cache="full" if preload else None, metadata_cache=True)
+                      cache="full" if preload else None)
     meta = ds.metadata
     keys = trace_keys(meta)
     ds._metadata["trace_key"] = keys.to_numpy()
