@@ -199,10 +199,16 @@ class FastPicker:
             preds = self._forward(batch)
             if preds.ndim == 2:
                 preds = preds[..., None]
-            for (bi, wi, _), p in zip(chunk, preds):
+            i = 0
+            while i < len(chunk):  # copy each run of consecutive windows of one block at once
+                bi, wi, _ = chunk[i]
+                j = i + 1
+                while j < len(chunk) and chunk[j][0] == bi:
+                    j += 1
                 if bi not in per_block:  # one (windows, samples, classes) array per block, filled in place
-                    per_block[bi] = np.empty((len(blocks[bi].offsets),) + p.shape, dtype=np.float32)
-                per_block[bi][wi] = p
+                    per_block[bi] = np.empty((len(blocks[bi].offsets),) + preds.shape[1:], dtype=np.float32)
+                per_block[bi][wi : wi + j - i] = preds[i:j]
+                i = j
         method = str(self._arg("stacking")).lower()
         out = []
         for bi, b in enumerate(blocks):
