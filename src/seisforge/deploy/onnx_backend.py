@@ -2,7 +2,9 @@
 
 The model is exported in memory from the loaded PyTorch module (no files written, nothing
 unpickled), with a dynamic batch axis; SeisBench's own ``annotate_batch_pre``/``post`` still run in
-torch around it. Outputs agree with torch to about 1e-6, far below what moves a pick.
+torch around it. The graph is rewritten for ONNX Runtime's faster kernels (:func:`conv1d_as_conv2d`,
+:func:`softmax_explicit`) and run as single-threaded calls on micro-batches from a thread pool.
+Outputs agree with torch to about 1e-6, far below what moves a pick.
 """
 
 from __future__ import annotations
