@@ -11,6 +11,7 @@ batched across blocks, run under ``torch.inference_mode``, stacked with SeisBenc
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,6 +184,23 @@ class FastPicker:
             raise ConfigError(f"{type(self.model).__name__} returns {type(pred).__name__}; expected one tensor")
         return pred.float().cpu().numpy()
 
+    @staticmethod
+    def _copy_out(chunk: list[tuple[int, int, int]], preds: np.ndarray, blocks: list[Block],
+                  per_block: dict[int, np.ndarray]) -> None:
+        """Copy a batch's predictions into one ``(windows, samples, classes)`` array per block."""
+        if preds.ndim == 2:
+            preds = preds[..., None]
+        i = 0
+        while i < len(chunk):  # copy each run of consecutive windows of one block at once
+            bi, wi, _ = chunk[i]
+            j = i + 1
+            while j < len(chunk) and chunk[j][0] == bi:
+                j += 1
+            if bi not in per_block:  # one (windows, samples, classes) array per block, filled in place
+                per_block[bi] = np.empty((len(blocks[bi].offsets),) + preds.shape[1:], dtype=np.float32)
+            per_block[bi][wi : wi + j - i] = preds[i:j]
+            i = j
+
     def annotate(self, blocks: list[Block]) -> list[Annotation]:
         """Run the model on all windows of all blocks (batched across blocks) and stack per block."""
         from seisbench.ext import stack_windows
@@ -193,16 +211,19 @@ class FastPicker:
         jobs = [(bi, wi, off) for bi, b in enumerate(blocks) for wi, off in enumerate(b.offsets)]
         per_block: dict[int, np.ndarray] = {}
         views = [sliding_window_view(b.data, in_samples, axis=-1) for b in blocks]
-        for s in range(0, len(jobs), self.batch_size):
-            chunk = jobs[s : s + self.batch_size]
-            batch = np.stack([views[bi][:, off] for bi, _, off in chunk])
-            preds = self._forward(batch)
-            if preds.ndim == 2:
-                preds = preds[..., None]
-            for (bi, wi, _), p in zip(chunk, preds):
-                if bi not in per_block:  # one (windows, samples, classes) array per block, filled in place
-                    per_block[bi] = np.empty((len(blocks[bi].offsets),) + p.shape, dtype=np.float32)
-                per_block[bi][wi] = p
+        batches = [jobs[s : s + self.batch_size] for s in range(0, len(jobs), self.batch_size)]
+
+        def run(chunk: list[tuple[int, int, int]]) -> np.ndarray:
+            return self._forward(np.stack([views[bi][:, off] for bi, _, off in chunk]))
+
+        # the next batch runs in a feeder thread while this one is copied out (one batch ahead)
+        with ThreadPoolExecutor(1, thread_name_prefix="seisforge-feed") as feeder:
+            pending = feeder.submit(run, batches[0]) if batches else None
+            for k, chunk in enumerate(batches):
+                preds = pending.result()
+                if k + 1 < len(batches):
+                    pending = feeder.submit(run, batches[k + 1])
+                self._copy_out(chunk, preds, blocks, per_block)
         method = str(self._arg("stacking")).lower()
         out = []
         for bi, b in enumerate(blocks):

@@ -2,18 +2,23 @@
 
 The model is exported in memory from the loaded PyTorch module (no files written, nothing
 unpickled), with a dynamic batch axis; SeisBench's own ``annotate_batch_pre``/``post`` still run in
-torch around it. Outputs agree with torch to about 1e-6, far below what moves a pick.
+torch around it. The graph is rewritten for ONNX Runtime's faster kernels (:func:`conv1d_as_conv2d`,
+:func:`softmax_explicit`) and run as single-threaded calls on micro-batches from a thread pool.
+Outputs agree with torch to about 1e-6, far below what moves a pick.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import torch
 
+log = logging.getLogger(__name__)
 
 def available() -> bool:
     """True when onnxruntime and onnx are importable."""
@@ -23,6 +28,164 @@ def available() -> bool:
     except ImportError:
         return False
     return True
+
+# ------------------------------------------------------------------ graph rewrites (exact up to rounding)
+_AFTER_CONV = ("BatchNormalization", "Relu")  # per-channel/elementwise ops that work on 4-D tensors too
+
+
+def conv1d_as_conv2d(model: Any) -> Any:
+    """Rewrite 1-D ``Conv``/``ConvTranspose`` nodes as 2-D ones on ``(N, C, 1, L)`` tensors, in place.
+
+    ONNX Runtime's blocked-layout (NCHWc) convolution kernels only handle 2-D convolutions; for PhaseNet
+    they were about 25% faster than the 1-D path. Each convolution gets an ``Unsqueeze`` before it and a
+    ``Squeeze`` after it and after the chain of single-consumer ``BatchNormalization``/``Relu`` nodes
+    that follow it, so that ONNX Runtime can still fuse them. The arithmetic is the same.
+
+    Parameters
+    ----------
+    model
+        An ``onnx.ModelProto`` whose convolution weights are initializers.
+
+    Returns
+    -------
+    onnx.ModelProto
+        ``model``, rewritten.
+    """
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    consumers: dict[str, list[Any]] = {}
+    for n in g.node:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n)
+    graph_outputs = {o.name for o in g.output}
+    axes = "_sf_axis2"
+    g.initializer.append(numpy_helper.from_array(np.array([2], dtype=np.int64), axes))
+    absorbed: set[int] = set()
+    nodes = []
+    for n in g.node:
+        if id(n) in absorbed:
+            continue
+        weight = inits.get(n.input[1]) if n.op_type in ("Conv", "ConvTranspose") else None
+        if weight is None or len(weight.dims) != 3:
+            nodes.append(n)
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        if "output_shape" in attrs:
+            nodes.append(n)
+            continue
+        weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight)[:, :, None, :], weight.name))
+        for key, pad in (("kernel_shape", 1), ("strides", 1), ("dilations", 1), ("output_padding", 0)):
+            if key in attrs:
+                attrs[key] = [pad, *attrs[key]]
+        if "pads" in attrs:
+            attrs["pads"] = [0, attrs["pads"][0], 0, attrs["pads"][1]]
+        if isinstance(attrs.get("auto_pad"), bytes):
+            attrs["auto_pad"] = attrs["auto_pad"].decode()
+        chain, out = [], n.output[0]
+        while True:  # elementwise followers with a single consumer move into the 4-D section
+            nxt = consumers.get(out, [])
+            if len(nxt) != 1 or out in graph_outputs or nxt[0].op_type not in _AFTER_CONV or nxt[0].input[0] != out:
+                break
+            chain.append(nxt[0])
+            out = nxt[0].output[0]
+        prev = f"{n.output[0]}_sf_in4d"
+        nodes.append(helper.make_node("Unsqueeze", [n.input[0], axes], [prev]))
+        for k, node in enumerate([n, *chain]):
+            o = f"{node.output[0]}_sf_4d"
+            if k == 0:
+                new = helper.make_node(n.op_type, [prev, *n.input[1:]], [o], name=n.name, **attrs)
+            else:
+                new = helper.make_node(node.op_type, [prev, *node.input[1:]], [o], name=node.name)
+                new.attribute.extend(node.attribute)
+                absorbed.add(id(node))
+            nodes.append(new)
+            prev = o
+        nodes.append(helper.make_node("Squeeze", [prev, axes], [out]))
+    del g.node[:]
+    g.node.extend(nodes)
+    del g.value_info[:]
+    return model
+
+
+def softmax_explicit(model: Any) -> Any:
+    """Replace ``Softmax`` nodes by ``exp(x - max) / sum``, in place.
+
+    ONNX Runtime transposes for a softmax over a non-last axis (PhaseNet's class axis); the explicit form
+    was about twice as fast there and agrees to about 1e-7.
+
+    Parameters
+    ----------
+    model
+        An ``onnx.ModelProto`` (opset >= 13).
+
+    Returns
+    -------
+    onnx.ModelProto
+        ``model``, rewritten.
+    """
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    nodes = []
+    for k, n in enumerate(g.node):
+        if n.op_type != "Softmax":
+            nodes.append(n)
+            continue
+        axis = next((a.i for a in n.attribute if a.name == "axis"), -1)
+        p = f"_sf_softmax{k}"
+        g.initializer.append(numpy_helper.from_array(np.array([axis], dtype=np.int64), p + "_axes"))
+        nodes += [
+            helper.make_node("ReduceMax", [n.input[0]], [p + "_max"], axes=[axis], keepdims=1),
+            helper.make_node("Sub", [n.input[0], p + "_max"], [p + "_shift"]),
+            helper.make_node("Exp", [p + "_shift"], [p + "_exp"]),
+            helper.make_node("ReduceSum", [p + "_exp", p + "_axes"], [p + "_sum"], keepdims=1),
+            helper.make_node("Div", [p + "_exp", p + "_sum"], [n.output[0]]),
+        ]
+    del g.node[:]
+    g.node.extend(nodes)
+    return model
+
+
+def _session(graph: bytes, threads: int = 1) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    # no busy-waiting between ops: much faster on small, shared machines; ~no cost on idle ones
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+
+
+def optimized_session(graph: bytes, example: np.ndarray) -> tuple[Any, bool]:
+    """Session of ``graph`` after :func:`conv1d_as_conv2d` and :func:`softmax_explicit`.
+
+    The rewritten graph is checked against the original on ``example``; when the rewrite fails or
+    the outputs differ by more than 1e-5, the original graph is used.
+
+    Returns
+    -------
+    tuple
+        The ONNX Runtime session and whether the rewritten graph is used.
+    """
+    import onnx
+
+    plain = _session(graph)
+    try:
+        model = softmax_explicit(conv1d_as_conv2d(onnx.load_from_string(graph)))
+        onnx.checker.check_model(model)
+        fast = _session(model.SerializeToString())
+        want, got = plain.run(None, {"x": example})[0], fast.run(None, {"x": example})[0]
+        if want.shape == got.shape and np.allclose(want, got, rtol=0, atol=1e-5):
+            return fast, True
+        log.warning("ONNX graph rewrite changed the outputs (max %.2g); using the plain graph",
+                    float(np.abs(want - got).max()) if want.shape == got.shape else float("inf"))
+    except Exception as err:  # noqa: BLE001 - any failure keeps the plain (correct) graph
+        log.warning("ONNX graph rewrite failed (%s); using the plain graph", err)
+    return plain, False
 
 
 class _PreAndForward(torch.nn.Module):
@@ -52,17 +215,22 @@ class OnnxForward:
     argdict
         Annotate arguments passed to ``annotate_batch_pre``.
     threads
-        ONNX Runtime intra-op threads (default: torch's thread count).
+        Windows are run on this many threads at once (default: torch's thread count), each running
+        single-threaded ONNX Runtime on ``micro_batch`` windows. On 2 CPU cores this data parallelism
+        was about 2x faster than ONNX Runtime's own intra-op threading for PhaseNet (whose 1-D
+        convolutions parallelise poorly inside one call), and small batches stay in cache.
+    micro_batch
+        Windows per ONNX Runtime call.
     """
 
     def __init__(self, model: Any, in_channels: int, in_samples: int, argdict: dict[str, Any],
-                 threads: int | None = None) -> None:
-        import onnxruntime as ort
-
+                 threads: int | None = None, micro_batch: int = 16) -> None:
         example = torch.randn(4, in_channels, in_samples, generator=torch.Generator().manual_seed(0))
         with torch.inference_mode():
             self.includes_pre = isinstance(model.annotate_batch_pre(example, argdict=argdict), torch.Tensor)
-        module = _PreAndForward(model, argdict) if self.includes_pre else model
+        was_training = model.training
+        # the wrapper must be in eval mode: export restores the wrapper's mode on all submodules afterwards
+        module = (_PreAndForward(model, argdict) if self.includes_pre else model).eval()
         buf = io.BytesIO()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -70,14 +238,21 @@ class OnnxForward:
                 module, (example,), buf, input_names=["x"], output_names=["y"],
                 dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17, dynamo=False,
             )
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(threads or torch.get_num_threads())
-        opts.inter_op_num_threads = 1
-        # no busy-waiting between ops: much faster on small, shared machines; ~no cost on idle ones
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+        model.train(was_training)
+        self.threads = max(1, int(threads or torch.get_num_threads()))
+        self.micro_batch = max(1, int(micro_batch))
+        # single-threaded sessions; parallelism across calls instead, see ``threads``
+        self.session, self.rewritten = optimized_session(buf.getvalue(), example.numpy())
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="seisforge-ort") if self.threads > 1 else None
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"x": x})[0]
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         x = np.ascontiguousarray(batch.detach().cpu().numpy(), dtype=np.float32)
-        return torch.from_numpy(self.session.run(None, {"x": x})[0])
+        chunks = [x[i : i + self.micro_batch] for i in range(0, len(x), self.micro_batch)]
+        if self._pool is None or len(chunks) == 1:
+            outs = [self._run(c) for c in chunks]
+        else:  # session.run is thread-safe and releases the GIL
+            outs = list(self._pool.map(self._run, chunks))
+        return torch.from_numpy(outs[0] if len(outs) == 1 else np.concatenate(outs))
