@@ -1,6 +1,6 @@
 """Throughput of ``bench predict`` against a bare model forward pass on the same windows.
 
-Usage: ``python benchmarks/bench_predict.py [--events 80] [--model PhaseNet] [--batch-size 256]``
+Usage: ``python benchmarks/bench_predict.py [--events 400] [--model PhaseNet] [--batch-size 256]``
 
 Prints windows/s for the whole predict pipeline (SeisBench SteeredGenerator loading, windowing,
 normalisation, inference, output extraction, CSV writing) and for the bare forward pass alone, and the
@@ -41,7 +41,7 @@ def _windows(data: Path, targets: Path, model) -> torch.Tensor:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=80)
+    ap.add_argument("--events", type=int, default=400)
     ap.add_argument("--model", default="PhaseNet", help="SeisBench class (random init weights)")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
