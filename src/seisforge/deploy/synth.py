@@ -1,8 +1,9 @@
 """Synthetic continuous 3-C streams with inserted events and their catalog (offline test bed).
 
-Each event is a P arrival (mostly vertical) followed by an S arrival (mostly horizontal), both
-Ricker-like wave packets with an exponential coda, on coloured Gaussian noise. The catalog lists the
-true arrival times, so picks can be scored with ``seisforge bench continuous``.
+Events and noise come from the same physics as ``seisforge data synth``
+(:mod:`seisforge.data.synthetic`): P and S times from the 1-D velocity model, Brune source spectra,
+P mostly vertical and S mostly horizontal, coda decay, coloured background noise. The catalog lists
+the true arrival times, so picks can be scored with ``seisforge bench continuous``.
 """
 
 from __future__ import annotations
@@ -12,15 +13,6 @@ from pathlib import Path
 import numpy as np
 import obspy
 import pandas as pd
-
-
-def _packet(n: int, fs: float, freq: float, decay_s: float, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(n) / fs
-    carrier = rng.normal(size=n)
-    # band-limit the carrier around ``freq`` with a short moving average of a modulated signal
-    carrier = np.convolve(carrier, np.hanning(max(3, int(fs / freq))), mode="same")
-    onset = np.clip(t / 0.05, 0, 1)
-    return carrier * onset * np.exp(-t / decay_s)
 
 
 def random_event_times(duration_s: float, n_events: int, rng: np.random.Generator) -> np.ndarray:
@@ -71,37 +63,38 @@ def continuous_stream(
     (stream, catalog)
         ``catalog`` has columns ``event_id``, ``trace_id``, ``phase``, ``time`` (ISO UTC strings).
     """
+    from seisforge.data.synthetic import _event_signal, _noise
+
     rng = np.random.default_rng(seed)
     start = obspy.UTCDateTime(start)
     n = int(round(duration_s * sampling_rate))
-    noise = rng.normal(size=(len(components), n))
-    noise = np.apply_along_axis(lambda x: np.convolve(x, np.ones(3) / 3, mode="same"), 1, noise)
-    data = noise / noise.std()
+    if len(components) > 3:
+        raise ValueError(f"at most 3 components, got {components!r}")
+    data = _noise(rng, n, sampling_rate)[: len(components)]
+    data = data / data.std(axis=-1, keepdims=True)
     rows = []
     if event_times is None and n_events > 0:
         event_times = list(random_event_times(duration_s, n_events, rng))
-    if event_times:
-        for k, t_p in enumerate(event_times):
-            t_p = float(t_p)
-            ts_p = float(rng.uniform(2.0, 8.0))
-            i_p = int(round(t_p * sampling_rate))
-            i_s = int(round((t_p + ts_p) * sampling_rate))
-            amp = snr * rng.uniform(0.7, 1.5)
-            for ci, comp in enumerate(components):
-                w_p = 1.0 if comp == "Z" else 0.35
-                w_s = 0.5 if comp == "Z" else 1.6
-                np_ = min(n - i_p, int(8 * sampling_rate))
-                data[ci, i_p : i_p + np_] += amp * w_p * _packet(np_, sampling_rate, 6.0, 1.0, rng) / 0.2
-                ns_ = min(n - i_s, int(12 * sampling_rate))
-                if ns_ > 0:
-                    data[ci, i_s : i_s + ns_] += amp * w_s * _packet(ns_, sampling_rate, 3.0, 2.0, rng) / 0.2
-            ev = f"{event_prefix}{k:04d}"
-            for phase, idx in (("P", i_p), ("S", i_s)):
-                if idx < n:
-                    rows.append(
-                        {"event_id": ev, "trace_id": station, "phase": phase,
-                         "time": str(start + idx / sampling_rate)}
-                    )
+    seg = int(20 * sampling_rate)  # each event is simulated in a 20 s segment starting 1 s before P
+    lead = int(1 * sampling_rate)
+    zne = {"Z": 0, "N": 1, "E": 2, "1": 1, "2": 2}
+    for k, t_p in enumerate(event_times or []):
+        i_p = int(round(float(t_p) * sampling_rate))
+        dist, depth = float(rng.uniform(5, 45)), float(rng.uniform(2, 15))
+        sig, s_local = _event_signal(rng, seg, sampling_rate, dist, depth, float(rng.uniform(1.0, 3.0)), lead)
+        peak = np.max(np.abs(sig[0, lead:lead + int(2 * sampling_rate)])) or 1.0
+        sig = sig * snr * float(rng.uniform(0.7, 1.5)) / peak
+        i0, i1 = i_p - lead, min(n, i_p - lead + seg)
+        for ci, comp in enumerate(components):
+            data[ci, i0:i1] += sig[zne.get(comp, 1), : i1 - i0]
+        i_s = i_p + int(round(s_local - lead))
+        ev = f"{event_prefix}{k:04d}"
+        for phase, idx in (("P", i_p), ("S", i_s)):
+            if idx < n:
+                rows.append(
+                    {"event_id": ev, "trace_id": station, "phase": phase,
+                     "time": str(start + idx / sampling_rate)}
+                )
     net, sta, loc = station.split(".")
     stream = obspy.Stream(
         [
