@@ -22,15 +22,16 @@ def available_pretrained() -> list[tuple[str, str, str]]:
     shared = shared_dir()
     if shared is not None and (shared / "models/phasenetlight_ethz/ethz.json.v2").is_file():
         found.append(("phasenetlight_ethz", "seisbench:PhaseNetLight", str(shared / "models/phasenetlight_ethz/ethz")))
-    try:
-        import seisbench
+    import seisbench
 
-        cache = Path(seisbench.cache_model_root) / "phasenet"
-        for js in sorted(cache.glob("*.json*"))[:2]:
-            prefix = js.name.split(".json")[0]
-            found.append((f"phasenet_{prefix}", "seisbench:PhaseNet", str(cache / prefix)))
-    except Exception:  # pragma: no cover - cache layout differs between versions
-        pass
+    root = getattr(seisbench, "cache_model_root", None)
+    if root is None:
+        log.info("SeisBench exposes no model cache root; only shared weights are used")
+        return found
+    cache = Path(root) / "phasenet"
+    for js in sorted(cache.glob("*.json*"))[:2]:
+        prefix = js.name.split(".json")[0]
+        found.append((f"phasenet_{prefix}", "seisbench:PhaseNet", str(cache / prefix)))
     return found
 
 

@@ -90,7 +90,7 @@ def open_dataset(
         Resample traces to this rate on load (SeisBench adjusts ``*_sample`` metadata accordingly).
     component_order
         Component order of returned waveforms; missing components are zero-padded by SeisBench and
-        counted by the callers that care (see :func:`missing_components`).
+        counted by the callers that care (``bench predict`` counts them as dead or missing).
     cache
         SeisBench cache mode (``None``, ``"trace"``, ``"full"``).
 
@@ -155,25 +155,6 @@ def check_unique_keys(metadata: pd.DataFrame) -> None:
 def phase_columns(metadata: pd.DataFrame) -> dict[str, str]:
     """The phase columns present in ``metadata`` (subset of :data:`PHASE_COLUMNS`)."""
     return {c: p for c, p in PHASE_COLUMNS.items() if c in metadata.columns}
-
-
-def require_phase_columns(metadata: pd.DataFrame, where: str) -> dict[str, str]:
-    """Phase columns present; raise a clear error when a dataset has none at all."""
-    cols = phase_columns(metadata)
-    if not cols:
-        raise DataError(
-            f"{where}: no pick columns found (expected one of trace_p_arrival_sample, "
-            "trace_s_arrival_sample, ...). A dataset without picks cannot give task 2/3 targets."
-        )
-    return cols
-
-
-def missing_components(metadata: pd.DataFrame, wanted: str = "ZNE") -> np.ndarray:
-    """Per trace, the wanted components absent from ``trace_component_order`` ("" when none)."""
-    if "trace_component_order" not in metadata:
-        return np.array([""] * len(metadata), dtype=object)
-    orders = metadata["trace_component_order"].fillna("").astype(str)
-    return np.array(["".join(c for c in wanted if c not in o) for o in orders], dtype=object)
 
 
 def write_dataset(out: Path, meta: pd.DataFrame, waves: list[np.ndarray], unit: str = "counts",

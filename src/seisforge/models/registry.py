@@ -77,6 +77,12 @@ def resolve_weight_pair(weights: str | Path) -> tuple[Path, str | None]:
     )
 
 
+def label_string(model) -> str:
+    """A model's class labels as one string in output order (``"PSN"``; list labels give initials)."""
+    labels = model.labels
+    return labels if isinstance(labels, str) else "".join(lab[0] for lab in labels)
+
+
 def seisbench_class(name: str):
     """Return the SeisBench model class called ``name``, or raise a clear error."""
     import seisbench.models as sbm

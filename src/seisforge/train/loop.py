@@ -19,7 +19,7 @@ from tqdm import tqdm
 from seisforge.config import dump_yaml
 from seisforge.data.sources import phase_columns
 from seisforge.errors import ConfigError, DataError
-from seisforge.models.registry import load_model
+from seisforge.models.registry import label_string, load_model
 from seisforge.runinfo import environment, seed_everything, sha256_lines, worker_init_fn
 from seisforge.train import losses
 from seisforge.train.config import TrainConfig
@@ -208,7 +208,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
 
     model = build_model(cfg.model)
     teacher = _load_teacher(cfg, model, device)
-    labels = model.labels if isinstance(model.labels, str) else "".join(lab[0] for lab in model.labels)
+    labels = label_string(model)
+    teacher_order = [label_string(teacher).index(c) for c in labels] if teacher is not None else None
     datasets, manifest = open_training_datasets(cfg.data, model.sampling_rate, model.component_order)
     overlap_note = _leakage_check(cfg, datasets, manifest)
     train_data = SplitData(datasets, cfg.data.train_split, manifest)
@@ -342,10 +343,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
                     kd = None
                     if teacher is not None:
                         with torch.no_grad():
-                            tp = _forward(teacher, x).float()
-                            tl = teacher.labels if isinstance(teacher.labels, str) else "".join(
-                                lab[0] for lab in teacher.labels)
-                            tp = tp[:, [tl.index(c) for c in labels]]
+                            tp = _forward(teacher, x).float()[:, teacher_order]
                         kd = losses.kd_term(pred, tp, cfg.loss.kd.temperature, multiclass="N" in labels)
                     loss = losses.total_loss(loss, kd, cfg.loss.kd.alpha)
                 opt.zero_grad(set_to_none=True)

@@ -57,12 +57,6 @@ def focal(
     return ((1 - p_t) ** gamma * ce_w).mean()
 
 
-def _log_tempered(p: torch.Tensor, t: float, multiclass: bool, eps: float) -> torch.Tensor:
-    if multiclass:
-        return F.log_softmax(torch.log(p + eps) / t, dim=1)
-    raise AssertionError("use _bernoulli_kl for sigmoid outputs")
-
-
 def kd_term(
     student: torch.Tensor, teacher: torch.Tensor, temperature: float = 4.0, multiclass: bool = True,
     eps: float = EPS,
@@ -70,8 +64,8 @@ def kd_term(
     """``T^2 * KL(teacher_T || student_T)``, mean over batch and time (alpha is applied by the caller)."""
     t = float(temperature)
     if multiclass:
-        log_s = _log_tempered(student, t, True, eps)
-        log_t = _log_tempered(teacher, t, True, eps)
+        log_s = F.log_softmax(torch.log(student + eps) / t, dim=1)
+        log_t = F.log_softmax(torch.log(teacher + eps) / t, dim=1)
         kl = (log_t.exp() * (log_t - log_s)).sum(1)
     else:
         def logit(p):

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from seisforge.bench.picking.targets import load_targets
 from seisforge.data.sources import open_dataset, trace_keys
 from seisforge.errors import DataError
-from seisforge.models.registry import load_model
+from seisforge.models.registry import label_string, load_model
 from seisforge.models.window_outputs import SCORE_KEYS, empty_outputs
 from seisforge.runinfo import RunReport, sha256_file
 
@@ -73,8 +73,7 @@ class SeisBenchWindowPicker:
         self.in_samples = int(model.in_samples)
         self.component_order = model.component_order
         self.norm = getattr(model, "norm", "peak")
-        labels = model.labels
-        self.labels = "".join(lab[0] for lab in labels) if isinstance(labels, (list, tuple)) else labels
+        self.labels = label_string(model)
         self.name = type(model).__name__
         self.version = getattr(model, "_seisforge_source", "unknown")
 

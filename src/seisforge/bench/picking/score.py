@@ -95,7 +95,8 @@ def _bins(test23: pd.DataFrame, thresholds: dict, n_boot: int, seed: int) -> lis
 
                 def stat(idx, res=res, prob=prob, thr=thr):
                     r = res[idx]
-                    out = {"mae_s": M.residual_stats(r)["mae_s"], "rms_s": M.residual_stats(r)["std_s"]}
+                    rs = M.residual_stats(r)
+                    out = {"mae_s": rs["mae_s"], "rms_s": rs["std_s"]}
                     if np.isfinite(thr):
                         det, cor = M.pick_outcome(prob[idx], r, thr)
                         out["recall"] = float(cor.mean())
