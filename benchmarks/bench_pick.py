@@ -7,7 +7,15 @@ An extra line times seisforge end to end (miniSEED read, clean-up, picking, Parq
 Examples
 --------
 python benchmarks/bench_pick.py                        # PhaseNetLight ETHZ weights from ../shared
+python benchmarks/bench_pick.py --model PhaseNet --synthetic-weights runs/bench_phasenet
+python benchmarks/bench_pick.py --model PhaseNet --pretrained stead   # needs network once
 python benchmarks/bench_pick.py --model PhaseNet --random-init --hours 6
+
+``--synthetic-weights DIR`` trains the model on seisforge's synthetic seismograms into ``DIR`` first
+(``seisforge data synth`` + ``seisforge train``, deterministic, about 2 minutes on 2 cores) unless
+``DIR/phasenet_synth/best`` already exists. Trained weights matter for speed: randomly initialised
+PhaseNet outputs about 1/3 everywhere and has identity batch norms, neither of which is what real
+weights do.
 """
 
 from __future__ import annotations
@@ -23,6 +31,22 @@ from pathlib import Path
 import torch
 
 
+def train_synthetic(root: Path, model: str) -> Path:
+    """Weights of ``model`` trained on synthetic seismograms under ``root`` (trained once, then reused)."""
+    from seisforge.cli import main as cli
+
+    best = root / "phasenet_synth" / "best"
+    if not (best / "model.json").is_file():
+        repo = Path(__file__).resolve().parent.parent
+        if not (root / "data").is_dir():
+            assert cli(["data", "synth", "--out", str(root / "data"), "--events", "400", "--noise-traces", "120",
+                        "--seed", "0"]) == 0
+        assert cli(["train", str(repo / "configs" / "demo_phasenet.yaml"), "--set", f"model.cls={model}",
+                    "--set", f"data.path={root / 'data'}", "--set", f"run.root={root}", "--set", "train.epochs=25",
+                    "--set", "name=phasenet_synth"]) == 0
+    return best / "model"
+
+
 def main(argv: list[str] | None = None) -> int:
     from seisforge.bench.picking.continuous import pick_set_f1, picks_frame
     from seisforge.deploy.engine import FastPicker
@@ -35,10 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="PhaseNetLight")
     p.add_argument("--weights", help="default: ../shared/models/phasenetlight_ethz/ethz for PhaseNetLight")
     p.add_argument("--random-init", action="store_true", help="randomly initialised model (seed 0)")
+    p.add_argument("--synthetic-weights", metavar="DIR",
+                   help="train the model on synthetic data into DIR (once) and use those weights")
     p.add_argument("--hours", type=float, default=24.0, help="length of the station-day slice")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--pretrained", help="SeisBench hub weights (e.g. stead; needs network once)")
+    p.add_argument("--events-per-hour", type=float, default=20.0,
+                   help="inserted events per hour (20 gives ~900 picks a day, several times a typical station)")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--out", help="write the results as JSON here")
     args = p.parse_args(argv)
@@ -46,17 +76,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     weights = args.weights
+    if args.synthetic_weights:
+        weights = str(train_synthetic(Path(args.synthetic_weights), args.model))
     if weights is None and not args.random_init and args.model == "PhaseNetLight":
         root = shared_dir()
         if root is None:
             p.error("no --weights and ../shared not found; use --random-init")
         weights = str(root / "models" / "phasenetlight_ethz" / "ethz")
     torch.manual_seed(0)
-    model = load_model(f"seisbench:{args.model}", weights=weights, allow_random=args.random_init)
-    weights_desc = weights or "random-init (torch seed 0)"
+    model = load_model(f"seisbench:{args.model}", weights=weights, pretrained=args.pretrained,
+                       allow_random=args.random_init)
+    weights_desc = weights or (f"pretrained:{args.pretrained}" if args.pretrained else "random-init (torch seed 0)")
 
-    stream, catalog = continuous_stream(duration_s=args.hours * 3600, n_events=int(20 * args.hours), seed=7)
-    picker = FastPicker(model, batch_size=args.batch_size, backend=args.backend)
+    stream, catalog = continuous_stream(duration_s=args.hours * 3600,
+                                        n_events=int(round(args.events_per_hour * args.hours)), seed=7)
+    picker = FastPicker(model, batch_size=args.batch_size, backend=args.backend, precision=args.precision)
     day_fraction = args.hours / 24.0
 
     sb_times, sf_times = [], []
@@ -82,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         f = Path(tmp) / "day.mseed"
         stream.write(str(f), format="MSEED", encoding="FLOAT32")
-        settings = PickSettings(model=f"seisbench:{args.model}", weights=weights, random_init=args.random_init,
-                                batch_size=args.batch_size, backend=args.backend)
+        settings = PickSettings(model=f"seisbench:{args.model}", weights=weights, pretrained=args.pretrained,
+                                random_init=args.random_init, batch_size=args.batch_size, backend=args.backend,
+                                precision=args.precision)
         get_picker(settings)
         units = index_files([str(f)], pad_s=0.0).units
         t = time.perf_counter()
@@ -95,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         "slice_hours": args.hours,
         "note": "full station-day" if args.hours == 24 else f"SHORT SLICE of {args.hours} h, scaled to station-days",
         "model": args.model, "weights": weights_desc, "backend": picker.backend,
+        "precision": picker.precision, "precision_requested": args.precision, "inference_stats": picker.stats,
+        "events_per_hour": args.events_per_hour,
         "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(), "repeats": args.repeats,
         "seisbench_s": sb_times, "seisforge_s": sf_times,
         "seisbench_station_days_per_s": day_fraction / sb_med,
@@ -105,8 +142,14 @@ def main(argv: list[str] | None = None) -> int:
         "environment": environment(device="cpu"),
     }
     print(f"bench_pick: {res['note']}; 3-C 100 Hz synthetic stream; {args.model} weights={weights_desc}; "
-          f"backend={picker.backend}; batch={args.batch_size}; torch threads={torch.get_num_threads()}; "
-          f"median of {args.repeats} interleaved runs")
+          f"backend={picker.backend}; precision={picker.precision} (asked {args.precision}); "
+          f"batch={args.batch_size}; torch threads={torch.get_num_threads()}; "
+          f"{args.events_per_hour:g} events/h; median of {args.repeats} interleaved runs")
+    st = picker.stats
+    if st["refined_windows"]:
+        print(f"  bf16: forward cost {st['bf16_cost']:.2f} of fp32; {st['refined_windows']} of {st['windows']} "
+              f"windows recomputed in fp32; max bf16 error below the cut {st['max_bf16_error']:.4f}; "
+              f"fallbacks {st['fallbacks']}")
     print(f"  SeisBench classify : {res['seisbench_station_days_per_s']:.4f} station-days/s "
           f"({sb_med:.2f} s per slice)")
     print(f"  seisforge pick     : {res['seisforge_station_days_per_s']:.4f} station-days/s "

@@ -37,8 +37,12 @@ def test_pick_obs_files_equal_classify(shared, weights, model, tmp_path):
     report = json.loads((out / "run_report.json").read_text())
     assert report["processed"] == 1 and report["handled"]["resampled"] == 3
     assert report["skipped"]["channel_not_used"] == 1  # the hydrophone
+    # inference accounting: windows run, and how many a bf16 first pass sent back to float32
+    assert report["notes"]["model_windows"] >= 2 and report["notes"]["bf16_fallbacks"] == 0
+    assert 0 <= report["notes"]["bf16_refined_windows"] <= report["notes"]["model_windows"]
     run = json.loads((out / "run.json").read_text())
     assert run["settings"]["weights"] == weights and "packages" in run["environment"]
+    assert run["args"]["precision"] == "auto" and "precision" not in run["settings"]  # speed only
     csv = pd.read_csv(tmp_path / "p.csv")
     assert len(csv) == len(df)
     assert len(obspy.read_events(str(tmp_path / "p.xml"))[0].picks) == len(df)

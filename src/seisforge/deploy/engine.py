@@ -58,6 +58,38 @@ class Pick:
     end_time: obspy.UTCDateTime
 
 
+def windows_touching(starts: np.ndarray, width: int, spans: np.ndarray) -> np.ndarray:
+    """Indices of the windows that overlap any span.
+
+    Parameters
+    ----------
+    starts
+        Sorted window start samples; window ``w`` covers ``[starts[w], starts[w] + width)``.
+    width
+        Window length in samples.
+    spans
+        ``(k, 3)`` integer rows ``(window, first, last)``: samples ``first..last`` (inclusive) of that
+        window, in window coordinates.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted unique window indices.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    if len(spans) == 0:
+        return np.zeros(0, dtype=np.intp)
+    lo = starts[spans[:, 0]] + spans[:, 1]
+    hi = starts[spans[:, 0]] + spans[:, 2]
+    # w overlaps [lo, hi] when starts[w] <= hi and starts[w] + width > lo (starts and ends are sorted)
+    first = np.searchsorted(starts + width, lo, side="right")
+    stop = np.searchsorted(starts, hi, side="right")
+    marks = np.zeros(len(starts) + 1, dtype=np.int64)
+    np.add.at(marks, first, 1)
+    np.add.at(marks, stop, -1)
+    return np.flatnonzero(np.cumsum(marks)[:-1] > 0)
+
+
 class FastPicker:
     """Batched, SeisBench-equivalent picking with a SeisBench array model.
 
@@ -73,14 +105,38 @@ class FastPicker:
     backend
         ``torch``, ``onnx`` (ONNX Runtime, CPU) or ``auto`` (ONNX Runtime on CPU when installed,
         else torch).
+    precision
+        ``fp32``: every window in float32 (ONNX Runtime or torch, see ``backend``). ``bf16``: every
+        window first runs in bfloat16 through OpenVINO (about 1.8x faster on CPUs with native bf16),
+        then every window that touches a sample where the stacked bf16 curve of a phase reaches
+        ``min(threshold) / 2 - refine_margin`` is recomputed in float32 and the block restacked. The
+        trigger regions, and so the picks, are then computed from float32 windows only, as long as
+        the bf16 error stays below ``refine_margin``; the refined windows measure that error, and if
+        it exceeds half the margin the whole input is recomputed in float32 (``stats["fallbacks"]``).
+        ``auto``: ``bf16`` on CPU when OpenVINO is installed, reports native bf16 and a timing at
+        start-up shows bf16 to be faster, until the refined share of windows makes it slower (see
+        ``stats``); else ``fp32``. Either way the picks are the float32 picks.
+    refine_margin
+        Probability margin of the bf16 refinement (default 0.1; the largest bf16 error seen below the cut was 0.021).
     **kwargs
         Annotate/classify arguments exactly as SeisBench takes them (``overlap``, ``blinding``,
         ``stacking``, ``P_threshold``, ``S_threshold``, ``strict``, ...). They override the model's
         ``default_args`` like in SeisBench.
+
+    Attributes
+    ----------
+    stats
+        Running counts: ``windows`` (model windows of all inputs), ``refined_windows`` (recomputed in
+        float32 after bf16), ``max_bf16_error`` seen on those where bf16 was below the refinement cut
+        (the error the margin must exceed), ``fallbacks`` (inputs recomputed
+        entirely in float32) and, with bf16, ``bf16_cost`` (measured bf16/float32 forward time).
+        With ``precision="auto"``, bf16 is dropped when ``bf16_cost`` is above 0.75, and after 1000
+        windows when ``bf16_cost + 1.7 * refined_windows / windows`` (the estimated time relative to
+        float32) is above 1.
     """
 
     def __init__(self, model: Any, batch_size: int = 256, device: str = "cpu", backend: str = "auto",
-                 **kwargs: Any) -> None:
+                 precision: str = "fp32", refine_margin: float = 0.1, **kwargs: Any) -> None:
         if getattr(model, "output_type", None) != "array":
             raise ConfigError(
                 f"{type(model).__name__} is not an array picker (output_type={model.output_type!r}); "
@@ -116,6 +172,73 @@ class FastPicker:
                     raise ConfigError(f"ONNX export of {type(model).__name__} failed: {err}") from err
                 log.warning("ONNX export of %s failed (%s); using torch", type(model).__name__, err)
         self.backend = "onnx" if self._onnx is not None else "torch"
+        self.stats: dict[str, Any] = {"windows": 0, "refined_windows": 0, "max_bf16_error": 0.0, "fallbacks": 0}
+        self.refine_margin = float(refine_margin)
+        self._auto = precision == "auto"
+        self._bf16 = None
+        self._bf16 = self._bf16_forward(precision)
+        self.precision = "bf16" if self._bf16 is not None else "fp32"
+
+    def _bf16_forward(self, precision: str) -> Any:
+        """The OpenVINO bf16 forward pass for ``precision`` (None for float32)."""
+        from seisforge.deploy import openvino_backend
+
+        if precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+        if precision == "fp32" or (precision == "auto" and self.device.type != "cpu"):
+            return None
+        if precision == "bf16" and self.device.type != "cpu":
+            raise ConfigError("precision bf16 runs through OpenVINO on the CPU; use --precision fp32 with a GPU")
+        if not openvino_backend.bf16_native():
+            if precision == "bf16":
+                raise ConfigError("precision bf16 needs OpenVINO (pip install openvino) and a CPU with native "
+                                  "bf16 (AVX512_BF16 or AMX); use --precision fp32")
+            return None
+        low = min(self.threshold(p) for p in self.labels if p != "N") / 2
+        if not 0 < self.refine_margin < low:
+            if precision == "bf16":
+                raise ConfigError(f"precision bf16: the refinement margin {self.refine_margin} must be below half the "
+                                  f"lowest threshold ({low:g}); lower the margin or use --precision fp32")
+            log.info("thresholds too low for the bf16 refinement margin; using float32")
+            return None
+        try:
+            fwd = openvino_backend.OpenVinoForward(
+                self.model, getattr(self.model, "in_channels", len(self.model.component_order)),
+                self.model.in_samples, self.argdict)
+        except Exception as err:  # noqa: BLE001 - export or compilation can fail for exotic models
+            if precision == "bf16":
+                raise ConfigError(f"OpenVINO bf16 compilation of {type(self.model).__name__} failed: {err}") from err
+            log.warning("OpenVINO bf16 path unavailable for %s (%s); using float32", type(self.model).__name__, err)
+            return None
+        self._bf16 = fwd
+        self.stats["bf16_cost"] = cost = self._time_bf16()
+        if precision == "auto" and cost > self.AUTO_MAX_COST:
+            log.info("bf16 forward pass costs %.2f of float32 for %s; using float32", cost, type(self.model).__name__)
+            return None
+        return fwd
+
+    #: ``precision="auto"`` keeps bf16 only when its forward pass costs at most this fraction of float32
+    AUTO_MAX_COST = 0.75
+    #: time of a refined window relative to a float32 window (its forward pass plus the extra copies and
+    #: bookkeeping); from benchmarks/bench_pick.py, where bf16 broke even at about 22% refined windows
+    REFINE_WEIGHT = 1.7
+
+    def _time_bf16(self) -> float:
+        """Time of a bf16 forward pass relative to float32 (best of 3, two micro-batches per thread)."""
+        import time
+
+        n_ch = getattr(self.model, "in_channels", len(self.model.component_order))
+        n = min(self.batch_size, 2 * self._bf16.threads * self._bf16.micro_batch)
+        x = np.random.default_rng(0).normal(size=(n, n_ch, self.model.in_samples)).astype(np.float32)
+        best = {}
+        for bf16 in (False, True):
+            times = []
+            for _ in range(3):
+                t = time.perf_counter()
+                self._forward(x, bf16=bf16)
+                times.append(time.perf_counter() - t)
+            best[bf16] = min(times)
+        return best[True] / best[False]
 
     # ------------------------------------------------------------------ stream -> blocks
     def _arg(self, key: str) -> Any:
@@ -169,16 +292,17 @@ class FastPicker:
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
-    def _forward(self, batch: np.ndarray) -> np.ndarray:
+    def _forward(self, batch: np.ndarray, bf16: bool = False) -> np.ndarray:
         x = torch.from_numpy(batch).to(self.device)
         piggyback = None
-        if self._onnx is not None and self._onnx.includes_pre:
-            pred = self._onnx(x)
+        net = self._bf16 if bf16 else self._onnx
+        if net is not None and net.includes_pre:
+            pred = net(x)
         else:
             pre = self.model.annotate_batch_pre(x, argdict=self.argdict)
             if isinstance(pre, tuple):
                 pre, piggyback = pre
-            pred = self._onnx(pre) if self._onnx is not None else self.model(pre)
+            pred = net(pre) if net is not None else self.model(pre)
         pred = self.model.annotate_batch_post(pred, piggyback=piggyback, argdict=self.argdict)
         if not isinstance(pred, torch.Tensor):
             raise ConfigError(f"{type(self.model).__name__} returns {type(pred).__name__}; expected one tensor")
@@ -194,27 +318,26 @@ class FastPicker:
         while i < len(chunk):  # copy each run of consecutive windows of one block at once
             bi, wi, _ = chunk[i]
             j = i + 1
-            while j < len(chunk) and chunk[j][0] == bi:
+            while j < len(chunk) and chunk[j][0] == bi and chunk[j][1] == wi + j - i:
                 j += 1
             if bi not in per_block:  # one (windows, samples, classes) array per block, filled in place
                 per_block[bi] = np.empty((len(blocks[bi].offsets),) + preds.shape[1:], dtype=np.float32)
             per_block[bi][wi : wi + j - i] = preds[i:j]
             i = j
 
-    def annotate(self, blocks: list[Block]) -> list[Annotation]:
-        """Run the model on all windows of all blocks (batched across blocks) and stack per block."""
-        from seisbench.ext import stack_windows
+    def _run_windows(self, blocks: list[Block], jobs: list[tuple[int, int, int]],
+                     per_block: dict[int, np.ndarray], bf16: bool = False,
+                     on_batch: Any = None) -> None:
+        """Run the model on ``jobs`` (block, window, offset), batched across blocks, into ``per_block``.
 
-        in_samples, pred_sample = self.model.in_samples, self.model.pred_sample
-        if isinstance(pred_sample, int):
-            pred_sample = (0, pred_sample)
-        jobs = [(bi, wi, off) for bi, b in enumerate(blocks) for wi, off in enumerate(b.offsets)]
-        per_block: dict[int, np.ndarray] = {}
+        ``on_batch(chunk, preds)`` is called (in this thread) after each batch is copied out.
+        """
+        in_samples = self.model.in_samples
         views = [sliding_window_view(b.data, in_samples, axis=-1) for b in blocks]
         batches = [jobs[s : s + self.batch_size] for s in range(0, len(jobs), self.batch_size)]
 
         def run(chunk: list[tuple[int, int, int]]) -> np.ndarray:
-            return self._forward(np.stack([views[bi][:, off] for bi, _, off in chunk]))
+            return self._forward(np.stack([views[bi][:, off] for bi, _, off in chunk]), bf16=bf16)
 
         # the next batch runs in a feeder thread while this one is copied out (one batch ahead)
         with ThreadPoolExecutor(1, thread_name_prefix="seisforge-feed") as feeder:
@@ -224,22 +347,114 @@ class FastPicker:
                 if k + 1 < len(batches):
                     pending = feeder.submit(run, batches[k + 1])
                 self._copy_out(chunk, preds, blocks, per_block)
-        method = str(self._arg("stacking")).lower()
+                if on_batch is not None:
+                    on_batch(chunk, preds)
+
+    def _pred_offsets(self, block: Block, data: np.ndarray) -> np.ndarray:
+        """Window offsets in prediction samples (SeisBench's rounding)."""
+        pred_sample = self.model.pred_sample
+        if isinstance(pred_sample, int):
+            pred_sample = (0, pred_sample)
+        factor = data.shape[1] / (pred_sample[1] - pred_sample[0])
+        return np.round(block.offsets * factor).astype(np.intp)
+
+    def _stack(self, block: Block, data: np.ndarray) -> np.ndarray:
+        """SeisBench's ``stack_windows`` of ``(windows, samples, classes)`` predictions."""
+        from seisbench.ext import stack_windows
+
+        return stack_windows(windows=data, offsets=self._pred_offsets(block, data),
+                             method=str(self._arg("stacking")).lower())
+
+    def _phases_and_cut(self) -> tuple[list[int], float]:
+        """Output channels of the phases and the bf16 refinement cut ``min(threshold) / 2 - margin``."""
+        phases = [i for i, label in enumerate(self.labels) if label != "N"]
+        return phases, min(self.threshold(self.labels[i]) for i in phases) / 2 - self.refine_margin
+
+    def _hot_spans(self, spans: dict[int, list[tuple[int, int, int]]]) -> Any:
+        """Batch callback: record per block the span of samples where a window's bf16 phase curve reaches the cut."""
+        phases, cut = self._phases_and_cut()
+
+        def on_batch(chunk: list[tuple[int, int, int]], preds: np.ndarray) -> None:
+            if preds.ndim == 2:
+                preds = preds[..., None]
+            hot = preds[:, :, phases].max(axis=2) >= cut  # NaN (blinded) samples are never hot
+            for k in np.flatnonzero(hot.any(axis=1)):
+                idx = np.flatnonzero(hot[k])
+                bi, wi, _ = chunk[k]
+                spans.setdefault(bi, []).append((wi, int(idx[0]), int(idx[-1])))
+
+        return on_batch
+
+    def _refine(self, blocks: list[Block], per_block: dict[int, np.ndarray],
+                spans: dict[int, list[tuple[int, int, int]]]) -> None:
+        """Recompute in float32 every window that covers a sample where some window's bf16 curve is hot.
+
+        A sample is hot when the bf16 curve of any window covering it reaches ``min(threshold) / 2 -
+        refine_margin`` for any phase (``spans`` from :meth:`_hot_spans`: window, first and last hot
+        sample). All windows covering a hot sample are recomputed, so the stacked curve is float32
+        wherever a trigger can start, continue or end; elsewhere every window is below the cut, so with
+        bf16 errors below the margin the stacked curve stays below every off-threshold either way.
+        """
+        phases, cut = self._phases_and_cut()
+        jobs = []
+        for bi, items in spans.items():
+            starts = self._pred_offsets(blocks[bi], per_block[bi])
+            touched = windows_touching(starts, per_block[bi].shape[1], np.array(items, dtype=np.int64))
+            jobs += [(bi, int(wi), int(blocks[bi].offsets[wi])) for wi in touched]
+        if not jobs:
+            return
+        approx = np.stack([per_block[bi][wi][:, phases] for bi, wi, _ in jobs])
+        self._run_windows(blocks, jobs, per_block)
+        self.stats["refined_windows"] += len(jobs)
+        # the bound that matters is the bf16 error where bf16 says "below the cut"; measure it there
+        exact = np.stack([per_block[bi][wi][:, phases] for bi, wi, _ in jobs])
+        cold = approx < cut
+        err = float(np.max(np.abs(exact[cold] - approx[cold]), initial=0.0))
+        self.stats["max_bf16_error"] = max(self.stats["max_bf16_error"], err)
+        if err > self.refine_margin / 2:
+            log.warning("bf16 error %.3g exceeds half the refinement margin %.3g; recomputing in float32",
+                        err, self.refine_margin)
+            self.stats["fallbacks"] += 1
+            all_jobs = [(bi, wi, off) for bi in per_block for wi, off in enumerate(blocks[bi].offsets)]
+            self._run_windows(blocks, all_jobs, per_block)
+
+    def _maybe_stop_bf16(self) -> None:
+        """In ``auto`` mode, go back to float32 when refinement eats the bf16 gain on this data."""
+        st = self.stats
+        estimate = st["bf16_cost"] + self.REFINE_WEIGHT * st["refined_windows"] / max(st["windows"], 1)
+        if self._auto and st["windows"] >= 1000 and estimate > 1.0:
+            log.info("bf16 refinement recomputed %d of %d windows; using float32 from now on",
+                     st["refined_windows"], st["windows"])
+            self._bf16 = None
+            self.precision = "fp32"
+
+    def annotate(self, blocks: list[Block]) -> list[Annotation]:
+        """Run the model on all windows of all blocks (batched across blocks) and stack per block."""
+        pred_sample = self.model.pred_sample
+        if isinstance(pred_sample, int):
+            pred_sample = (0, pred_sample)
+        jobs = [(bi, wi, off) for bi, b in enumerate(blocks) for wi, off in enumerate(b.offsets)]
+        per_block: dict[int, np.ndarray] = {}
+        self.stats["windows"] += len(jobs)
+        if self._bf16 is not None:
+            spans: dict[int, list[tuple[int, int, int]]] = {}
+            self._run_windows(blocks, jobs, per_block, bf16=True, on_batch=self._hot_spans(spans))
+            self._refine(blocks, per_block, spans)
+            self._maybe_stop_bf16()
+        else:
+            self._run_windows(blocks, jobs, per_block)
         out = []
         for bi, b in enumerate(blocks):
             if bi not in per_block:
                 continue
             data = per_block.pop(bi)
             factor = data.shape[1] / (pred_sample[1] - pred_sample[0])
-            stacked = stack_windows(
-                windows=data, offsets=np.round(b.offsets * factor).astype(np.intp), method=method
-            )
             out.append(
                 Annotation(
                     trace_id=b.trace_id,
                     start_time=b.start_time + pred_sample[0] / b.sampling_rate,
                     sampling_rate=b.sampling_rate * factor,
-                    data=stacked,
+                    data=self._stack(b, data),
                 )
             )
         return out

@@ -39,6 +39,7 @@ class PickSettings:
     batch_size: int = 256
     device: str = "cpu"
     backend: str = "auto"
+    precision: str = "auto"
     threads: int | None = None
 
     def pick_kwargs(self) -> dict[str, Any]:
@@ -51,9 +52,9 @@ class PickSettings:
         return {k: v for k, v in kw.items() if v is not None}
 
     def identity(self) -> dict[str, Any]:
-        """Settings that change the pick set (batch size, device, backend and threads do not)."""
+        """Settings that change the pick set (batch size, device, backend, precision and threads do not)."""
         d = asdict(self)
-        for k in ("batch_size", "device", "backend", "threads"):
+        for k in ("batch_size", "device", "backend", "precision", "threads"):
             d.pop(k)
         if d["blinding"] is not None:
             d["blinding"] = list(d["blinding"])
@@ -79,7 +80,7 @@ def get_picker(settings: PickSettings):
         model = load_model(settings.model, weights=settings.weights, pretrained=settings.pretrained,
                            allow_random=settings.random_init)
         picker = FastPicker(model, batch_size=settings.batch_size, device=settings.device,
-                            backend=settings.backend, **settings.pick_kwargs())
+                            backend=settings.backend, precision=settings.precision, **settings.pick_kwargs())
         _CACHE.clear()
         _CACHE[settings] = picker
     return picker
@@ -189,7 +190,12 @@ def process_unit(unit: StationDay, settings: PickSettings, out_dir: str,
         blocks = picker.blocks(prepared.stream)
         if not any(len(b.offsets) for b in blocks):
             report.skip("no_window_fits", unit.key)
+        before = dict(picker.stats)
         picks = [p for p in picker.picks(picker.annotate(blocks)) if unit.t0 <= p.peak_time < unit.t1]
+        # inference accounting (summed over units in run_report.json notes)
+        for key, name in (("windows", "model_windows"), ("refined_windows", "bf16_refined_windows"),
+                          ("fallbacks", "bf16_fallbacks")):
+            report.notes[name] = picker.stats[key] - before[key]
     state = {
         "unit": unit.key,
         "station": unit.station,
@@ -203,6 +209,8 @@ def process_unit(unit: StationDay, settings: PickSettings, out_dir: str,
         "examples": report.examples,
         "notes": report.notes,
         "elapsed_s": round(prepared.seconds + time.time() - t_start, 3),
+        "precision": picker.precision,
+        "bf16_max_error": round(picker.stats["max_bf16_error"], 6),
     }
     table = picks_table(picks, settings.model, model_version(picker))
     PickStore(out_dir).write_unit(unit, table, state)
@@ -233,6 +241,9 @@ def summarise(store_states: list[dict[str, Any]], index_problems: list[tuple[str
     report.notes["n_picks"] = int(sum(st["n_picks"] for st in store_states))
     report.notes["data_station_hours"] = round(sum(st.get("data_seconds", 0.0) for st in store_states) / 3600, 4)
     report.notes["units_done"] = len(store_states)
+    errors = [st["bf16_max_error"] for st in store_states if st.get("bf16_max_error")]
+    if errors:  # largest bf16 error measured on refined windows (the refinement margin must stay above it)
+        report.notes["bf16_max_error"] = max(errors)
     return report
 
 

@@ -1,0 +1,229 @@
+"""The bf16 path: exact graph rewrites, float32 refinement around triggers, self-check and fallback.
+
+The refinement logic is tested with a stand-in for the bf16 forward pass (float32 plus seeded noise),
+so it runs on any CPU; the OpenVINO tests skip where OpenVINO or native bf16 is missing.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from seisforge.deploy import onnx_backend, openvino_backend  # noqa: E402
+from seisforge.deploy.engine import FastPicker, windows_touching  # noqa: E402
+from seisforge.deploy.synth import continuous_stream  # noqa: E402
+from seisforge.errors import ConfigError  # noqa: E402
+
+
+def _trained_like_phasenet():
+    """Full PhaseNet, random weights, with non-trivial batch-norm statistics (as after training)."""
+    from seisforge.models.registry import load_model
+
+    torch.manual_seed(0)
+    model = load_model("seisbench:PhaseNet", weights=None, allow_random=True).eval()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=g) * 0.3)
+                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=g) * 0.2)
+    return model
+
+
+def test_windows_touching_matches_brute_force():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        width, step = int(rng.integers(5, 40)), int(rng.integers(1, 40))
+        n = int(rng.integers(1, 30))
+        starts = np.arange(n) * step
+        if rng.random() < 0.5 and n > 1:  # SeisBench's extra last window, closer than the stride
+            starts[-1] = starts[-2] + int(rng.integers(1, step + 1))
+        k = int(rng.integers(0, 6))
+        spans = []
+        for _ in range(k):
+            w = int(rng.integers(0, n))
+            a = int(rng.integers(0, width))
+            spans.append((w, a, int(rng.integers(a, width))))
+        spans = np.array(spans, dtype=np.int64).reshape(-1, 3)
+        hot = set()
+        for w, a, b in spans:
+            hot.update(range(starts[w] + a, starts[w] + b + 1))
+        want = [w for w in range(n) if any(starts[w] <= s < starts[w] + width for s in hot)]
+        assert windows_touching(starts, width, spans).tolist() == want
+
+
+def test_fold_and_sink_rewrites_are_exact():
+    model = _trained_like_phasenet()
+    args = dict(model.default_args)
+    plain, includes_pre, example = onnx_backend.export_graph(model, 3, model.in_samples, args, part="net")
+    assert not includes_pre
+    fast = onnx_backend.sink_transposed_conv_bias(onnx_backend.fold_batchnorm(onnx.load_from_string(plain)))
+    onnx.checker.check_model(fast)
+    ops = [n.op_type for n in fast.graph.node]
+    assert "BatchNormalization" not in ops  # folded into the four transposed convolutions
+    convt = [n for n in fast.graph.node if n.op_type == "ConvTranspose"]
+    assert len(convt) == 4 and all(len(n.input) == 2 for n in convt)  # bias moved behind the crop
+    used = {i for n in fast.graph.node for i in n.input}
+    assert all(i.name in used for i in fast.graph.initializer)  # no dead weights left behind
+    x = np.random.default_rng(2).normal(size=(3, 3, model.in_samples)).astype(np.float32)
+    with torch.inference_mode():
+        want = model(torch.from_numpy(x)).numpy()
+    got = onnx_backend._session(fast.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_sink_leaves_channel_crops_alone():
+    """A slice over the channel axis does not commute with a per-channel bias: no rewrite."""
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.up = torch.nn.ConvTranspose1d(4, 6, 7, stride=4, bias=True)
+
+        def forward(self, x):
+            return torch.relu(self.up(x))[:, 1:5]
+
+    net = Net().eval()
+    buf = io.BytesIO()
+    x = torch.randn(2, 4, 50)
+    torch.onnx.export(net, (x,), buf, input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
+    model = onnx_backend.sink_transposed_conv_bias(onnx.load_from_string(buf.getvalue()))
+    assert all(len(n.input) == 3 for n in model.graph.node if n.op_type == "ConvTranspose")
+
+
+class _NoisyForward:
+    """Stand-in for the bf16 forward pass: the float32 outputs plus seeded uniform noise."""
+
+    def __init__(self, fp32, amplitude: float):
+        self.fp32, self.amplitude, self.calls = fp32, amplitude, 0
+        self.includes_pre = fp32.includes_pre
+
+    def __call__(self, x):
+        y = self.fp32(x)
+        self.calls += 1
+        noise = np.random.default_rng(self.calls).uniform(-self.amplitude, self.amplitude, size=y.shape)
+        return (y + torch.from_numpy(noise.astype(np.float32))).clamp(0, 1)
+
+
+def _picker_with_fake_bf16(model, amplitude: float) -> FastPicker:
+    picker = FastPicker(model, batch_size=64, backend="onnx", precision="fp32")
+    picker._bf16 = _NoisyForward(picker._onnx, amplitude)
+    picker.stats["bf16_cost"] = 0.6
+    picker.precision = "bf16"
+    return picker
+
+
+def _key(picks):
+    return [(p.trace_id, p.phase, p.peak_time, p.start_time, p.end_time) for p in picks]
+
+
+def _assert_same_picks(got, want):
+    """Same pick times; peak values up to float32 rounding (windows are batched differently)."""
+    assert _key(got) == _key(want)
+    np.testing.assert_allclose([p.peak_value for p in got], [p.peak_value for p in want], rtol=0, atol=1e-5)
+
+
+def test_refinement_gives_float32_picks_despite_approximate_first_pass(model):
+    stream, _ = continuous_stream(duration_s=3600, n_events=20, seed=11)
+    want = FastPicker(model, batch_size=64, backend="onnx", precision="fp32").classify(stream)
+    assert len(want) > 20
+    # noise of 0.02 moves peaks and trigger edges: without refinement the picks differ ...
+    raw = _picker_with_fake_bf16(model, 0.02)
+    raw._refine = lambda *a, **k: None
+    assert _key(raw.classify(stream)) != _key(want)
+    # ... with it they are the float32 picks, and only the windows near triggers were recomputed
+    picker = _picker_with_fake_bf16(model, 0.02)
+    _assert_same_picks(picker.classify(stream), want)
+    st = picker.stats
+    assert 0 < st["refined_windows"] < st["windows"] and st["fallbacks"] == 0
+    assert 0.005 < st["max_bf16_error"] <= 0.02 + 1e-6
+
+
+def test_large_bf16_errors_trigger_the_float32_fallback(model, caplog):
+    stream, _ = continuous_stream(duration_s=1800, n_events=10, seed=12)
+    want = FastPicker(model, batch_size=64, backend="onnx", precision="fp32").classify(stream)
+    picker = _picker_with_fake_bf16(model, 0.09)  # above half the margin (0.05)
+    with caplog.at_level("WARNING"):
+        got = picker.classify(stream)
+    assert picker.stats["fallbacks"] == 1
+    assert "recomputing in float32" in caplog.text
+    _assert_same_picks(got, want)
+
+
+def test_auto_precision_drops_bf16_when_refinement_eats_the_gain(model):
+    stream, _ = continuous_stream(duration_s=7200, n_events=60, seed=13)  # 480 windows
+    picker = _picker_with_fake_bf16(model, 0.01)
+    picker._auto = True
+    picker.stats["bf16_cost"] = 0.9  # + 1.7 x the refined fraction > 1 once 1000 windows are seen
+    for _ in range(2):
+        picker.classify(stream)
+        assert picker.precision == "bf16"
+    picker.classify(stream)
+    assert picker.stats["refined_windows"] > 0
+    assert picker.precision == "fp32" and picker._bf16 is None
+    # an explicit bf16 request is never dropped
+    explicit = _picker_with_fake_bf16(model, 0.01)
+    explicit.stats["bf16_cost"] = 0.9
+    for _ in range(3):
+        explicit.classify(stream)
+    assert explicit.precision == "bf16"
+
+
+def test_precision_errors_and_auto_without_bf16(model, monkeypatch):
+    with pytest.raises(ConfigError, match="precision must be"):
+        FastPicker(model, precision="int8")
+    monkeypatch.setattr(openvino_backend, "bf16_native", lambda: False)
+    with pytest.raises(ConfigError, match="native bf16"):
+        FastPicker(model, precision="bf16")
+    assert FastPicker(model, precision="auto").precision == "fp32"
+    # thresholds so low that the refinement margin leaves no room: auto keeps float32, bf16 refuses
+    monkeypatch.setattr(openvino_backend, "bf16_native", lambda: True)
+    low = {"P_threshold": 0.05, "S_threshold": 0.05}
+    assert FastPicker(model, precision="auto", **low).precision == "fp32"
+    with pytest.raises(ConfigError, match="refinement margin"):
+        FastPicker(model, precision="bf16", **low)
+
+
+needs_bf16 = pytest.mark.skipif(not openvino_backend.bf16_native(),
+                                reason="OpenVINO not installed or no native bf16 on this CPU")
+
+
+@needs_bf16
+def test_openvino_forward_matches_torch():
+    model = _trained_like_phasenet()
+    args = dict(model.default_args)
+    x = torch.from_numpy(np.random.default_rng(3).normal(size=(5, 3, model.in_samples)).astype(np.float32))
+
+    def torch_out(batch):
+        with torch.inference_mode():
+            return model(model.annotate_batch_pre(batch, argdict=args)).numpy()
+
+    f32 = openvino_backend.OpenVinoForward(model, 3, model.in_samples, args, precision="f32", micro_batch=2)
+    assert f32.rewritten and f32.includes_pre
+    np.testing.assert_allclose(f32(x).numpy(), torch_out(x), rtol=0, atol=1e-5)
+    bf16 = openvino_backend.OpenVinoForward(model, 3, model.in_samples, args, micro_batch=2)
+    assert bf16.precision == "bf16"
+    # bf16 is close, not equal; with a large offset too, since the normalisation runs in float32
+    for batch in (x, x + 1e4):
+        diff = np.abs(bf16(batch).numpy() - torch_out(batch)).max()
+        assert 1e-6 < diff < 0.05
+
+
+@needs_bf16
+def test_openvino_bf16_picks_equal_float32_picks(model):
+    stream, _ = continuous_stream(duration_s=3600, n_events=20, seed=14)
+    want = FastPicker(model, batch_size=64, precision="fp32").classify(stream)
+    picker = FastPicker(model, batch_size=64, precision="bf16")
+    assert picker.precision == "bf16"
+    _assert_same_picks(picker.classify(stream), want)
+    assert 0 < picker.stats["refined_windows"] < picker.stats["windows"]
+    assert picker.stats["fallbacks"] == 0
