@@ -70,11 +70,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--keep-freed-memory", action="store_true",
+                   help="apply seisforge pick's glibc setting (seisforge.deploy.memory) to the whole benchmark "
+                        "process first, so that SeisBench classify gets it too (a control)")
     p.add_argument("--out", help="write the results as JSON here")
     args = p.parse_args(argv)
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.keep_freed_memory:
+        from seisforge.deploy.memory import keep_freed_memory
+
+        if not keep_freed_memory():
+            p.error("--keep-freed-memory: mallopt not available here (needs glibc)")
     weights = args.weights
     if args.synthetic_weights:
         weights = str(train_synthetic(Path(args.synthetic_weights), args.model))
@@ -131,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         "note": "full station-day" if args.hours == 24 else f"SHORT SLICE of {args.hours} h, scaled to station-days",
         "model": args.model, "weights": weights_desc, "backend": picker.backend,
         "precision": picker.precision, "precision_requested": args.precision, "inference_stats": picker.stats,
-        "events_per_hour": args.events_per_hour,
+        "events_per_hour": args.events_per_hour, "keep_freed_memory": args.keep_freed_memory,
         "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(), "repeats": args.repeats,
         "seisbench_s": sb_times, "seisforge_s": sf_times,
         "seisbench_station_days_per_s": day_fraction / sb_med,
@@ -144,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_pick: {res['note']}; 3-C 100 Hz synthetic stream; {args.model} weights={weights_desc}; "
           f"backend={picker.backend}; precision={picker.precision} (asked {args.precision}); "
           f"batch={args.batch_size}; torch threads={torch.get_num_threads()}; "
-          f"{args.events_per_hour:g} events/h; median of {args.repeats} interleaved runs")
+          f"{args.events_per_hour:g} events/h; median of {args.repeats} interleaved runs; "
+          f"allocator: {'kept freed memory (both pipelines)' if args.keep_freed_memory else 'glibc default'}")
     st = picker.stats
     if st["refined_windows"]:
         print(f"  bf16: forward cost {st['bf16_cost']:.2f} of fp32; {st['refined_windows']} of {st['windows']} "
@@ -155,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  seisforge pick     : {res['seisforge_station_days_per_s']:.4f} station-days/s "
           f"({sf_med:.2f} s per slice)")
     print(f"  speed ratio        : {res['speedup']:.2f}x")
-    print(f"  seisforge end-to-end (read miniSEED -> Parquet): "
+    print(f"  seisforge end-to-end (read miniSEED -> Parquet, seisforge pick's process settings): "
           f"{res['seisforge_end_to_end_station_days_per_s']:.4f} station-days/s")
     print(f"  pick agreement     : F1 {agree['f1']:.4f} (SeisBench {agree['n_ref']} picks, seisforge "
           f"{agree['n_est']}, max |dt| {agree['max_abs_residual_s']:.4f} s, tolerance one sample)")

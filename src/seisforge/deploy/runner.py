@@ -71,11 +71,13 @@ def get_picker(settings: PickSettings):
         import torch
 
         from seisforge.deploy.engine import FastPicker
+        from seisforge.deploy.memory import keep_freed_memory
         from seisforge.models.registry import load_model
         from seisforge.runinfo import seed_everything
 
         if settings.threads:
             torch.set_num_threads(settings.threads)
+        keep_freed_memory()  # a picking process reuses its large buffers instead of page-faulting them daily
         seed_everything(0)  # a random-init model (speed tests) is then the same in every process
         model = load_model(settings.model, weights=settings.weights, pretrained=settings.pretrained,
                            allow_random=settings.random_init)
