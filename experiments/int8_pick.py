@@ -18,11 +18,9 @@ picks only ~2 times a day); the forward time is measured for PhaseNet and PhaseN
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import tempfile
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -81,16 +79,8 @@ def quantize(graph: bytes, calibration: np.ndarray, method: str) -> bytes:
 
 def exported(model) -> bytes:
     """The fp32 graph ``seisforge pick`` exports (normalisation + model), before its own rewrites."""
-    args = dict(model.default_args)
-    example = torch.from_numpy(windows(model.in_samples, 4, 0))
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(onnx_backend._PreAndForward(model, args).eval(), (example,), buf, input_names=["x"],
-                          output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
-                          opset_version=17, dynamo=False)
-    model.eval()
-    return buf.getvalue()
+    graph, _, _ = onnx_backend.export_graph(model, 3, model.in_samples, dict(model.default_args))
+    return graph
 
 
 def int8_picker(model, method: str) -> FastPicker:
