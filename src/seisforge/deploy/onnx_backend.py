@@ -20,14 +20,30 @@ import torch
 
 log = logging.getLogger(__name__)
 
-def available() -> bool:
-    """True when onnxruntime and onnx are importable."""
+def importable(*modules: str) -> bool:
+    """True when all ``modules`` import."""
+    import importlib
+
     try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
+        for name in modules:
+            importlib.import_module(name)
     except ImportError:
         return False
     return True
+
+
+def available() -> bool:
+    """True when onnxruntime and onnx are importable."""
+    return importable("onnx", "onnxruntime")
+
+
+def _consumers(graph: Any) -> dict[str, list[Any]]:
+    """The nodes reading each tensor name."""
+    out: dict[str, list[Any]] = {}
+    for n in graph.node:
+        for name in n.input:
+            out.setdefault(name, []).append(n)
+    return out
 
 # ------------------------------------------------------------------ graph rewrites (exact up to rounding)
 _AFTER_CONV = ("BatchNormalization", "Relu")  # per-channel/elementwise ops that work on 4-D tensors too
@@ -55,10 +71,7 @@ def conv1d_as_conv2d(model: Any) -> Any:
 
     g = model.graph
     inits = {i.name: i for i in g.initializer}
-    consumers: dict[str, list[Any]] = {}
-    for n in g.node:
-        for name in n.input:
-            consumers.setdefault(name, []).append(n)
+    consumers = _consumers(g)
     graph_outputs = {o.name for o in g.output}
     axes = "_sf_axis2"
     g.initializer.append(numpy_helper.from_array(np.array([2], dtype=np.int64), axes))
@@ -134,17 +147,14 @@ def fold_batchnorm(model: Any) -> Any:
     g = model.graph
     inits = {i.name: i for i in g.initializer}
     producers = {o: n for n in g.node for o in n.output}
-    consumers: dict[str, int] = {}
-    for n in g.node:
-        for name in n.input:
-            consumers[name] = consumers.get(name, 0) + 1
+    consumers = _consumers(g)
     graph_outputs = {o.name for o in g.output}
     drop = set()
     for n in g.node:
         if n.op_type != "BatchNormalization" or len(n.output) != 1:
             continue
         conv = producers.get(n.input[0])
-        if (conv is None or conv.op_type != "ConvTranspose" or consumers.get(conv.output[0]) != 1
+        if (conv is None or conv.op_type != "ConvTranspose" or len(consumers.get(conv.output[0], [])) != 1
                 or conv.output[0] in graph_outputs or any(a.name == "group" and a.i != 1 for a in conv.attribute)
                 or not all(name in inits for name in [conv.input[1], *n.input[1:5], *conv.input[2:3]])):
             continue
@@ -213,10 +223,7 @@ def sink_transposed_conv_bias(model: Any) -> Any:
     g = model.graph
     values = _constant_values(g)
     inits = {i.name for i in g.initializer}
-    consumers: dict[str, list[Any]] = {}
-    for n in g.node:
-        for name in n.input:
-            consumers.setdefault(name, []).append(n)
+    consumers = _consumers(g)
     graph_outputs = {o.name for o in g.output}
     moved: dict[int, list[Any]] = {}  # id(slice node) -> nodes to insert after it
     skip: set[int] = set()

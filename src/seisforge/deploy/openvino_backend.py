@@ -25,13 +25,10 @@ log = logging.getLogger(__name__)
 
 
 def available() -> bool:
-    """True when openvino and onnx are importable."""
-    try:
-        import onnx  # noqa: F401
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True when openvino, onnx and onnxruntime (which checks the graph rewrites) are importable."""
+    from seisforge.deploy.onnx_backend import importable
+
+    return importable("onnx", "onnxruntime", "openvino")
 
 
 def bf16_native() -> bool:
