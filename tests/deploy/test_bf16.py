@@ -116,7 +116,7 @@ class _NoisyForward:
 
 def _picker_with_fake_bf16(model, amplitude: float) -> FastPicker:
     picker = FastPicker(model, batch_size=64, backend="onnx", precision="fp32")
-    picker._bf16 = _NoisyForward(picker._onnx, amplitude)
+    picker._bf16 = picker._bf16_fwd = _NoisyForward(picker._onnx, amplitude)
     picker.stats["bf16_cost"] = 0.6
     picker.precision = "bf16"
     return picker
@@ -159,17 +159,25 @@ def test_large_bf16_errors_trigger_the_float32_fallback(model, caplog):
     _assert_same_picks(got, want)
 
 
-def test_auto_precision_drops_bf16_when_refinement_eats_the_gain(model):
+def test_auto_precision_follows_the_share_of_windows_near_triggers(model):
     stream, _ = continuous_stream(duration_s=7200, n_events=60, seed=13)  # 480 windows
     picker = _picker_with_fake_bf16(model, 0.01)
     picker._auto = True
-    picker.stats["bf16_cost"] = 0.9  # + 1.7 x the refined fraction > 1 once 1000 windows are seen
+    picker.stats["bf16_cost"] = 0.9  # + 1.7 x the hot share > 1 once 1000 windows are seen
     for _ in range(2):
         picker.classify(stream)
         assert picker.precision == "bf16"
     picker.classify(stream)
-    assert picker.stats["refined_windows"] > 0
+    refined = picker.stats["refined_windows"]
+    assert refined > 0
     assert picker.precision == "fp32" and picker._bf16 is None
+    # in float32 the hot share is still measured (nothing is refined); a cheaper bf16 pass wins again
+    picker.stats["bf16_cost"] = 0.2
+    want = FastPicker(model, batch_size=64, backend="onnx", precision="fp32").classify(stream)
+    _assert_same_picks(picker.classify(stream), want)
+    assert picker.stats["refined_windows"] == refined and picker.precision == "bf16"
+    _assert_same_picks(picker.classify(stream), want)
+    assert picker.stats["refined_windows"] > refined
     # an explicit bf16 request is never dropped
     explicit = _picker_with_fake_bf16(model, 0.01)
     explicit.stats["bf16_cost"] = 0.9

@@ -114,8 +114,8 @@ class FastPicker:
         the bf16 error stays below ``refine_margin``; the refined windows measure that error, and if
         it exceeds half the margin the whole input is recomputed in float32 (``stats["fallbacks"]``).
         ``auto``: ``bf16`` on CPU when OpenVINO is installed, reports native bf16 and a timing at
-        start-up shows bf16 to be faster, until the refined share of windows makes it slower (see
-        ``stats``); else ``fp32``. Either way the picks are the float32 picks.
+        start-up shows bf16 to be faster, while the recent share of windows near triggers is small
+        enough for it to pay (see ``stats``); else ``fp32``. Either way the picks are the float32 picks.
     refine_margin
         Probability margin of the bf16 refinement (default 0.1; the largest bf16 error seen below the cut was 0.021).
     **kwargs
@@ -130,9 +130,9 @@ class FastPicker:
         float32 after bf16), ``max_bf16_error`` seen on those where bf16 was below the refinement cut
         (the error the margin must exceed), ``fallbacks`` (inputs recomputed
         entirely in float32) and, with bf16, ``bf16_cost`` (measured bf16/float32 forward time).
-        With ``precision="auto"``, bf16 is dropped when ``bf16_cost`` is above 0.75, and after 1000
-        windows when ``bf16_cost + 1.7 * refined_windows / windows`` (the estimated time relative to
-        float32) is above 1.
+        With ``precision="auto"``, bf16 is not used when ``bf16_cost`` is above 0.75, and otherwise
+        only while ``bf16_cost + 1.7 * (recent share of windows near triggers)`` (the estimated time
+        relative to float32) is at most 1; see :meth:`_auto_update`.
     """
 
     def __init__(self, model: Any, batch_size: int = 256, device: str = "cpu", backend: str = "auto",
@@ -179,8 +179,9 @@ class FastPicker:
         self.stats: dict[str, Any] = {"windows": 0, "refined_windows": 0, "max_bf16_error": 0.0, "fallbacks": 0}
         self.refine_margin = float(refine_margin)
         self._auto = precision == "auto"
+        self._auto_counts = (0.0, 0.0)  # decayed (windows, hot windows), see _auto_update
         self._bf16 = None
-        self._bf16 = self._bf16_forward(precision)
+        self._bf16 = self._bf16_fwd = self._bf16_forward(precision)
         self.precision = "bf16" if self._bf16 is not None else "fp32"
 
     def _bf16_forward(self, precision: str) -> Any:
@@ -406,22 +407,37 @@ class FastPicker:
         """The bf16 refinement cut ``min(threshold) / 2 - margin``."""
         return min(self.threshold(self.labels[i]) for i in self._phase_channels) / 2 - self.refine_margin
 
-    def _hot_spans(self, spans: dict[int, list[tuple[int, int, int]]]) -> Any:
-        """Batch callback: record per block the span of samples where a window's bf16 phase curve reaches the cut."""
+    def _hot_spans(self, spans: dict[int, list[tuple[int, int, int]]], stride: int = 1) -> Any:
+        """Batch callback: per block, the span of samples where a window's phase curve reaches the cut.
+
+        ``stride > 1`` looks at every ``stride``-th sample only: an estimate, for counting (never for
+        choosing the windows to refine).
+        """
         phases, cut = self._phase_channels, self._refine_cut()
 
         def on_batch(chunk: list[tuple[int, int, int]], preds: np.ndarray) -> None:
             if preds.ndim == 2:
                 preds = preds[..., None]
+            preds = preds[:, ::stride]
             hot = preds[:, :, phases[0]] >= cut  # NaN (blinded) samples are never hot
             for c in phases[1:]:
                 hot |= preds[:, :, c] >= cut
             for k in np.flatnonzero(hot.any(axis=1)):
                 idx = np.flatnonzero(hot[k])
                 bi, wi, _ = chunk[k]
-                spans.setdefault(bi, []).append((wi, int(idx[0]), int(idx[-1])))
+                spans.setdefault(bi, []).append((wi, stride * int(idx[0]), stride * int(idx[-1])))
 
         return on_batch
+
+    def _hot_windows(self, blocks: list[Block], per_block: dict[int, np.ndarray],
+                     spans: dict[int, list[tuple[int, int, int]]]) -> list[tuple[int, int, int]]:
+        """``(block, window, offset)`` of every window that covers a hot sample (see :meth:`_refine`)."""
+        jobs = []
+        for bi, items in spans.items():
+            starts = self._pred_offsets(blocks[bi], per_block[bi])
+            touched = windows_touching(starts, per_block[bi].shape[1], np.array(items, dtype=np.int64))
+            jobs += [(bi, int(wi), int(blocks[bi].offsets[wi])) for wi in touched]
+        return jobs
 
     def _refine(self, blocks: list[Block], per_block: dict[int, np.ndarray],
                 spans: dict[int, list[tuple[int, int, int]]]) -> None:
@@ -434,11 +450,7 @@ class FastPicker:
         bf16 errors below the margin the stacked curve stays below every off-threshold either way.
         """
         cut = self._refine_cut()
-        jobs = []
-        for bi, items in spans.items():
-            starts = self._pred_offsets(blocks[bi], per_block[bi])
-            touched = windows_touching(starts, per_block[bi].shape[1], np.array(items, dtype=np.int64))
-            jobs += [(bi, int(wi), int(blocks[bi].offsets[wi])) for wi in touched]
+        jobs = self._hot_windows(blocks, per_block, spans)
         if not jobs:
             return
         approx = np.stack([per_block[bi][wi] for bi, wi, _ in jobs])
@@ -456,15 +468,25 @@ class FastPicker:
             all_jobs = [(bi, wi, off) for bi in per_block for wi, off in enumerate(blocks[bi].offsets)]
             self._run_windows(blocks, all_jobs, per_block)
 
-    def _maybe_stop_bf16(self) -> None:
-        """In ``auto`` mode, go back to float32 when refinement eats the bf16 gain on this data."""
-        st = self.stats
-        estimate = st["bf16_cost"] + self.REFINE_WEIGHT * st["refined_windows"] / max(st["windows"], 1)
-        if self._auto and st["windows"] >= 1000 and estimate > 1.0:
-            log.info("bf16 refinement recomputed %d of %d windows; using float32 from now on",
-                     st["refined_windows"], st["windows"])
-            self._bf16 = None
-            self.precision = "fp32"
+    def _auto_update(self, windows: int, hot: int) -> None:
+        """``auto``: choose bf16 or float32 for the next inputs from the recent share of hot windows.
+
+        ``hot`` windows are the ones bf16 sends (or, in float32 mode, would send) back to float32. The
+        counts decay with a half-life of 5000 windows (about a PhaseNet station-day), so a busy day (an
+        aftershock sequence) switches bf16 off and quiet days switch it on again. bf16 is used while
+        ``bf16_cost + REFINE_WEIGHT * hot share`` is at most 1, once 1000 windows have been seen.
+        """
+        keep = 0.5 ** (windows / 5000)
+        self._auto_counts = (keep * self._auto_counts[0] + windows, keep * self._auto_counts[1] + hot)
+        seen, recent_hot = self._auto_counts
+        if seen < 1000:
+            return
+        use = self.stats["bf16_cost"] + self.REFINE_WEIGHT * recent_hot / seen <= 1.0
+        if use != (self._bf16 is not None):
+            log.info("recent share of windows near triggers %.0f%%: using %s", 100 * recent_hot / seen,
+                     "bf16 with float32 refinement" if use else "float32")
+        self._bf16 = self._bf16_fwd if use else None
+        self.precision = "bf16" if use else "fp32"
 
     def annotate(self, blocks: list[Block]) -> list[Annotation]:
         """Run the model on all windows of all blocks (batched across blocks) and stack per block."""
@@ -475,11 +497,16 @@ class FastPicker:
         per_block: dict[int, np.ndarray] = {}
         self._reset_scratch("pred")  # the previous call's prediction arrays are no longer referenced
         self.stats["windows"] += len(jobs)
+        spans: dict[int, list[tuple[int, int, int]]] = {}
         if self._bf16 is not None:
-            spans: dict[int, list[tuple[int, int, int]]] = {}
+            refined = self.stats["refined_windows"]
             self._run_windows(blocks, jobs, per_block, bf16=True, on_batch=self._hot_spans(spans))
             self._refine(blocks, per_block, spans)
-            self._maybe_stop_bf16()
+            if self._auto:
+                self._auto_update(len(jobs), self.stats["refined_windows"] - refined)
+        elif self._auto and self._bf16_fwd is not None:  # float32 for now; keep measuring the hot share
+            self._run_windows(blocks, jobs, per_block, on_batch=self._hot_spans(spans, stride=10))
+            self._auto_update(len(jobs), len(self._hot_windows(blocks, per_block, spans)))
         else:
             self._run_windows(blocks, jobs, per_block)
         out = []
