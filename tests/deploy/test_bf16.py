@@ -15,7 +15,7 @@ import torch
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from seisforge.deploy import onnx_backend, openvino_backend  # noqa: E402
+from seisforge.deploy import onnx_backend, onnx_rewrites, openvino_backend  # noqa: E402
 from seisforge.deploy.engine import FastPicker, windows_touching  # noqa: E402
 from seisforge.deploy.synth import continuous_stream  # noqa: E402
 from seisforge.errors import ConfigError  # noqa: E402
@@ -66,7 +66,7 @@ def test_fold_and_sink_rewrites_are_exact():
     args = dict(model.default_args)
     plain, includes_pre, example = onnx_backend.export_graph(model, 3, model.in_samples, args, part="net")
     assert not includes_pre
-    fast = onnx_backend.sink_transposed_conv_bias(onnx_backend.fold_batchnorm(onnx.load_from_string(plain)))
+    fast = onnx_rewrites.sink_transposed_conv_bias(onnx_rewrites.fold_batchnorm(onnx.load_from_string(plain)))
     onnx.checker.check_model(fast)
     ops = [n.op_type for n in fast.graph.node]
     assert "BatchNormalization" not in ops  # folded into the four transposed convolutions
@@ -96,7 +96,7 @@ def test_sink_leaves_channel_crops_alone():
     buf = io.BytesIO()
     x = torch.randn(2, 4, 50)
     torch.onnx.export(net, (x,), buf, input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
-    model = onnx_backend.sink_transposed_conv_bias(onnx.load_from_string(buf.getvalue()))
+    model = onnx_rewrites.sink_transposed_conv_bias(onnx.load_from_string(buf.getvalue()))
     assert all(len(n.input) == 3 for n in model.graph.node if n.op_type == "ConvTranspose")
 
 

@@ -9,7 +9,7 @@ import torch
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from seisforge.deploy import onnx_backend  # noqa: E402
+from seisforge.deploy import onnx_backend, onnx_rewrites  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_graph_passes_on_a_tiny_conv_net():
     x = _windows(3, 200)
     torch.onnx.export(net, (torch.from_numpy(x),), buf, input_names=["x"], output_names=["y"],
                       dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17, dynamo=False)
-    model = onnx_backend.softmax_explicit(onnx_backend.conv1d_as_conv2d(onnx.load_from_string(buf.getvalue())))
+    model = onnx_rewrites.softmax_explicit(onnx_rewrites.conv1d_as_conv2d(onnx.load_from_string(buf.getvalue())))
     onnx.checker.check_model(model)
     convs = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
     assert len(convs) == 3 and all(len(next(a.ints for a in n.attribute if a.name == "kernel_shape")) == 2

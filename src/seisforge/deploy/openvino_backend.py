@@ -50,8 +50,8 @@ class OpenVinoForward:
     The per-window normalisation (``annotate_batch_pre``) runs as a separate float32 OpenVINO model:
     in bf16, demeaning raw counts with a large offset loses the signal entirely (outputs off by up to
     1 at an offset of 1e5). When ``annotate_batch_pre`` returns more than a tensor, ``includes_pre`` is
-    False and the caller normalises. The network graph gets :func:`~seisforge.deploy.onnx_backend.fold_batchnorm`
-    and :func:`~seisforge.deploy.onnx_backend.sink_transposed_conv_bias` (checked in float32 against the
+    False and the caller normalises. The network graph gets :func:`~seisforge.deploy.onnx_rewrites.fold_batchnorm`
+    and :func:`~seisforge.deploy.onnx_rewrites.sink_transposed_conv_bias` (checked in float32 against the
     plain graph; on any difference the plain graph is used).
 
     Parameters
@@ -76,12 +76,8 @@ class OpenVinoForward:
         import onnx
         import openvino as ov
 
-        from seisforge.deploy.onnx_backend import (
-            _session,
-            export_graph,
-            fold_batchnorm,
-            sink_transposed_conv_bias,
-        )
+        from seisforge.deploy.onnx_backend import _session, export_graph
+        from seisforge.deploy.onnx_rewrites import fold_batchnorm, sink_transposed_conv_bias
 
         self.threads = max(1, int(threads or torch.get_num_threads()))
         self.micro_batch = max(1, int(micro_batch))
