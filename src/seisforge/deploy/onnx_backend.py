@@ -50,34 +50,89 @@ def _session(graph: bytes, threads: int = 1) -> Any:
     return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
 
 
-def optimized_session(graph: bytes, example: np.ndarray) -> tuple[Any, bool]:
-    """Session of ``graph`` after the ``conv1d_as_conv2d`` and ``softmax_explicit`` rewrites.
+def checked_rewrite(graph: bytes, rewrite: Any, example: np.ndarray, target: str) -> tuple[bytes, bool, Any]:
+    """``rewrite`` applied to ``graph``, kept only if it still gives the same outputs.
 
-    The rewritten graph is checked against the original on ``example``; when the rewrite fails or
-    the outputs differ by more than 1e-5, the original graph is used.
+    The rewritten graph is run in ONNX Runtime against the original on ``example``; when the rewrite
+    fails or the outputs differ by more than 1e-5, the original graph is kept with a warning.
+
+    Parameters
+    ----------
+    graph
+        Serialised ONNX graph with input ``x``.
+    rewrite
+        ``onnx.ModelProto -> onnx.ModelProto`` (see :mod:`seisforge.deploy.onnx_rewrites`).
+    example
+        Input for the comparison.
+    target
+        Who the rewrite is for, for the warning (``ONNX Runtime``, ``OpenVINO``).
 
     Returns
     -------
     tuple
-        The ONNX Runtime session and whether the rewritten graph is used.
+        The graph to use, whether it is the rewritten one, and a single-threaded ONNX Runtime session
+        of it.
     """
     import onnx
 
-    from seisforge.deploy.onnx_rewrites import conv1d_as_conv2d, softmax_explicit
-
     plain = _session(graph)
     try:
-        model = softmax_explicit(conv1d_as_conv2d(onnx.load_from_string(graph)))
+        model = rewrite(onnx.load_from_string(graph))
         onnx.checker.check_model(model)
-        fast = _session(model.SerializeToString())
+        fast_graph = model.SerializeToString()
+        fast = _session(fast_graph)
         want, got = plain.run(None, {"x": example})[0], fast.run(None, {"x": example})[0]
         if want.shape == got.shape and np.allclose(want, got, rtol=0, atol=1e-5):
-            return fast, True
-        log.warning("ONNX graph rewrite changed the outputs (max %.2g); using the plain graph",
+            return fast_graph, True, fast
+        log.warning("%s graph rewrite changed the outputs (max %.2g); using the plain graph", target,
                     float(np.abs(want - got).max()) if want.shape == got.shape else float("inf"))
     except Exception as err:  # noqa: BLE001 - any failure keeps the plain (correct) graph
-        log.warning("ONNX graph rewrite failed (%s); using the plain graph", err)
-    return plain, False
+        log.warning("%s graph rewrite failed (%s); using the plain graph", target, err)
+    return graph, False, plain
+
+
+def optimized_session(graph: bytes, example: np.ndarray) -> tuple[Any, bool]:
+    """Session of ``graph`` after the ``conv1d_as_conv2d`` and ``softmax_explicit`` rewrites.
+
+    Returns
+    -------
+    tuple
+        The ONNX Runtime session and whether the rewritten graph is used (see :func:`checked_rewrite`).
+    """
+    from seisforge.deploy.onnx_rewrites import conv1d_as_conv2d, softmax_explicit
+
+    _, rewritten, session = checked_rewrite(graph, lambda m: softmax_explicit(conv1d_as_conv2d(m)), example,
+                                            "ONNX Runtime")
+    return session, rewritten
+
+
+class MicroBatched:
+    """Run ``self._run`` on micro-batches of ``self.micro_batch`` windows, ``self.threads`` at once.
+
+    Subclasses set ``threads``, ``micro_batch`` and ``_pool`` (see :meth:`_start_pool`) and implement
+    ``_run(x: ndarray) -> ndarray``, which must release the GIL to run in parallel.
+    """
+
+    threads: int
+    micro_batch: int
+    _pool: ThreadPoolExecutor | None
+
+    def _start_pool(self, threads: int | None, micro_batch: int, name: str) -> None:
+        self.threads = max(1, int(threads or torch.get_num_threads()))
+        self.micro_batch = max(1, int(micro_batch))
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=name) if self.threads > 1 else None
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        x = np.ascontiguousarray(batch.detach().cpu().numpy(), dtype=np.float32)
+        chunks = [x[i : i + self.micro_batch] for i in range(0, len(x), self.micro_batch)]
+        if self._pool is None or len(chunks) == 1:
+            outs = [self._run(c) for c in chunks]
+        else:
+            outs = list(self._pool.map(self._run, chunks))
+        return torch.from_numpy(outs[0] if len(outs) == 1 else np.concatenate(outs))
 
 
 class _PreAndForward(torch.nn.Module):
@@ -139,7 +194,7 @@ def export_graph(model: Any, in_channels: int, in_samples: int, argdict: dict[st
     return buf.getvalue(), includes_pre, example.numpy()
 
 
-class OnnxForward:
+class OnnxForward(MicroBatched):
     """Callable ``raw windows (N, C, L) float32 -> model output`` through ONNX Runtime.
 
     The model's ``annotate_batch_pre`` is part of the exported graph when it returns a plain tensor
@@ -165,20 +220,9 @@ class OnnxForward:
     def __init__(self, model: Any, in_channels: int, in_samples: int, argdict: dict[str, Any],
                  threads: int | None = None, micro_batch: int = 16) -> None:
         graph, self.includes_pre, example = export_graph(model, in_channels, in_samples, argdict)
-        self.threads = max(1, int(threads or torch.get_num_threads()))
-        self.micro_batch = max(1, int(micro_batch))
         # single-threaded sessions; parallelism across calls instead, see ``threads``
         self.session, self.rewritten = optimized_session(graph, example)
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="seisforge-ort") if self.threads > 1 else None
+        self._start_pool(threads, micro_batch, "seisforge-ort")
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"x": x})[0]
-
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        x = np.ascontiguousarray(batch.detach().cpu().numpy(), dtype=np.float32)
-        chunks = [x[i : i + self.micro_batch] for i in range(0, len(x), self.micro_batch)]
-        if self._pool is None or len(chunks) == 1:
-            outs = [self._run(c) for c in chunks]
-        else:  # session.run is thread-safe and releases the GIL
-            outs = list(self._pool.map(self._run, chunks))
-        return torch.from_numpy(outs[0] if len(outs) == 1 else np.concatenate(outs))
+        return self.session.run(None, {"x": x})[0]  # thread-safe, releases the GIL

@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-import torch
+
+from seisforge.deploy.onnx_backend import MicroBatched, importable
 
 log = logging.getLogger(__name__)
 
 
 def available() -> bool:
     """True when openvino, onnx and onnxruntime (which checks the graph rewrites) are importable."""
-    from seisforge.deploy.onnx_backend import importable
-
     return importable("onnx", "onnxruntime", "openvino")
 
 
@@ -44,7 +42,7 @@ def bf16_native() -> bool:
     return "BF16" in caps
 
 
-class OpenVinoForward:
+class OpenVinoForward(MicroBatched):
     """Callable ``raw windows (N, C, L) float32 -> model output`` through OpenVINO in bf16.
 
     The per-window normalisation (``annotate_batch_pre``) runs as a separate float32 OpenVINO model:
@@ -73,25 +71,16 @@ class OpenVinoForward:
 
     def __init__(self, model: Any, in_channels: int, in_samples: int, argdict: dict[str, Any],
                  threads: int | None = None, micro_batch: int = 64, precision: str = "bf16") -> None:
-        import onnx
         import openvino as ov
 
-        from seisforge.deploy.onnx_backend import _session, export_graph
+        from seisforge.deploy.onnx_backend import checked_rewrite, export_graph
         from seisforge.deploy.onnx_rewrites import fold_batchnorm, sink_transposed_conv_bias
 
-        self.threads = max(1, int(threads or torch.get_num_threads()))
-        self.micro_batch = max(1, int(micro_batch))
+        self._start_pool(threads, micro_batch, "seisforge-ov")
         plain, _, example = export_graph(model, in_channels, in_samples, argdict, part="net")
-        graph, self.rewritten = plain, False
-        try:  # rewrites for OpenVINO's fast bf16 kernels, checked in float32 against the plain graph
-            fast = sink_transposed_conv_bias(fold_batchnorm(onnx.load_from_string(plain))).SerializeToString()
-            want, got = (_session(g).run(None, {"x": example})[0] for g in (plain, fast))
-            if want.shape == got.shape and np.allclose(want, got, rtol=0, atol=1e-5):
-                graph, self.rewritten = fast, True
-            else:
-                log.warning("OpenVINO graph rewrite changed the outputs; using the plain graph")
-        except Exception as err:  # noqa: BLE001 - any failure keeps the plain (correct) graph
-            log.warning("OpenVINO graph rewrite failed (%s); using the plain graph", err)
+        # rewrites for OpenVINO's fast bf16 kernels, checked in float32 against the plain graph
+        graph, self.rewritten, _ = checked_rewrite(
+            plain, lambda m: sink_transposed_conv_bias(fold_batchnorm(m)), example, "OpenVINO")
         core = ov.Core()
         config = {"NUM_STREAMS": self.threads, "INFERENCE_NUM_THREADS": self.threads}
         self.net = core.compile_model(core.read_model(graph), "CPU", {**config, "INFERENCE_PRECISION_HINT": precision})
@@ -103,7 +92,6 @@ class OpenVinoForward:
             self.pre = None
         self.includes_pre = self.pre is not None
         self._local = threading.local()
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="seisforge-ov") if self.threads > 1 else None
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         reqs = getattr(self._local, "requests", None)
@@ -112,13 +100,4 @@ class OpenVinoForward:
                                            self.net.create_infer_request())
         if reqs[0] is not None:
             x = reqs[0].infer({0: x})[0]
-        return reqs[1].infer({0: x})[0].copy()
-
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        x = np.ascontiguousarray(batch.detach().cpu().numpy(), dtype=np.float32)
-        chunks = [x[i : i + self.micro_batch] for i in range(0, len(x), self.micro_batch)]
-        if self._pool is None or len(chunks) == 1:
-            outs = [self._run(c) for c in chunks]
-        else:  # infer() releases the GIL
-            outs = list(self._pool.map(self._run, chunks))
-        return torch.from_numpy(outs[0] if len(outs) == 1 else np.concatenate(outs))
+        return reqs[1].infer({0: x})[0].copy()  # infer() releases the GIL
