@@ -180,8 +180,13 @@ class FastPicker:
         self.refine_margin = float(refine_margin)
         self._auto = precision == "auto"
         self._auto_counts = (0.0, 0.0)  # decayed (windows, hot windows), see _auto_update
-        self._bf16 = None
-        self._bf16 = self._bf16_fwd = self._bf16_forward(precision)
+        self._bf16_fwd = self._bf16_forward(precision)  # the compiled bf16 pass (None: float32 only)
+        if self._bf16_fwd is not None:
+            self.stats["bf16_cost"] = cost = self._time_bf16()
+            if self._auto and cost > self.AUTO_MAX_COST:
+                log.info("bf16 forward pass costs %.2f of float32 for %s; using float32", cost, type(model).__name__)
+                self._bf16_fwd = None
+        self._bf16 = self._bf16_fwd  # the pass in use; auto switches it per input (_auto_update)
         self.precision = "bf16" if self._bf16 is not None else "fp32"
 
     def _bf16_forward(self, precision: str) -> Any:
@@ -199,7 +204,7 @@ class FastPicker:
                 raise ConfigError("precision bf16 needs OpenVINO (pip install openvino) and a CPU with native "
                                   "bf16 (AVX512_BF16 or AMX); use --precision fp32")
             return None
-        low = min(self.threshold(p) for p in self.phases) / 2
+        low = self._lowest_off_threshold()
         if not 0 < self.refine_margin < low:
             if precision == "bf16":
                 raise ConfigError(f"precision bf16: the refinement margin {self.refine_margin} must be below half the "
@@ -215,11 +220,6 @@ class FastPicker:
                 raise ConfigError(f"OpenVINO bf16 compilation of {type(self.model).__name__} failed: {err}") from err
             log.warning("OpenVINO bf16 path unavailable for %s (%s); using float32", type(self.model).__name__, err)
             return None
-        self._bf16 = fwd
-        self.stats["bf16_cost"] = cost = self._time_bf16()
-        if precision == "auto" and cost > self.AUTO_MAX_COST:
-            log.info("bf16 forward pass costs %.2f of float32 for %s; using float32", cost, type(self.model).__name__)
-            return None
         return fwd
 
     #: ``precision="auto"`` keeps bf16 only when its forward pass costs at most this fraction of float32
@@ -233,7 +233,7 @@ class FastPicker:
         import time
 
         n_ch = getattr(self.model, "in_channels", len(self.model.component_order))
-        n = min(self.batch_size, 2 * self._bf16.threads * self._bf16.micro_batch)
+        n = min(self.batch_size, 2 * self._bf16_fwd.threads * self._bf16_fwd.micro_batch)
         x = np.random.default_rng(0).normal(size=(n, n_ch, self.model.in_samples)).astype(np.float32)
         best = {}
         for bf16 in (False, True):
@@ -301,7 +301,7 @@ class FastPicker:
     def _forward(self, batch: np.ndarray, bf16: bool = False) -> np.ndarray:
         x = torch.from_numpy(batch).to(self.device)
         piggyback = None
-        net = self._bf16 if bf16 else self._onnx
+        net = self._bf16_fwd if bf16 else self._onnx
         if net is not None and net.includes_pre:
             pred = net(x)
         else:
@@ -323,8 +323,6 @@ class FastPicker:
         transposes it, so each channel is one contiguous read (about 5 times faster than letting
         numpy copy the transposed view in one go).
         """
-        if preds.ndim == 2:
-            preds = preds[..., None]
         i = 0
         while i < len(chunk):  # copy each run of consecutive windows of one block at once
             bi, wi, _ = chunk[i]
@@ -382,19 +380,24 @@ class FastPicker:
             pending = feeder.submit(run, batches[0]) if batches else None
             for k, chunk in enumerate(batches):
                 preds = pending.result()
+                if preds.ndim == 2:  # one class: (windows, samples) -> (windows, samples, 1)
+                    preds = preds[..., None]
                 if k + 1 < len(batches):
                     pending = feeder.submit(run, batches[k + 1])
                 self._copy_out(chunk, preds, blocks, per_block)
                 if on_batch is not None:
                     on_batch(chunk, preds)
 
-    def _pred_offsets(self, block: Block, data: np.ndarray) -> np.ndarray:
-        """Window offsets in prediction samples (SeisBench's rounding)."""
+    def _pred_geometry(self, data: np.ndarray) -> tuple[int, float]:
+        """First input sample the predictions cover, and prediction samples per input sample."""
         pred_sample = self.model.pred_sample
         if isinstance(pred_sample, int):
             pred_sample = (0, pred_sample)
-        factor = data.shape[1] / (pred_sample[1] - pred_sample[0])
-        return np.round(block.offsets * factor).astype(np.intp)
+        return pred_sample[0], data.shape[1] / (pred_sample[1] - pred_sample[0])
+
+    def _pred_offsets(self, block: Block, data: np.ndarray) -> np.ndarray:
+        """Window offsets in prediction samples (SeisBench's rounding)."""
+        return np.round(block.offsets * self._pred_geometry(data)[1]).astype(np.intp)
 
     def _stack(self, block: Block, data: np.ndarray) -> np.ndarray:
         """SeisBench's ``stack_windows`` of ``(windows, samples, classes)`` predictions."""
@@ -403,9 +406,13 @@ class FastPicker:
         return stack_windows(windows=data, offsets=self._pred_offsets(block, data),
                              method=str(self._arg("stacking")).lower())
 
+    def _lowest_off_threshold(self) -> float:
+        """The lowest trigger-off threshold of the phases (``threshold / 2``)."""
+        return min(self.threshold(p) for p in self.phases) / 2
+
     def _refine_cut(self) -> float:
         """The bf16 refinement cut ``min(threshold) / 2 - margin``."""
-        return min(self.threshold(self.labels[i]) for i in self._phase_channels) / 2 - self.refine_margin
+        return self._lowest_off_threshold() - self.refine_margin
 
     def _hot_spans(self, spans: dict[int, list[tuple[int, int, int]]], stride: int = 1) -> Any:
         """Batch callback: per block, the span of samples where a window's phase curve reaches the cut.
@@ -416,8 +423,6 @@ class FastPicker:
         phases, cut = self._phase_channels, self._refine_cut()
 
         def on_batch(chunk: list[tuple[int, int, int]], preds: np.ndarray) -> None:
-            if preds.ndim == 2:
-                preds = preds[..., None]
             preds = preds[:, ::stride]
             hot = preds[:, :, phases[0]] >= cut  # NaN (blinded) samples are never hot
             for c in phases[1:]:
@@ -490,9 +495,6 @@ class FastPicker:
 
     def annotate(self, blocks: list[Block]) -> list[Annotation]:
         """Run the model on all windows of all blocks (batched across blocks) and stack per block."""
-        pred_sample = self.model.pred_sample
-        if isinstance(pred_sample, int):
-            pred_sample = (0, pred_sample)
         jobs = [(bi, wi, off) for bi, b in enumerate(blocks) for wi, off in enumerate(b.offsets)]
         per_block: dict[int, np.ndarray] = {}
         self._reset_scratch("pred")  # the previous call's prediction arrays are no longer referenced
@@ -514,11 +516,11 @@ class FastPicker:
             if bi not in per_block:
                 continue
             data = per_block.pop(bi)
-            factor = data.shape[1] / (pred_sample[1] - pred_sample[0])
+            first, factor = self._pred_geometry(data)
             out.append(
                 Annotation(
                     trace_id=b.trace_id,
-                    start_time=b.start_time + pred_sample[0] / b.sampling_rate,
+                    start_time=b.start_time + first / b.sampling_rate,
                     sampling_rate=b.sampling_rate * factor,
                     data=self._stack(b, data),
                 )
