@@ -140,3 +140,17 @@ def test_midnight_is_seamless(weights, model, tmp_path):
     stats = pick_set_f1(ref, ours, tolerance=0.011)
     assert stats["f1"] >= 0.99, stats  # ... and by the per-day units, once each, on the same grid
     assert stats["max_abs_residual_s"] < 1e-6
+
+
+def test_failing_format_detectors_are_reported_not_swallowed(tmp_path):
+    from seisforge.deploy.waveio import ReadProblem, read_waveforms
+
+    (tmp_path / "junk.mseed").write_bytes(b"x")  # detectors say no: plain unknown format
+    with pytest.raises(ReadProblem) as plain:
+        read_waveforms(tmp_path / "junk.mseed")
+    assert plain.value.reason == "unknown_format" and str(plain.value).endswith("not miniSEED or SAC")
+    with pytest.raises(ReadProblem) as raised:  # a directory makes both detectors raise
+        read_waveforms(tmp_path)
+    assert raised.value.reason == "unknown_format"
+    assert "MSEED detector: IsADirectoryError" in str(raised.value)
+    assert "SAC detector: IsADirectoryError" in str(raised.value)

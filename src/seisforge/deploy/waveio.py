@@ -25,8 +25,13 @@ class ReadProblem(Exception):
         self.reason = reason
 
 
-def detect_format(path: str | Path, allowed: tuple[str, ...] = FORMATS) -> str | None:
-    """Return the first whitelisted format whose detector accepts ``path``, else None."""
+def detect_format(path: str | Path, allowed: tuple[str, ...] = FORMATS,
+                  errors: list[str] | None = None) -> str | None:
+    """Return the first whitelisted format whose detector accepts ``path``, else None.
+
+    A detector that raises counts as "not this format"; its error is appended to ``errors`` (when
+    given) so that the caller can report it.
+    """
     from obspy.io.mseed.core import _is_mseed
     from obspy.io.sac.core import _is_sac
 
@@ -37,8 +42,9 @@ def detect_format(path: str | Path, allowed: tuple[str, ...] = FORMATS) -> str |
         try:
             if detectors[fmt](str(path)):
                 return fmt
-        except Exception:  # noqa: BLE001 - a detector failing means "not this format"
-            continue
+        except Exception as err:  # noqa: BLE001 - a detector failing means "not this format"; reported
+            if errors is not None:
+                errors.append(f"{fmt} detector: {type(err).__name__}: {err}")
     return None
 
 
@@ -54,9 +60,10 @@ def read_waveforms(path: str | Path, headonly: bool = False, fmt: str | None = N
         ``truncated_file`` (the reader reported an unexpected end of file; the whole file is skipped
         rather than using a partial record set).
     """
-    fmt = fmt or detect_format(path)
+    errors: list[str] = []
+    fmt = fmt or detect_format(path, errors=errors)
     if fmt is None:
-        raise ReadProblem("unknown_format", f"{path}: not miniSEED or SAC")
+        raise ReadProblem("unknown_format", f"{path}: not miniSEED or SAC" + "".join(f"; {e}" for e in errors))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
