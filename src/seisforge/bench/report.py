@@ -128,18 +128,14 @@ def figure_residuals(dirs: dict[str, Path], out: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     frames = {n: _test_rows(d) for n, d in dirs.items()}
     for ax, ph in zip(axes, M.PHASES):
-        all_res = [M._residual(df[df["phase_label"] == ph], ph) for df in frames.values() if df is not None]
-        all_res = [r for r in all_res if len(r)]
-        if not all_res:
+        residuals = {name: M._residual(df[df["phase_label"] == ph], ph) for name, df in frames.items() if df is not None}
+        residuals = {name: r for name, r in residuals.items() if len(r)}
+        if not residuals:
             continue
-        lim = max(float(np.max(np.abs(np.concatenate(all_res)))), 0.5)
+        lim = max(float(np.max(np.abs(np.concatenate(list(residuals.values()))))), 0.5)
         bins = np.linspace(-lim, lim, 81)
-        for name, df in frames.items():
-            if df is None:
-                continue
-            r = M._residual(df[df["phase_label"] == ph], ph)
-            if len(r):
-                ax.hist(r, bins=bins, histtype="step", label=f"{name} (n={len(r)})")
+        for name, r in residuals.items():
+            ax.hist(r, bins=bins, histtype="step", label=f"{name} (n={len(r)})")
         ax.set_yscale("log")
         ax.set_title(f"{ph} residual, full window range")
         ax.set_xlabel("predicted - labelled onset (s)")
