@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pretrained", help="SeisBench hub weights (e.g. stead; needs network once)")
     p.add_argument("--events-per-hour", type=float, default=20.0,
                    help="inserted events per hour (20 gives ~900 picks a day, several times a typical station)")
-    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx", "openvino"])
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--keep-freed-memory", action="store_true",

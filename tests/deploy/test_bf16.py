@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import obspy
 import pytest
 import torch
 
@@ -16,7 +17,7 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from seisforge.deploy import onnx_backend, onnx_rewrites, openvino_backend  # noqa: E402
-from seisforge.deploy.engine import FastPicker, windows_touching  # noqa: E402
+from seisforge.deploy.engine import Block, FastPicker, windows_covering  # noqa: E402
 from seisforge.deploy.synth import continuous_stream  # noqa: E402
 from seisforge.errors import ConfigError  # noqa: E402
 
@@ -39,7 +40,7 @@ def _trained_like_phasenet():
     return model
 
 
-def test_windows_touching_matches_brute_force():
+def test_windows_covering_matches_brute_force():
     rng = np.random.default_rng(0)
     for _ in range(50):
         width, step = int(rng.integers(5, 40)), int(rng.integers(1, 40))
@@ -47,18 +48,72 @@ def test_windows_touching_matches_brute_force():
         starts = np.arange(n) * step
         if rng.random() < 0.5 and n > 1:  # SeisBench's extra last window, closer than the stride
             starts[-1] = starts[-2] + int(rng.integers(1, step + 1))
-        k = int(rng.integers(0, 6))
+        total = int(starts[-1]) + width
         spans = []
-        for _ in range(k):
-            w = int(rng.integers(0, n))
-            a = int(rng.integers(0, width))
-            spans.append((w, a, int(rng.integers(a, width))))
-        spans = np.array(spans, dtype=np.int64).reshape(-1, 3)
-        hot = set()
-        for w, a, b in spans:
-            hot.update(range(starts[w] + a, starts[w] + b + 1))
+        for _ in range(int(rng.integers(0, 6))):
+            a = int(rng.integers(0, total))
+            spans.append((a, int(rng.integers(a, total))))
+        hot = {s for a, b in spans for s in range(a, b + 1)}
         want = [w for w in range(n) if any(starts[w] <= s < starts[w] + width for s in hot)]
-        assert windows_touching(starts, width, spans).tolist() == want
+        assert windows_covering(starts, width, np.array(spans, dtype=np.int64)).tolist() == want
+
+
+def test_hot_windows_are_the_windows_over_seeded_hot_runs(model):
+    """Brute force: per phase, runs of samples where any window reaches threshold/2 - margin, kept when
+    some window reaches threshold - margin inside the run; the windows overlapping kept runs."""
+    picker = FastPicker(model, batch_size=16, backend="torch", precision="fp32", P_threshold=0.4, S_threshold=0.3)
+    width, step, n = model.in_samples, model.in_samples // 2, 9
+    offsets = np.arange(n) * step
+    offsets[-1] = offsets[-2] + 700  # the closer last window
+    total = offsets[-1] + width
+    block = Block("XX.STA..HH", obspy.UTCDateTime(0), np.zeros((3, total), np.float32), 100.0, offsets)
+    hot_cut, seed_cut = picker._cuts()
+
+    def check(preds: np.ndarray) -> list[int]:
+        runs: dict = {}
+        picker._hot_runs(runs)([(0, w, int(o)) for w, o in enumerate(offsets)], preds)
+        got = [wi for _, wi, _ in picker._hot_windows([block], {0: preds[:, :, :2]}, runs)]
+        touched = set()
+        for k in range(2):
+            hot, seed = np.zeros(total, bool), np.zeros(total, bool)
+            for w, o in enumerate(offsets):
+                hot[o : o + width] |= preds[w, :, k] >= hot_cut[k]
+                seed[o : o + width] |= preds[w, :, k] >= seed_cut[k]
+            t = 0
+            while t < total:
+                if not hot[t]:
+                    t += 1
+                    continue
+                e = t
+                while e + 1 < total and hot[e + 1]:
+                    e += 1
+                if seed[t : e + 1].any():
+                    touched |= {w for w, o in enumerate(offsets) if o <= e and o + width > t}
+                t = e + 1
+        assert sorted(got) == sorted(touched)
+        assert len(set(got)) == len(got)
+        return sorted(got)
+
+    # a seeded P bump in window 2, and a seedless hot one in window 3 starting right after it and running
+    # to the end of window 3: adjacent runs join, so windows 4 and 5 are recomputed too
+    preds = np.full((n, width, 3), 0.01, dtype=np.float32)
+    end = 2 * step + 2000  # absolute end (exclusive) of the seeded bump
+    preds[2, 1900:2000, 0] = 0.6
+    preds[3, end - 3 * step :, 0] = 0.2
+    assert check(preds) == [2, 3, 4, 5]
+    preds[3, end - 3 * step, 0] = 0.01  # one cold sample between them: windows 4 and 5 are left alone
+    assert check(preds) == [2, 3]
+    preds[2, 1900:2000, 0] = 0.25  # no seed any more: nothing is recomputed
+    assert check(preds) == []
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        preds = np.full((n, width, 3), 0.01, dtype=np.float32)
+        for _ in range(int(rng.integers(0, 8))):  # bumps of random height
+            w, c, a = int(rng.integers(0, n)), int(rng.integers(0, 2)), int(rng.integers(0, width - 40))
+            preds[w, a : a + int(rng.integers(1, 40)), c] = rng.choice([0.1, 0.2, 0.25, 0.35, 0.6])
+        preds[:, :50] = np.nan  # blinded edges are never hot
+        check(preds)
 
 
 def test_fold_and_sink_rewrites_are_exact():
@@ -116,7 +171,7 @@ class _NoisyForward:
 
 def _picker_with_fake_bf16(model, amplitude: float) -> FastPicker:
     picker = FastPicker(model, batch_size=64, backend="onnx", precision="fp32")
-    picker._bf16 = picker._bf16_fwd = _NoisyForward(picker._onnx, amplitude)
+    picker._bf16 = picker._bf16_fwd = _NoisyForward(picker._exact, amplitude)
     picker.stats["bf16_cost"] = 0.6
     picker.precision = "bf16"
     return picker

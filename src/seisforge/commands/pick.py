@@ -40,7 +40,7 @@ def register(sub) -> None:
                    help="only pick where all components exist (SeisBench strict); default zero-fills")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+    p.add_argument("--backend", choices=["auto", "torch", "onnx", "openvino"], default="auto",
                    help="inference: ONNX Runtime (CPU, when installed) or torch; auto picks onnx on CPU")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="bf16: OpenVINO bf16 forward pass with float32 recomputation of every window near a "

@@ -58,7 +58,7 @@ class Pick:
     end_time: obspy.UTCDateTime
 
 
-def windows_touching(starts: np.ndarray, width: int, spans: np.ndarray) -> np.ndarray:
+def windows_covering(starts: np.ndarray, width: int, spans: np.ndarray) -> np.ndarray:
     """Indices of the windows that overlap any span.
 
     Parameters
@@ -68,8 +68,8 @@ def windows_touching(starts: np.ndarray, width: int, spans: np.ndarray) -> np.nd
     width
         Window length in samples.
     spans
-        ``(k, 3)`` integer rows ``(window, first, last)``: samples ``first..last`` (inclusive) of that
-        window, in window coordinates.
+        ``(k, 2)`` integer rows ``(first, last)``: samples ``first..last`` (inclusive), in the same
+        coordinates as ``starts``.
 
     Returns
     -------
@@ -77,10 +77,10 @@ def windows_touching(starts: np.ndarray, width: int, spans: np.ndarray) -> np.nd
         Sorted unique window indices.
     """
     starts = np.asarray(starts, dtype=np.int64)
+    spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
     if len(spans) == 0:
         return np.zeros(0, dtype=np.intp)
-    lo = starts[spans[:, 0]] + spans[:, 1]
-    hi = starts[spans[:, 0]] + spans[:, 2]
+    lo, hi = spans[:, 0], spans[:, 1]
     # w overlaps [lo, hi] when starts[w] <= hi and starts[w] + width > lo (starts and ends are sorted)
     first = np.searchsorted(starts + width, lo, side="right")
     stop = np.searchsorted(starts, hi, side="right")
@@ -103,10 +103,12 @@ class FastPicker:
     device
         Torch device string (``cpu``, ``cuda``).
     backend
-        ``torch``, ``onnx`` (ONNX Runtime, CPU) or ``auto`` (ONNX Runtime on CPU when installed,
-        else torch).
+        Runtime of the float32 pass: ``torch``, ``onnx`` (ONNX Runtime, CPU), ``openvino`` (OpenVINO
+        in float32, CPU) or ``auto``: on the CPU, whichever of ONNX Runtime and OpenVINO is installed,
+        and when both are, the faster one in a timing at start-up (OpenVINO for PhaseNet, ONNX Runtime
+        for PhaseNetLight); else torch. All give the torch outputs to float rounding (about 1e-6).
     precision
-        ``fp32``: every window in float32 (ONNX Runtime or torch, see ``backend``). ``bf16``: every
+        ``fp32``: every window in float32 (see ``backend``). ``bf16``: every
         window first runs in bfloat16 through OpenVINO (about 1.8x faster on CPUs with native bf16),
         then every window that touches a sample where the stacked bf16 curve of a phase reaches
         ``min(threshold) / 2 - refine_margin`` is recomputed in float32 and the block restacked. The
@@ -155,28 +157,9 @@ class FastPicker:
         self._phase_channels = [i for i, label in enumerate(self.labels) if label != "N"]
         self.phases = [self.labels[i] for i in self._phase_channels]
         self._pools: dict[str, tuple[np.ndarray, int]] = {}  # reusable buffers, see _scratch
-        from seisforge.deploy import onnx_backend
-
-        if backend not in ("auto", "torch", "onnx"):
-            raise ConfigError(f"backend must be auto, torch or onnx, got {backend!r}")
-        if backend == "onnx" and not onnx_backend.available():
-            raise ConfigError("backend onnx needs onnxruntime and onnx: pip install onnxruntime onnx")
-        if backend == "onnx" and self.device.type != "cpu":
-            raise ConfigError("backend onnx runs on the CPU; use --backend torch with --device cuda")
-        use_onnx = backend == "onnx" or (backend == "auto" and self.device.type == "cpu"
-                                         and onnx_backend.available())
-        self._onnx = None
-        if use_onnx:
-            try:
-                self._onnx = onnx_backend.OnnxForward(
-                    model, getattr(model, "in_channels", len(model.component_order)), model.in_samples,
-                    self.argdict)
-            except Exception as err:  # noqa: BLE001 - export can fail for exotic models
-                if backend == "onnx":
-                    raise ConfigError(f"ONNX export of {type(model).__name__} failed: {err}") from err
-                log.warning("ONNX export of %s failed (%s); using torch", type(model).__name__, err)
-        self.backend = "onnx" if self._onnx is not None else "torch"
         self.stats: dict[str, Any] = {"windows": 0, "refined_windows": 0, "max_bf16_error": 0.0, "fallbacks": 0}
+        self._exact = self._exact_forward(backend)  # the float32 pass (None: the torch model itself)
+        self.backend = getattr(self._exact, "backend_name", "torch")
         self.refine_margin = float(refine_margin)
         self._auto = precision == "auto"
         self._auto_counts = (0.0, 0.0)  # decayed (windows, hot windows), see _auto_update
@@ -188,6 +171,61 @@ class FastPicker:
                 self._bf16_fwd = None
         self._bf16 = self._bf16_fwd  # the pass in use; auto switches it per input (_auto_update)
         self.precision = "bf16" if self._bf16 is not None else "fp32"
+
+    def _exact_forward(self, backend: str) -> Any:
+        """The float32 pass for ``backend`` (None: torch); see the class docstring."""
+        from seisforge.deploy import onnx_backend, openvino_backend
+
+        runtimes = {"onnx": (onnx_backend.available, "onnxruntime onnx"),
+                    "openvino": (openvino_backend.available, "openvino onnxruntime onnx")}
+        if backend not in ("auto", "torch", *runtimes):
+            raise ConfigError(f"backend must be auto, torch, onnx or openvino, got {backend!r}")
+        if backend in runtimes:
+            if not runtimes[backend][0]():
+                raise ConfigError(f"backend {backend} needs {runtimes[backend][1]}: pip install {runtimes[backend][1]}")
+            if self.device.type != "cpu":
+                raise ConfigError(f"backend {backend} runs on the CPU; use --backend torch with --device cuda")
+        if backend == "torch" or (backend == "auto" and self.device.type != "cpu"):
+            return None
+        wanted = [backend] if backend in runtimes else [b for b in runtimes if runtimes[b][0]()]
+        n_ch = getattr(self.model, "in_channels", len(self.model.component_order))
+        built = {}
+        for name in wanted:
+            try:
+                if name == "onnx":
+                    fwd = onnx_backend.OnnxForward(self.model, n_ch, self.model.in_samples, self.argdict)
+                else:
+                    fwd = openvino_backend.OpenVinoForward(self.model, n_ch, self.model.in_samples, self.argdict,
+                                                           precision="f32")
+            except Exception as err:  # noqa: BLE001 - export or compilation can fail for exotic models
+                if backend == name:
+                    raise ConfigError(f"{name} export of {type(self.model).__name__} failed: {err}") from err
+                log.warning("%s export of %s failed (%s)", name, type(self.model).__name__, err)
+                continue
+            fwd.backend_name = name
+            built[name] = fwd
+        if not built:
+            log.warning("no ONNX Runtime or OpenVINO pass for %s; using torch", type(self.model).__name__)
+            return None
+        if len(built) == 1:
+            return next(iter(built.values()))
+        times = {name: self._time_pass(fwd) for name, fwd in built.items()}
+        self.stats["fp32_pass_s"] = {k: round(v, 4) for k, v in times.items()}
+        return built[min(times, key=times.get)]
+
+    def _time_pass(self, net: Any) -> float:
+        """Best of 3 timings of ``net`` (a float32 or bf16 pass; None: torch) on one batch (at most 256 windows)."""
+        import time
+
+        n_ch = getattr(self.model, "in_channels", len(self.model.component_order))
+        n = min(self.batch_size, 256)
+        x = np.random.default_rng(0).normal(size=(n, n_ch, self.model.in_samples)).astype(np.float32)
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            self._run_net(net, x)
+            times.append(time.perf_counter() - t)
+        return min(times)
 
     def _bf16_forward(self, precision: str) -> Any:
         """The OpenVINO bf16 forward pass for ``precision`` (None for float32)."""
@@ -229,21 +267,8 @@ class FastPicker:
     REFINE_WEIGHT = 1.7
 
     def _time_bf16(self) -> float:
-        """Time of a bf16 forward pass relative to float32 (best of 3, two micro-batches per thread)."""
-        import time
-
-        n_ch = getattr(self.model, "in_channels", len(self.model.component_order))
-        n = min(self.batch_size, 2 * self._bf16_fwd.threads * self._bf16_fwd.micro_batch)
-        x = np.random.default_rng(0).normal(size=(n, n_ch, self.model.in_samples)).astype(np.float32)
-        best = {}
-        for bf16 in (False, True):
-            times = []
-            for _ in range(3):
-                t = time.perf_counter()
-                self._forward(x, bf16=bf16)
-                times.append(time.perf_counter() - t)
-            best[bf16] = min(times)
-        return best[True] / best[False]
+        """Time of a bf16 forward pass relative to the float32 pass (best of 3 each)."""
+        return self._time_pass(self._bf16_fwd) / self._time_pass(self._exact)
 
     # ------------------------------------------------------------------ stream -> blocks
     def _arg(self, key: str) -> Any:
@@ -299,9 +324,13 @@ class FastPicker:
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
     def _forward(self, batch: np.ndarray, bf16: bool = False) -> np.ndarray:
+        return self._run_net(self._bf16_fwd if bf16 else self._exact, batch)
+
+    @torch.inference_mode()
+    def _run_net(self, net: Any, batch: np.ndarray) -> np.ndarray:
+        """``annotate_batch_pre``, ``net`` (None: the torch model) and ``annotate_batch_post`` on raw windows."""
         x = torch.from_numpy(batch).to(self.device)
         piggyback = None
-        net = self._bf16_fwd if bf16 else self._onnx
         if net is not None and net.includes_pre:
             pred = net(x)
         else:
@@ -410,60 +439,98 @@ class FastPicker:
         """The lowest trigger-off threshold of the phases (``threshold / 2``)."""
         return min(self.threshold(p) for p in self.phases) / 2
 
-    def _refine_cut(self) -> float:
-        """The bf16 refinement cut ``min(threshold) / 2 - margin``."""
-        return self._lowest_off_threshold() - self.refine_margin
+    def _cuts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per phase channel, the refinement cuts ``threshold / 2 - margin`` (hot) and ``threshold - margin`` (seed)."""
+        thr = np.array([self.threshold(p) for p in self.phases])
+        return thr / 2 - self.refine_margin, thr - self.refine_margin
 
-    def _hot_spans(self, spans: dict[int, list[tuple[int, int, int]]], stride: int = 1) -> Any:
-        """Batch callback: per block, the span of samples where a window's phase curve reaches the cut.
+    def _hot_runs(self, runs: dict[int, list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]]) -> Any:
+        """Batch callback: per block and phase, each window's runs of hot samples and its seed samples.
 
-        ``stride > 1`` looks at every ``stride``-th sample only: an estimate, for counting (never for
-        choosing the windows to refine).
+        A sample of a window is *hot* for a phase when the window's curve reaches ``threshold / 2 -
+        refine_margin`` there and a *seed* when it reaches ``threshold - refine_margin`` (NaN, i.e.
+        blinded, samples are neither). Entries are ``(phase, run windows, run starts, run ends
+        (exclusive), seed windows, seed samples)`` in window coordinates; see :meth:`_hot_windows`.
         """
-        phases, cut = self._phase_channels, self._refine_cut()
+        hot_cut, seed_cut = self._cuts()
 
         def on_batch(chunk: list[tuple[int, int, int]], preds: np.ndarray) -> None:
-            preds = preds[:, ::stride]
-            hot = preds[:, :, phases[0]] >= cut  # NaN (blinded) samples are never hot
-            for c in phases[1:]:
-                hot |= preds[:, :, c] >= cut
-            for k in np.flatnonzero(hot.any(axis=1)):
-                idx = np.flatnonzero(hot[k])
-                bi, wi, _ = chunk[k]
-                spans.setdefault(bi, []).append((wi, stride * int(idx[0]), stride * int(idx[-1])))
+            index = np.array([(bi, wi) for bi, wi, _ in chunk], dtype=np.int64)
+            for k, c in enumerate(self._phase_channels):
+                curve = preds[:, :, c]
+                hot = curve >= hot_cut[k]
+                rows = np.flatnonzero(hot.any(axis=1))
+                if not len(rows):
+                    continue
+                edges = np.diff(hot[rows].astype(np.int8), axis=1, prepend=0, append=0)
+                r_on, col_on = np.nonzero(edges == 1)
+                _, col_off = np.nonzero(edges == -1)  # row-major order: pairs with the starts
+                r_seed, col_seed = np.nonzero(curve[rows] >= seed_cut[k])
+                for bi in np.unique(index[rows, 0]):
+                    on_b, seed_b = index[rows[r_on], 0] == bi, index[rows[r_seed], 0] == bi
+                    runs.setdefault(int(bi), []).append((
+                        k, index[rows[r_on[on_b]], 1], col_on[on_b], col_off[on_b],
+                        index[rows[r_seed[seed_b]], 1], col_seed[seed_b]))
 
         return on_batch
 
     def _hot_windows(self, blocks: list[Block], per_block: dict[int, np.ndarray],
-                     spans: dict[int, list[tuple[int, int, int]]]) -> list[tuple[int, int, int]]:
-        """``(block, window, offset)`` of every window that covers a hot sample (see :meth:`_refine`)."""
+                     runs: dict[int, list[Any]]) -> list[tuple[int, int, int]]:
+        """``(block, window, offset)`` of every window to recompute in float32 (see :meth:`_refine`).
+
+        Per block and phase, the hot runs of all windows are merged into the runs of samples where
+        *any* window is hot (overlapping or adjacent runs join); the runs that contain a seed sample
+        are kept, and every window overlapping a kept run is returned.
+        """
         jobs = []
-        for bi, items in spans.items():
+        for bi, items in runs.items():
             starts = self._pred_offsets(blocks[bi], per_block[bi])
-            touched = windows_touching(starts, per_block[bi].shape[1], np.array(items, dtype=np.int64))
-            jobs += [(bi, int(wi), int(blocks[bi].offsets[wi])) for wi in touched]
+            spans = []
+            for k in {item[0] for item in items}:
+                mine = [item for item in items if item[0] == k]
+                lo = np.concatenate([starts[i[1]] + i[2] for i in mine])
+                hi = np.concatenate([starts[i[1]] + i[3] - 1 for i in mine])
+                seeds = np.concatenate([starts[i[4]] + i[5] for i in mine])
+                if not len(seeds):
+                    continue
+                order = np.argsort(lo, kind="stable")
+                lo, hi = lo[order], hi[order]
+                reach = np.maximum.accumulate(hi)
+                new = np.ones(len(lo), dtype=bool)
+                new[1:] = lo[1:] > reach[:-1] + 1  # a gap of at least one cold sample starts a new run
+                first = np.flatnonzero(new)
+                run_lo, run_hi = lo[first], np.append(reach[first[1:] - 1], reach[-1])
+                which = np.searchsorted(run_lo, seeds, side="right") - 1
+                keep = np.zeros(len(run_lo), dtype=bool)
+                keep[which[(which >= 0) & (seeds <= run_hi[np.maximum(which, 0)])]] = True
+                spans.append(np.stack([run_lo[keep], run_hi[keep]], axis=1))
+            if spans:
+                touched = windows_covering(starts, per_block[bi].shape[1], np.concatenate(spans))
+                jobs += [(bi, int(wi), int(blocks[bi].offsets[wi])) for wi in touched]
         return jobs
 
-    def _refine(self, blocks: list[Block], per_block: dict[int, np.ndarray],
-                spans: dict[int, list[tuple[int, int, int]]]) -> None:
-        """Recompute in float32 every window that covers a sample where some window's bf16 curve is hot.
+    def _refine(self, blocks: list[Block], per_block: dict[int, np.ndarray], runs: dict[int, list[Any]]) -> None:
+        """Recompute in float32 every window that overlaps a hot run containing a seed.
 
-        A sample is hot when the bf16 curve of any window covering it reaches ``min(threshold) / 2 -
-        refine_margin`` for any phase (``spans`` from :meth:`_hot_spans`: window, first and last hot
-        sample). All windows covering a hot sample are recomputed, so the stacked curve is float32
-        wherever a trigger can start, continue or end; elsewhere every window is below the cut, so with
-        bf16 errors below the margin the stacked curve stays below every off-threshold either way.
+        For each phase with threshold ``t``, a sample is hot when some window's bf16 curve reaches
+        ``t / 2 - refine_margin`` there and a seed when it reaches ``t - refine_margin``; the runs of
+        consecutive hot samples that contain a seed are recomputed (all windows overlapping them).
+        With bf16 errors below the margin this gives the float32 picks: a trigger turns on where the
+        stacked float32 curve exceeds ``t``, so some window exceeds ``t`` there (a seed); it stays on
+        while the curve exceeds ``t / 2``, so every sample of it is hot and it lies in one hot run,
+        which is then float32 throughout; it ends at the first sample at or below ``t / 2``, and a
+        sample that is not hot stays below ``t / 2`` whichever windows are float32. Hot runs without a
+        seed stay below ``t`` and start no trigger. The refined windows measure the bf16 error on all
+        their samples below the seed cut; above half the margin, the input is recomputed in float32.
         """
-        cut = self._refine_cut()
-        jobs = self._hot_windows(blocks, per_block, spans)
+        jobs = self._hot_windows(blocks, per_block, runs)
         if not jobs:
             return
         approx = np.stack([per_block[bi][wi] for bi, wi, _ in jobs])
         self._run_windows(blocks, jobs, per_block)
         self.stats["refined_windows"] += len(jobs)
-        # the bound that matters is the bf16 error where bf16 says "below the cut"; measure it there
         exact = np.stack([per_block[bi][wi] for bi, wi, _ in jobs])
-        cold = approx < cut
+        cold = approx < self._cuts()[1]  # (windows, samples, phases) against the per-phase seed cut
         err = float(np.max(np.abs(exact[cold] - approx[cold]), initial=0.0))
         self.stats["max_bf16_error"] = max(self.stats["max_bf16_error"], err)
         if err > self.refine_margin / 2:
@@ -499,16 +566,16 @@ class FastPicker:
         per_block: dict[int, np.ndarray] = {}
         self._reset_scratch("pred")  # the previous call's prediction arrays are no longer referenced
         self.stats["windows"] += len(jobs)
-        spans: dict[int, list[tuple[int, int, int]]] = {}
+        runs: dict[int, list[Any]] = {}
         if self._bf16 is not None:
             refined = self.stats["refined_windows"]
-            self._run_windows(blocks, jobs, per_block, bf16=True, on_batch=self._hot_spans(spans))
-            self._refine(blocks, per_block, spans)
+            self._run_windows(blocks, jobs, per_block, bf16=True, on_batch=self._hot_runs(runs))
+            self._refine(blocks, per_block, runs)
             if self._auto:
                 self._auto_update(len(jobs), self.stats["refined_windows"] - refined)
         elif self._auto and self._bf16_fwd is not None:  # float32 for now; keep measuring the hot share
-            self._run_windows(blocks, jobs, per_block, on_batch=self._hot_spans(spans, stride=10))
-            self._auto_update(len(jobs), len(self._hot_windows(blocks, per_block, spans)))
+            self._run_windows(blocks, jobs, per_block, on_batch=self._hot_runs(runs))
+            self._auto_update(len(jobs), len(self._hot_windows(blocks, per_block, runs)))
         else:
             self._run_windows(blocks, jobs, per_block)
         out = []

@@ -279,3 +279,169 @@ def softmax_explicit(model: Any) -> Any:
     del g.node[:]
     g.node.extend(nodes)
     return model
+
+
+def _attrs(node: Any) -> dict[str, Any]:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def transposed_conv_polyphase(model: Any) -> Any:
+    """Rewrite strided 1-D ``ConvTranspose`` nodes as ordinary convolutions plus an interleave, in place.
+
+    A transposed convolution with stride ``s`` and kernel ``K`` computes output phase ``r`` (samples
+    ``s*j + r``) as an ordinary convolution of the input with the taps ``r, r + s, ...`` of the kernel.
+    The rewrite runs all ``s`` phases as one ``Conv`` with ``s * C_out`` output channels and
+    ``ceil(K / s)`` taps at the input resolution (where the bias and a following ``Relu`` fuse into it)
+    and interleaves the phases with ``Reshape``/``Transpose``/``Reshape``; a ``Slice`` restores the
+    original output length. OpenVINO runs PhaseNet's up-sampling this way much faster than its
+    transposed-convolution kernels (whose bias post-op was very slow in bf16). The same products
+    are summed, so the result agrees to float rounding.
+
+    Only 1-D, ``group == 1``, ``dilation == 1``, unpadded nodes with constant weights and no
+    ``output_shape``/``output_padding`` are rewritten.
+
+    Parameters
+    ----------
+    model
+        An ``onnx.ModelProto``.
+
+    Returns
+    -------
+    onnx.ModelProto
+        ``model``, rewritten.
+    """
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    values = _constant_values(g)
+    consumers = _consumers(g)
+    graph_outputs = {o.name for o in g.output}
+    nodes = []
+    absorbed: set[int] = set()
+    for n in g.node:
+        if id(n) in absorbed:
+            continue
+        attrs = _attrs(n)
+        w = values.get(n.input[1]) if n.op_type == "ConvTranspose" and len(n.input) > 1 else None
+        stride = list(attrs.get("strides", [1]))
+        if (w is None or w.ndim != 3 or attrs.get("group", 1) != 1 or any(d != 1 for d in attrs.get("dilations", [1]))
+                or any(attrs.get("pads", [0, 0])) or "output_shape" in attrs or any(attrs.get("output_padding", [0]))
+                or isinstance(attrs.get("auto_pad"), bytes) and attrs["auto_pad"] not in (b"NOTSET", b"VALID")
+                or stride[0] < 2 or (len(n.input) > 2 and n.input[2] and n.input[2] not in values)):
+            nodes.append(n)
+            continue
+        s, (c_in, c_out, k) = stride[0], w.shape
+        taps = -(-k // s)
+        v = np.zeros((s * c_out, c_in, taps), dtype=w.dtype)
+        for r in range(s):
+            for m in range(taps):
+                if r + (taps - 1 - m) * s < k:
+                    v[r * c_out:(r + 1) * c_out, :, m] = w[:, :, r + (taps - 1 - m) * s].T
+        p = f"{n.name or n.output[0]}_sf_poly"
+        inputs = [n.input[0], p + "_w"]
+        g.initializer.append(numpy_helper.from_array(v, p + "_w"))
+        if len(n.input) > 2 and n.input[2]:
+            g.initializer.append(numpy_helper.from_array(np.tile(values[n.input[2]], s).astype(w.dtype), p + "_b"))
+            inputs.append(p + "_b")
+        out = n.output[0]
+        follow = consumers.get(out, [])
+        relu = follow[0] if len(follow) == 1 and follow[0].op_type == "Relu" and out not in graph_outputs else None
+        conv_out = p + "_conv"
+        nodes.append(helper.make_node("Conv", inputs, [conv_out], name=p, kernel_shape=[taps],
+                                      pads=[taps - 1, taps - 1]))
+        if relu is not None:  # elementwise: fuse it into the convolution, before the interleave
+            nodes.append(helper.make_node("Relu", [conv_out], [p + "_relu"], name=relu.name))
+            conv_out, out = p + "_relu", relu.output[0]
+            absorbed.add(id(relu))
+        for name, arr in (("_s1", [0, s, c_out, -1]), ("_s2", [0, c_out, -1]), ("_start", [0]), ("_axis", [2])):
+            g.initializer.append(numpy_helper.from_array(np.array(arr, dtype=np.int64), p + name))
+        # original length (L - 1) * s + k = (L + taps - 1) * s - (taps * s - k): cut the tail
+        g.initializer.append(numpy_helper.from_array(np.array([k - taps * s], dtype=np.int64), p + "_end"))
+        nodes += [
+            helper.make_node("Reshape", [conv_out, p + "_s1"], [p + "_phases"]),
+            helper.make_node("Transpose", [p + "_phases"], [p + "_inter"], perm=[0, 2, 3, 1]),
+            helper.make_node("Reshape", [p + "_inter", p + "_s2"], [p + "_full"]),
+        ]
+        if taps * s == k:
+            nodes.append(helper.make_node("Identity", [p + "_full"], [out]))
+        else:
+            nodes.append(helper.make_node("Slice", [p + "_full", p + "_start", p + "_end", p + "_axis"], [out]))
+    del g.node[:]
+    g.node.extend(nodes)
+    del g.value_info[:]
+    _prune_initializers(g)
+    return model
+
+
+def split_concat_conv(model: Any) -> Any:
+    """Rewrite ``Conv(Concat(a, b))`` over channels as ``Conv(a) + Conv(b)``, in place.
+
+    U-Net decoders (PhaseNet's) concatenate the skip connection with the up-sampled features and
+    convolve the result. Splitting the weights along the input channels avoids the concatenated copy;
+    OpenVINO fuses the ``Add`` into the second convolution. Exact up to the order of summation.
+    Needs the channel counts of the concatenated inputs (from ONNX shape inference); concats with a
+    single consumer, ``group == 1`` convolutions and constant weights only.
+
+    Parameters
+    ----------
+    model
+        An ``onnx.ModelProto``.
+
+    Returns
+    -------
+    onnx.ModelProto
+        ``model``, rewritten (or ``model`` itself when shape inference fails).
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    channels = {}
+    for vi in [*inferred.graph.value_info, *inferred.graph.input]:
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims) >= 2 and dims[1].HasField("dim_value"):
+            channels[vi.name] = dims[1].dim_value
+    g = model.graph
+    values = _constant_values(g)
+    consumers = _consumers(g)
+    graph_outputs = {o.name for o in g.output}
+    replace: dict[int, list[Any]] = {}
+    drop: set[int] = set()
+    producers = {o: n for n in g.node for o in n.output}
+    for n in g.node:
+        if n.op_type != "Conv" or n.input[0] not in producers:
+            continue
+        cat = producers[n.input[0]]
+        w = values.get(n.input[1])
+        attrs = _attrs(n)
+        if (cat.op_type != "Concat" or _attrs(cat).get("axis") != 1 or len(cat.input) != 2 or w is None
+                or attrs.get("group", 1) != 1 or len(consumers.get(cat.output[0], [])) != 1
+                or cat.output[0] in graph_outputs or (cat.input[0] not in channels and cat.input[1] not in channels)
+                or (len(n.input) > 2 and n.input[2] and n.input[2] not in values)):
+            continue
+        # one known channel count gives the other (a dynamic Slice hides it from shape inference)
+        ca = channels.get(cat.input[0], w.shape[1] - channels.get(cat.input[1], 0))
+        if not 0 < ca < w.shape[1] or channels.get(cat.input[1], w.shape[1] - ca) != w.shape[1] - ca:
+            continue
+        p = f"{n.name or n.output[0]}_sf_split"
+        g.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w[:, :ca]), p + "_wa"))
+        g.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w[:, ca:]), p + "_wb"))
+        b_inputs = [cat.input[1], p + "_wb", *n.input[2:3]]
+        conv_a = helper.make_node("Conv", [cat.input[0], p + "_wa"], [p + "_a"], name=p + "_a")
+        conv_b = helper.make_node("Conv", b_inputs, [p + "_b"], name=p + "_b")
+        for c in (conv_a, conv_b):
+            c.attribute.extend(n.attribute)
+        replace[id(n)] = [conv_a, conv_b, helper.make_node("Add", [p + "_a", p + "_b"], [n.output[0]], name=p)]
+        drop.add(id(cat))
+    nodes = []
+    for n in g.node:
+        if id(n) in drop:
+            continue
+        nodes.extend(replace.get(id(n), [n]))
+    del g.node[:]
+    g.node.extend(nodes)
+    del g.value_info[:]
+    _prune_initializers(g)
+    return model
