@@ -74,3 +74,36 @@ def test_nan_input_is_not_zero_filled(model):
     assert all(np.isfinite(tr.data).all() for tr in clean)
     z = clean.select(channel="HHZ")
     assert len(z) == 2 and z[0].stats.npts == 1000  # split at the NaN run, a gap, not zeros
+
+
+def test_block_arrays_equal_seisbench_stream_to_array(model):
+    """The float32 block arrays equal SeisBench's float64 stream_to_array, cast, on messy groups:
+    components that start and end at different sub-sample times, a missing component, a gap inside
+    a group (strict=False fills it with zeros), Z12 channels and an ignored extra channel."""
+    picker = FastPicker(model, batch_size=64, backend="torch", strict=False)
+    a, _ = continuous_stream("XX.AAA.00", duration_s=120, n_events=1, seed=1)
+    a[1].stats.starttime += 0.013  # not on the sample grid of the others
+    a[2] = a[2].slice(a[2].stats.starttime + 7.5, a[2].stats.endtime - 3.2)
+    z = a.select(channel="*Z")
+    z.cutout(z[0].stats.starttime + 40, z[0].stats.starttime + 55)  # a gap: two Z traces
+    a = z + a.select(channel="*[EN]")
+    b, _ = continuous_stream("XX.BBB.", duration_s=90, n_events=1, seed=2, components="Z12")
+    b.remove(b[1])  # missing component
+    extra = b[0].copy()
+    extra.stats.channel = "HHH"  # hydrophone: not a component of the model
+    b.append(extra)
+    for stream in (a, b):
+        stream = stream.copy()
+        stream.merge(-1)
+        argdict = dict(picker.argdict)
+        comp_dict, _ = model._build_comp_dict(stream, False)
+        groups = model._grouping.group_stream(stream, strict=False, min_length_s=0, comp_dict=comp_dict)
+        assert groups
+        for group in groups:
+            ref = model.stream_to_array(group, argdict)
+            ours = picker._group_array(group)
+            assert ours.data.dtype == np.float32
+            assert ours.data.shape == ref.data.shape
+            np.testing.assert_array_equal(ours.data, ref.data.astype(np.float32))
+            assert ours.start_time == ref.start_time
+            assert ours.stations == ref.stations and ours.component_order == ref.component_order

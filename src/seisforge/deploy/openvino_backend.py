@@ -64,18 +64,18 @@ class OpenVinoForward(MicroBatched):
         Micro-batches run on this many threads at once (default: torch's thread count), each through
         single-threaded OpenVINO streams, like the ONNX Runtime path.
     micro_batch
-        Windows per inference call. The models are compiled for exactly this many windows (a shorter
-        last micro-batch is padded with zero windows, whose outputs are dropped): with every shape
-        static, OpenVINO folds the shape arithmetic of PhaseNet's crops and chose faster kernels:
+        Windows per inference call. The models are compiled for exactly this many windows, and for
+        pieces of 16 that run the rest of a call (the last piece padded with zero windows, whose
+        outputs are dropped), since with every shape static, OpenVINO folds the shape arithmetic of PhaseNet's crops and chose faster kernels:
         18% faster in bf16 and 11% in float32 than with a dynamic batch axis (single-threaded, 64
-        windows). With 2 threads, 64 and 128 windows were fastest (16: 15% slower).
+        windows). With 2 threads, 128 windows were fastest (64: 2-4% slower in bf16; 16: 15%).
     precision
         ``bf16`` (the point of this backend) or ``f32`` (the float32 pass, faster than ONNX Runtime
         for PhaseNet; :class:`~seisforge.deploy.engine.FastPicker` times both).
     """
 
     def __init__(self, model: Any, in_channels: int, in_samples: int, argdict: dict[str, Any],
-                 threads: int | None = None, micro_batch: int = 64, precision: str = "bf16") -> None:
+                 threads: int | None = None, micro_batch: int = 128, precision: str = "bf16") -> None:
         import openvino as ov
 
         from seisforge.deploy.onnx_backend import checked_rewrite, export_graph
@@ -88,15 +88,20 @@ class OpenVinoForward(MicroBatched):
             plain, lambda m: sink_transposed_conv_bias(fold_batchnorm(m)), example, "OpenVINO")
         core = ov.Core()
         config = {"NUM_STREAMS": self.threads, "INFERENCE_NUM_THREADS": self.threads}
-        self.shape = (self.micro_batch, in_channels, in_samples)
+        #: the static batch sizes: full micro-batches, and small pieces for the rest of a call
+        self.sizes = sorted({self.micro_batch, min(self.micro_batch, self.SMALL)}, reverse=True)
+        self.in_shape = (in_channels, in_samples)
 
-        def compile_static(onnx_graph: bytes, hint: str) -> Any:
-            m = core.read_model(onnx_graph)
-            m.reshape(list(self.shape))
-            return core.compile_model(m, "CPU", {**config, "INFERENCE_PRECISION_HINT": hint})
+        def compile_static(onnx_graph: bytes, hint: str) -> dict[int, Any]:
+            compiled = {}
+            for size in self.sizes:
+                m = core.read_model(onnx_graph)
+                m.reshape([size, *self.in_shape])
+                compiled[size] = core.compile_model(m, "CPU", {**config, "INFERENCE_PRECISION_HINT": hint})
+            return compiled
 
         self.net = compile_static(graph, precision)
-        self.precision = self.net.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # what it runs
+        self.precision = self.net[self.micro_batch].get_property("INFERENCE_PRECISION_HINT").get_type_name()
         try:
             pre_graph, _, _ = export_graph(model, in_channels, in_samples, argdict, part="pre")
             self.pre = compile_static(pre_graph, "f32")
@@ -105,16 +110,25 @@ class OpenVinoForward(MicroBatched):
         self.includes_pre = self.pre is not None
         self._local = threading.local()
 
+    #: windows per call of the small static models that run what is left after full micro-batches
+    SMALL = 16
+
     def _run(self, x: np.ndarray) -> np.ndarray:
         reqs = getattr(self._local, "requests", None)
-        if reqs is None:  # one pair of infer requests per worker thread
-            reqs = self._local.requests = (self.pre.create_infer_request() if self.pre is not None else None,
-                                           self.net.create_infer_request())
-        n = len(x)
-        if n < self.micro_batch:  # the models take exactly micro_batch windows
-            padded = np.zeros(self.shape, dtype=np.float32)
-            padded[:n] = x
-            x = padded
-        if reqs[0] is not None:
-            x = reqs[0].infer({0: x})[0]
-        return reqs[1].infer({0: x})[0][:n].copy()  # infer() releases the GIL
+        if reqs is None:  # one pair of infer requests per batch size and worker thread
+            reqs = self._local.requests = {
+                size: (self.pre[size].create_infer_request() if self.pre is not None else None,
+                       self.net[size].create_infer_request()) for size in self.sizes}
+        outs, start = [], 0
+        while start < len(x):  # a full micro-batch, else small pieces (the last one padded with zeros)
+            size = next((s for s in self.sizes if len(x) - start >= s), self.sizes[-1])
+            piece = x[start : start + size]
+            n = len(piece)
+            if n < size:
+                piece = np.concatenate([piece, np.zeros((size - n, *self.in_shape), dtype=np.float32)])
+            pre, net = reqs[size]
+            if pre is not None:
+                piece = pre.infer({0: piece})[0]
+            outs.append(net.infer({0: piece})[0][:n].copy())  # infer() releases the GIL
+            start += n
+        return outs[0] if len(outs) == 1 else np.concatenate(outs)
