@@ -116,17 +116,20 @@ def test_hot_windows_are_the_windows_over_seeded_hot_runs(model):
         check(preds)
 
 
-def test_fold_and_sink_rewrites_are_exact():
+def test_openvino_rewrites_are_exact():
     model = _trained_like_phasenet()
     args = dict(model.default_args)
     plain, includes_pre, example = onnx_backend.export_graph(model, 3, model.in_samples, args, part="net")
     assert not includes_pre
-    fast = onnx_rewrites.sink_transposed_conv_bias(onnx_rewrites.fold_batchnorm(onnx.load_from_string(plain)))
+    n_concat = sum(n.op_type == "Concat" for n in onnx.load_from_string(plain).graph.node)
+    fast = onnx_rewrites.split_concat_conv(
+        onnx_rewrites.sink_transposed_conv_bias(onnx_rewrites.fold_batchnorm(onnx.load_from_string(plain))))
     onnx.checker.check_model(fast)
     ops = [n.op_type for n in fast.graph.node]
     assert "BatchNormalization" not in ops  # folded into the four transposed convolutions
     convt = [n for n in fast.graph.node if n.op_type == "ConvTranspose"]
     assert len(convt) == 4 and all(len(n.input) == 2 for n in convt)  # bias moved behind the crop
+    assert ops.count("Concat") == n_concat - 4  # the four skip concatenations became split convolutions
     used = {i for n in fast.graph.node for i in n.input}
     assert all(i.name in used for i in fast.graph.initializer)  # no dead weights left behind
     x = np.random.default_rng(2).normal(size=(3, 3, model.in_samples)).astype(np.float32)

@@ -50,7 +50,8 @@ class OpenVinoForward(MicroBatched):
     1 at an offset of 1e5). When ``annotate_batch_pre`` returns more than a tensor, ``includes_pre`` is
     False and the caller normalises. The network graph gets :func:`~seisforge.deploy.onnx_rewrites.fold_batchnorm`
     and :func:`~seisforge.deploy.onnx_rewrites.sink_transposed_conv_bias` (checked in float32 against the
-    plain graph; on any difference the plain graph is used).
+    plain graph; on any difference the plain graph is used), and
+    :func:`~seisforge.deploy.onnx_rewrites.split_concat_conv`.
 
     Parameters
     ----------
@@ -79,13 +80,17 @@ class OpenVinoForward(MicroBatched):
         import openvino as ov
 
         from seisforge.deploy.onnx_backend import checked_rewrite, export_graph
-        from seisforge.deploy.onnx_rewrites import fold_batchnorm, sink_transposed_conv_bias
+        from seisforge.deploy.onnx_rewrites import (
+            fold_batchnorm,
+            sink_transposed_conv_bias,
+            split_concat_conv,
+        )
 
         self._start_pool(threads, micro_batch, "seisforge-ov")
         plain, _, example = export_graph(model, in_channels, in_samples, argdict, part="net")
         # rewrites for OpenVINO's fast bf16 kernels, checked in float32 against the plain graph
         graph, self.rewritten, _ = checked_rewrite(
-            plain, lambda m: sink_transposed_conv_bias(fold_batchnorm(m)), example, "OpenVINO")
+            plain, lambda m: split_concat_conv(sink_transposed_conv_bias(fold_batchnorm(m))), example, "OpenVINO")
         core = ov.Core()
         config = {"NUM_STREAMS": self.threads, "INFERENCE_NUM_THREADS": self.threads}
         #: the static batch sizes: full micro-batches, and small pieces for the rest of a call
