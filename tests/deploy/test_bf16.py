@@ -277,11 +277,19 @@ def test_openvino_forward_matches_torch():
     assert f32.rewritten and f32.includes_pre
     np.testing.assert_allclose(f32(x).numpy(), torch_out(x), rtol=0, atol=1e-5)
     bf16 = openvino_backend.OpenVinoForward(model, 3, model.in_samples, args, micro_batch=2)
-    assert bf16.precision == "bf16"
-    # bf16 is close, not equal; with a large offset too, since the normalisation runs in float32
-    for batch in (x, x + 1e4):
+    assert bf16.precision == "bf16" and bf16.centred and bf16.pre is None
+    # bf16 is close, not equal; with large offsets too, since the windows are centred in float32 first
+    offsets = torch.tensor([1e4, -3e5, 2e5]).view(1, 3, 1)
+    for batch in (x, x + offsets):
         diff = np.abs(bf16(batch).numpy() - torch_out(batch)).max()
         assert 1e-6 < diff < 0.05
+
+    # a normalisation that does not remove the mean: no centring, a separate float32 model instead
+    model.annotate_batch_pre = lambda batch, argdict: batch / (batch.std(axis=-1, keepdims=True) + 1e-10)
+    assert not openvino_backend.mean_removing(model, args, 3, model.in_samples)
+    plain = openvino_backend.OpenVinoForward(model, 3, model.in_samples, args, micro_batch=2)
+    assert not plain.centred and plain.pre is not None and plain.includes_pre
+    assert 1e-6 < np.abs(plain(x).numpy() - torch_out(x)).max() < 0.05
 
 
 @needs_bf16
