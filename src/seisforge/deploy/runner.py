@@ -211,6 +211,7 @@ def process_unit(unit: StationDay, settings: PickSettings, out_dir: str,
         "examples": report.examples,
         "notes": report.notes,
         "elapsed_s": round(prepared.seconds + time.time() - t_start, 3),
+        "backend": picker.backend,
         "precision": picker.precision,
         "bf16_max_error": round(picker.stats["max_bf16_error"], 6),
     }
