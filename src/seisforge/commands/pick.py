@@ -41,7 +41,8 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--backend", choices=["auto", "torch", "onnx", "openvino"], default="auto",
-                   help="inference: ONNX Runtime (CPU, when installed) or torch; auto picks onnx on CPU")
+                   help="float32 inference: ONNX Runtime, OpenVINO (CPU) or torch; auto takes the faster of "
+                        "ONNX Runtime and OpenVINO on the CPU (timed at start-up), torch elsewhere")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="bf16: OpenVINO bf16 forward pass with float32 recomputation of every window near a "
                         "trigger (same picks, faster on CPUs with native bf16); auto: bf16 where it is faster "

@@ -2,8 +2,8 @@
 
 Used by :mod:`seisforge.deploy.onnx_backend` (ONNX Runtime: :func:`conv1d_as_conv2d`,
 :func:`softmax_explicit`) and :mod:`seisforge.deploy.openvino_backend` (OpenVINO:
-:func:`fold_batchnorm`, :func:`sink_transposed_conv_bias`, :func:`split_concat_conv`). Callers check the rewritten graph against
-the plain one before using it.
+:func:`fold_batchnorm`, :func:`sink_transposed_conv_bias`, :func:`split_concat_conv`). Callers check
+the rewritten graph against the plain one before using it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,13 @@ def _consumers(graph: Any) -> dict[str, list[Any]]:
         for name in n.input:
             out.setdefault(name, []).append(n)
     return out
+
+
+def _attrs(node: Any) -> dict[str, Any]:
+    """A node's attributes by name."""
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 # ------------------------------------------------------------------ graph rewrites (exact up to rounding)
 _AFTER_CONV = ("BatchNormalization", "Relu")  # per-channel/elementwise ops that work on 4-D tensors too
@@ -60,7 +67,7 @@ def conv1d_as_conv2d(model: Any) -> Any:
         if weight is None or len(weight.dims) != 3:
             nodes.append(n)
             continue
-        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        attrs = _attrs(n)
         if "output_shape" in attrs:
             nodes.append(n)
             continue
@@ -279,12 +286,6 @@ def softmax_explicit(model: Any) -> Any:
     del g.node[:]
     g.node.extend(nodes)
     return model
-
-
-def _attrs(node: Any) -> dict[str, Any]:
-    from onnx import helper
-
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
 def split_concat_conv(model: Any) -> Any:

@@ -1,9 +1,10 @@
-"""OpenVINO bf16 execution of a SeisBench model's forward pass (the fast, approximate CPU path).
+"""OpenVINO execution of a SeisBench model's forward pass: bf16 (fast, approximate) or float32.
 
-On CPUs with native bf16 arithmetic (AVX512_BF16 or AMX), OpenVINO runs PhaseNet's convolutions in
-bfloat16 about 1.8 times faster than the float32 ONNX Runtime path. bfloat16 keeps 8 significand
-bits, so the prediction curves differ from float32 by up to about 1e-3 to 1e-2 and a few picks
-would move by a sample or more. :class:`~seisforge.deploy.engine.FastPicker` therefore never takes
+On CPUs with native bf16 arithmetic (AVX512_BF16 or AMX), OpenVINO runs PhaseNet in bfloat16 in
+about 0.55 of the time of the float32 pass. In float32 it serves as the exact pass where it times
+faster than ONNX Runtime (see ``backend`` of :class:`~seisforge.deploy.engine.FastPicker`).
+bfloat16 keeps 8 significand bits, so the prediction curves differ from float32 by up to about 1e-3
+to 1e-2 and a few picks would move by a sample or more. :class:`~seisforge.deploy.engine.FastPicker` therefore never takes
 picks from bf16 curves: it recomputes every window that touches a possible trigger in float32 (see
 ``precision`` there). This module only provides the forward pass.
 
@@ -88,8 +89,8 @@ class OpenVinoForward(MicroBatched):
     micro_batch
         Windows per inference call. The models are compiled for exactly this many windows, and for
         pieces of 16 that run the rest of a call (the last piece padded with zero windows, whose
-        outputs are dropped), since with every shape static, OpenVINO folds the shape arithmetic of PhaseNet's crops and chose faster kernels:
-        18% faster in bf16 and 11% in float32 than with a dynamic batch axis (single-threaded, 64
+        outputs are dropped), since with every shape static, OpenVINO folds the shape arithmetic of
+        PhaseNet's crops and chose faster kernels: 18% faster in bf16 and 11% in float32 than with a dynamic batch axis (single-threaded, 64
         windows). With 2 threads, 128 windows were fastest (64: 2-4% slower in bf16; 16: 15%).
     precision
         ``bf16`` (the point of this backend) or ``f32`` (the float32 pass, faster than ONNX Runtime
