@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seisforge.data.ctf_layout import DEFAULT_K, DEFAULT_MODES, EvalParams
 from seisforge.errors import ConfigError
+from seisforge.wavefield.layout import DEFAULT_K, DEFAULT_MODES, EvalParams
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seisforge.data.ctf_simulate.common import ROWS, assemble
 from seisforge.errors import ConfigError
+from seisforge.wavefield.simulate.common import ROWS, assemble
 
 G = 9.81
 

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from seisforge.config import apply_overrides, from_dict, to_dict
-from seisforge.data.ctf_layout import write_dataset
-from seisforge.data.ctf_simulate.common import eval_params
-from seisforge.data.ctf_simulate.crustal import CrustalConfig, simulate_crustal
-from seisforge.data.ctf_simulate.das import DasConfig, simulate_das
-from seisforge.data.ctf_simulate.global_disc import GlobalConfig, simulate_global
 from seisforge.errors import ConfigError
+from seisforge.wavefield.layout import write_ctf_dataset
+from seisforge.wavefield.simulate.common import eval_params
+from seisforge.wavefield.simulate.crustal import CrustalConfig, simulate_crustal
+from seisforge.wavefield.simulate.das import DasConfig, simulate_das
+from seisforge.wavefield.simulate.global_disc import GlobalConfig, simulate_global
 
 SIMULATORS: dict[str, tuple[type, Any]] = {
     "global": (GlobalConfig, simulate_global),
@@ -53,7 +53,7 @@ def simulate(
     space = next(iter(mats.values()))[0].shape[1]
     info.update({"simulator": kind, "seed": seed, "config": to_dict(cfg), "elapsed_s": round(elapsed, 3)})
     name = f"{kind}_{cfg.size}"
-    write_dataset(out, name, mats, delta_t, eval_params(space), extra={"simulation": info}, ext=ext)
+    write_ctf_dataset(out, name, mats, delta_t, eval_params(space), extra={"simulation": info}, ext=ext)
     return info
 
 

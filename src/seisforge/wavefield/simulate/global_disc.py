@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seisforge.data.ctf_simulate.common import ROWS, assemble, check_cfl, laplacian4, ricker
 from seisforge.errors import ConfigError
+from seisforge.wavefield.simulate.common import ROWS, assemble, check_cfl, laplacian4, ricker
 
 EARTH_RADIUS_KM = 6371.0
 # (radius km, velocity km/s) knots of a simplified PREM P-wave profile, centre to surface.

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from seisforge.data.ctf_simulate.common import ROWS, assemble, check_cfl, laplacian4, ricker, sponge
 from seisforge.errors import ConfigError
+from seisforge.wavefield.simulate.common import ROWS, assemble, check_cfl, laplacian4, ricker, sponge
 
 # (top depth km, velocity km/s)
 LAYERS = ((0.0, 3.0), (2.0, 5.6), (10.0, 6.3), (20.0, 6.9))
