@@ -8,8 +8,8 @@ import pytest
 from seisforge.errors import ConfigError
 from seisforge.wavefield.layout import read_ctf_dataset
 from seisforge.wavefield.simulate import simulate
-from seisforge.wavefield.simulate.common import check_cfl, courant_limit, laplacian4
 from seisforge.wavefield.simulate.das import wavenumber
+from seisforge.wavefield.simulate.stepping import check_cfl, courant_limit, laplacian4
 
 
 @pytest.mark.parametrize("kind", ["global", "das", "crustal"])
