@@ -12,7 +12,7 @@ import argparse
 import tempfile
 import time
 
-from seisforge.data.ctf_simulate import simulate
+from seisforge.wavefield.simulate import simulate
 
 
 def main() -> None:

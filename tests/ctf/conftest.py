@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from seisforge.data.ctf_simulate import simulate
+from seisforge.wavefield.simulate import simulate
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import yaml
 
-import seisforge.models.wavefield as wf
+import seisforge.wavefield.models as wf
 from seisforge.cli import main
 from seisforge.errors import DataError
-from seisforge.models.wavefield.simple import NoConfig, ZeroModel
+from seisforge.wavefield.models.simple import NoConfig, ZeroModel
 
 
 def test_simulate_run_leaderboard(tmp_path, capsys):
@@ -80,10 +80,10 @@ def test_bad_input_errors_through_cli(tiny_datasets, tmp_path, extra_models, cap
     assert main(["ctf", "run", "--data", data, "--model", "zero", "--pairs", "12", "--out", str(tmp_path / "a")]) == 2
     assert "unknown pair(s) [12]" in capsys.readouterr().err
     with pytest.raises(DataError, match="returned shape"):
-        from seisforge.bench.wavefield.runner import run_model
-        from seisforge.data.ctf_layout import open_dataset
+        from seisforge.wavefield.layout import read_ctf_dataset
+        from seisforge.wavefield.runner import run_model
 
-        run_model(open_dataset(data), "wrong", {}, [1])
+        run_model(read_ctf_dataset(data), "wrong", {}, [1])
     assert main(["ctf", "run", "--data", str(tmp_path / "none"), "--model", "zero", "--out", str(tmp_path / "b")]) == 2
     assert "dataset folder not found" in capsys.readouterr().err
     assert main(["ctf", "simulate", "crustal", "--size", "tiny", "--set", "dt=2", "--out", str(tmp_path / "c")]) == 2
@@ -102,7 +102,7 @@ def test_chronos_is_skipped_with_reason(tiny_datasets, tmp_path, capsys):
 def test_ray_tune_asha_two_samples(tiny_datasets, tmp_path):
     """A real Ray Tune + ASHA run (local Ray, 2 samples, 2 budget steps): about 30-60 s."""
     pytest.importorskip("ray.tune")
-    from seisforge.bench.wavefield.tune import tune_ctf
+    from seisforge.wavefield.tune import tune_ctf
 
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump({

@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import yaml
 
-from seisforge.data.ctf_layout import (
+from seisforge.errors import DataError
+from seisforge.wavefield.layout import (
     EvalParams,
     evaluation_split,
     load_matrix,
-    open_dataset,
+    read_ctf_dataset,
     save_matrix,
     validation_split,
-    write_dataset,
+    write_ctf_dataset,
 )
-from seisforge.errors import DataError
 
 
 def _toy(root, ext="npz"):
@@ -27,14 +27,14 @@ def _toy(root, ext="npz"):
         mats[f"X{i}train"] = (rng.standard_normal((rows, s)), 0)
     for j in range(1, 10):
         mats[f"X{j}test"] = (rng.standard_normal((n if j in (2, 4) else m, s)), 0)
-    write_dataset(root, "toy", mats, 0.1, EvalParams(20, 20, 8), ext=ext)
+    write_ctf_dataset(root, "toy", mats, 0.1, EvalParams(20, 20, 8), ext=ext)
     return mats
 
 
 @pytest.mark.parametrize("ext", ["npz", "npy", "mat"])
 def test_roundtrip_all_formats(tmp_path, ext):
     mats = _toy(tmp_path / "toy", ext)
-    ds = open_dataset(tmp_path / "toy")
+    ds = read_ctf_dataset(tmp_path / "toy")
     assert ds.name == "toy" and sorted(ds.pairs) == list(range(1, 10))
     assert ds.params == EvalParams(20, 20, 8) and ds.delta_t == pytest.approx(0.1)
     np.testing.assert_allclose(ds.train(1)[0], mats["X1train"][0])
@@ -49,12 +49,12 @@ def test_old_single_k_and_defaults(tmp_path):
     cfg = yaml.safe_load(y.read_text())
     cfg["evaluation_params"] = {"k": 7}
     y.write_text(yaml.safe_dump(cfg))
-    assert open_dataset(tmp_path / "toy").params == EvalParams(7, 7, 100)
+    assert read_ctf_dataset(tmp_path / "toy").params == EvalParams(7, 7, 100)
 
 
 def test_missing_matrix_shape_mismatch_unknown_pair(tmp_path):
     _toy(tmp_path / "toy")
-    ds = open_dataset(tmp_path / "toy")
+    ds = read_ctf_dataset(tmp_path / "toy")
     (tmp_path / "toy" / "test" / "X1test.npz").unlink()
     with pytest.raises(DataError, match="not found"):
         ds.test(1)
@@ -76,7 +76,7 @@ def test_paths_in_yaml_cannot_escape(tmp_path):
     cfg["pairs"][0]["test"] = "../../secret.npy"
     y.write_text(yaml.safe_dump(cfg))
     with pytest.raises(DataError, match="escapes"):
-        open_dataset(tmp_path / "toy").test(1)
+        read_ctf_dataset(tmp_path / "toy").test(1)
 
 
 def test_load_matrix_rejects_bad_files(tmp_path):
@@ -96,7 +96,7 @@ def test_load_matrix_rejects_bad_files(tmp_path):
 
 def test_validation_splits_follow_official_rules(tmp_path):
     mats = _toy(tmp_path / "toy")
-    ds = open_dataset(tmp_path / "toy")
+    ds = read_ctf_dataset(tmp_path / "toy")
     s1 = validation_split(ds, 1)
     assert s1.train[0].shape == (40, 16) and s1.truth.shape == (10, 16)
     np.testing.assert_array_equal(s1.truth, mats["X1train"][0][40:])
@@ -115,7 +115,7 @@ def test_validation_splits_follow_official_rules(tmp_path):
 
 def test_tuning_space_validation(tmp_path):
     from seisforge.errors import ConfigError
-    from seisforge.train.tuning import load_space
+    from seisforge.tuning import load_space
 
     p = tmp_path / "s.yaml"
     p.write_text("params:\n  lr: {type: loguniform, low: 0, high: 1}\n")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seisforge.bench.wavefield.runner import run_model
-from seisforge.data.ctf_layout import evaluation_split, open_dataset
 from seisforge.errors import ConfigError
-from seisforge.models.wavefield import ModelUnavailable, Task, build_model
+from seisforge.wavefield.layout import evaluation_split, read_ctf_dataset
+from seisforge.wavefield.models import ModelUnavailable, Task, build_wavefield_model
+from seisforge.wavefield.runner import run_model
 
 FAST = {
     "lstm": {"epochs": 2, "hidden": 16, "rank": 8, "window": 4},
@@ -21,17 +21,17 @@ FAST = {
 
 @pytest.mark.parametrize("kind", ["global", "das", "crustal"])
 def test_zero_baseline_scores_exactly_zero_on_every_e(tiny_datasets, kind):
-    batch = run_model(open_dataset(tiny_datasets[kind]), "zero", {}, list(range(1, 10)))
+    batch = run_model(read_ctf_dataset(tiny_datasets[kind]), "zero", {}, list(range(1, 10)))
     assert batch["E"] == {f"E{i}": 0.0 for i in range(1, 13)}
     assert batch["avg_score"] == 0.0
 
 
 @pytest.mark.parametrize("name", ["mean", "last", "dmd", "esn", "lstm", "fno", "deeponet"])
 def test_models_predict_the_truth_shape(tiny_datasets, name):
-    ds = open_dataset(tiny_datasets["das"])
+    ds = read_ctf_dataset(tiny_datasets["das"])
     for pid in (1, 2, 8):
         split = evaluation_split(ds, pid)
-        model = build_model(name, FAST.get(name), seed=0)
+        model = build_wavefield_model(name, FAST.get(name), seed=0)
         task = Task(pid, split.task, *split.truth_shape, split.init)
         model.fit(split.train, task)
         pred = model.predict(task)
@@ -39,16 +39,16 @@ def test_models_predict_the_truth_shape(tiny_datasets, name):
 
 
 def test_learned_baselines_beat_zero_on_e1_and_e3(tiny_datasets):
-    ds = open_dataset(tiny_datasets["das"])
+    ds = read_ctf_dataset(tiny_datasets["das"])
     dmd = run_model(ds, "dmd", {}, [1, 2])
     assert dmd["E"]["E1"] > 20.0 and dmd["E"]["E3"] > 50.0
-    ds = open_dataset(tiny_datasets["crustal"])
+    ds = read_ctf_dataset(tiny_datasets["crustal"])
     esn = run_model(ds, "esn", {}, [1, 2])
     assert esn["E"]["E1"] > 20.0 and esn["E"]["E3"] > 50.0
 
 
 def test_runs_are_reproducible(tiny_datasets):
-    ds = open_dataset(tiny_datasets["crustal"])
+    ds = read_ctf_dataset(tiny_datasets["crustal"])
     a = run_model(ds, "lstm", FAST["lstm"], [1], seed=5)
     b = run_model(ds, "lstm", FAST["lstm"], [1], seed=5)
     assert a["E"] == b["E"]
@@ -56,18 +56,18 @@ def test_runs_are_reproducible(tiny_datasets):
 
 def test_unknown_model_and_config_keys():
     with pytest.raises(ConfigError, match="unknown wavefield model"):
-        build_model("transformerxl")
+        build_wavefield_model("transformerxl")
     with pytest.raises(ConfigError, match="unknown key"):
-        build_model("dmd", {"rnak": 3})
+        build_wavefield_model("dmd", {"rnak": 3})
 
 
 def test_chronos_without_local_weights_is_unavailable(tmp_path):
     with pytest.raises(ModelUnavailable, match="local weights not found"):
-        build_model("chronos", {"weights": str(tmp_path / "nowhere")})
+        build_wavefield_model("chronos", {"weights": str(tmp_path / "nowhere")})
 
 
 def test_validation_run_caps_k_at_short_truths(tiny_datasets):
-    ds = open_dataset(tiny_datasets["das"])
+    ds = read_ctf_dataset(tiny_datasets["das"])
     # tiny limited-data matrices have 30 rows, so the 20 % validation truth has 6 rows < k = 20
     batch = run_model(ds, "last", {}, [1, 2, 6, 8], validation=True)
     assert batch["split"] == "validation" and batch["avg_score"] is None

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from seisforge.bench.wavefield import (
+from seisforge.errors import DataError
+from seisforge.wavefield.scores import (
     avg_score,
     compute_psd,
     e_scores,
@@ -16,7 +17,6 @@ from seisforge.bench.wavefield import (
     score_metrics,
     short_time_score,
 )
-from seisforge.errors import DataError
 
 
 def official_short(truth, pred, k):

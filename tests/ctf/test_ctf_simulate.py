@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seisforge.data.ctf_layout import open_dataset
-from seisforge.data.ctf_simulate import simulate
-from seisforge.data.ctf_simulate.common import check_cfl, courant_limit, laplacian4
-from seisforge.data.ctf_simulate.das import wavenumber
 from seisforge.errors import ConfigError
+from seisforge.wavefield.layout import read_ctf_dataset
+from seisforge.wavefield.simulate import simulate
+from seisforge.wavefield.simulate.das import wavenumber
+from seisforge.wavefield.simulate.stepping import check_cfl, courant_limit, laplacian4
 
 
 @pytest.mark.parametrize("kind", ["global", "das", "crustal"])
 def test_tiny_dataset_layout_and_normalisation(tiny_datasets, kind):
-    ds = open_dataset(tiny_datasets[kind])
+    ds = read_ctf_dataset(tiny_datasets[kind])
     assert sorted(ds.pairs) == list(range(1, 10))
     for name, shape in ds.shapes.items():
         split = "train" if "train" in name else "test"
@@ -36,7 +36,7 @@ def test_simulation_is_seeded(tmp_path):
     a = simulate("crustal", tmp_path / "a", size="tiny", seed=3)
     simulate("crustal", tmp_path / "b", size="tiny", seed=3)
     simulate("crustal", tmp_path / "c", size="tiny", seed=4)
-    da, db, dc = (open_dataset(tmp_path / x) for x in "abc")
+    da, db, dc = (read_ctf_dataset(tmp_path / x) for x in "abc")
     np.testing.assert_array_equal(da.train(1)[0], db.train(1)[0])
     assert not np.allclose(da.train(1)[0], dc.train(1)[0])
     assert a["courant"] <= courant_limit(3)

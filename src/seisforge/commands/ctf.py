@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Handler of ``ctf simulate``."""
-    from seisforge.data.ctf_simulate import simulate
+    from seisforge.wavefield.simulate import simulate
 
     info = simulate(args.kind, args.out, size=args.size, seed=args.seed, overrides=args.overrides,
                     ext=args.format, progress=lambda label: log.info("%s: simulating %s", args.kind, label))
@@ -81,12 +81,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Handler of ``ctf run``."""
     from pathlib import Path
 
-    from seisforge.bench.wavefield.runner import run_model
-    from seisforge.data.ctf_layout import open_dataset
-    from seisforge.models.wavefield import ModelUnavailable
     from seisforge.runinfo import RunReport
+    from seisforge.wavefield.layout import read_ctf_dataset
+    from seisforge.wavefield.models import ModelUnavailable
+    from seisforge.wavefield.runner import run_model
 
-    ds = open_dataset(args.data)
+    ds = read_ctf_dataset(args.data)
     pairs = ds.parse_pairs(args.pairs)
     cfg = _model_config(args)
     try:
@@ -112,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Handler of ``ctf tune``."""
-    from seisforge.bench.wavefield.tune import tune_ctf
+    from seisforge.wavefield.tune import tune_ctf
 
     best = tune_ctf(args.data, args.model, args.space, args.samples, pairs=args.pairs, address=args.address,
                     out=args.out, seed=args.seed, max_t=args.max_t, cpus_per_trial=args.cpus_per_trial)
@@ -124,8 +124,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Handler of ``ctf leaderboard``."""
-    from seisforge.bench.wavefield.leaderboard import leaderboard
+    from seisforge.wavefield.ctf_leaderboard import ctf_leaderboard
 
-    res = leaderboard(args.results, args.out)
+    res = ctf_leaderboard(args.results, args.out)
     print(f"{res['runs']} run(s): {res['markdown']}, {res['csv']}, {len(res['figures'])} figure(s)")
     return 0

@@ -6,7 +6,7 @@ import argparse
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from seisforge.train.tune import tune_picker
+    from seisforge.train.tune_picker import tune_picker
 
     res = tune_picker(args.config, args.space, args.samples, args.out, overrides=args.set, metric=args.metric,
                       address=args.address, cpus_per_trial=args.cpus_per_trial)

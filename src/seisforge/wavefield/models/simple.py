@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seisforge.models.wavefield.base import Task, WavefieldModel
+from seisforge.wavefield.models.base import Task, WavefieldModel
 
 
 @dataclass

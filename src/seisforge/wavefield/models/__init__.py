@@ -1,6 +1,6 @@
 """Wavefield (CTF) baselines behind one small plug-in interface (:mod:`.base`).
 
-:func:`build_model` turns a name and a config mapping into a model; :data:`MODELS` lists the names.
+:func:`build_wavefield_model` turns a name and a config mapping into a model; :data:`MODELS` lists the names.
 Heavy modules (torch, pydmd) are imported only when their model is built.
 """
 
@@ -11,18 +11,18 @@ from typing import Any
 
 from seisforge.config import from_dict
 from seisforge.errors import ConfigError
-from seisforge.models.wavefield.base import ModelUnavailable, Task, WavefieldModel
+from seisforge.wavefield.models.base import ModelUnavailable, Task, WavefieldModel
 
 MODELS: dict[str, str] = {
-    "zero": "seisforge.models.wavefield.simple:ZeroModel",
-    "mean": "seisforge.models.wavefield.simple:MeanModel",
-    "last": "seisforge.models.wavefield.simple:LastModel",
-    "dmd": "seisforge.models.wavefield.dmd:DMDModel",
-    "lstm": "seisforge.models.wavefield.lstm:LSTMModel",
-    "esn": "seisforge.models.wavefield.esn:ESNModel",
-    "fno": "seisforge.models.wavefield.fno:FNOModel",
-    "deeponet": "seisforge.models.wavefield.deeponet:DeepONetModel",
-    "chronos": "seisforge.models.wavefield.chronos:ChronosModel",
+    "zero": "seisforge.wavefield.models.simple:ZeroModel",
+    "mean": "seisforge.wavefield.models.simple:MeanModel",
+    "last": "seisforge.wavefield.models.simple:LastModel",
+    "dmd": "seisforge.wavefield.models.dmd:DMDModel",
+    "lstm": "seisforge.wavefield.models.lstm:LSTMModel",
+    "esn": "seisforge.wavefield.models.esn:ESNModel",
+    "fno": "seisforge.wavefield.models.fno:FNOModel",
+    "deeponet": "seisforge.wavefield.models.deeponet:DeepONetModel",
+    "chronos": "seisforge.wavefield.models.chronos:ChronosModel",
 }
 
 
@@ -34,7 +34,7 @@ def model_class(name: str) -> type[WavefieldModel]:
     return getattr(importlib.import_module(module), cls)
 
 
-def build_model(name: str, config: dict[str, Any] | None = None, seed: int = 0) -> WavefieldModel:
+def build_wavefield_model(name: str, config: dict[str, Any] | None = None, seed: int = 0) -> WavefieldModel:
     """Build model ``name`` with a typed config (unknown keys raise :class:`ConfigError`).
 
     Raises
@@ -47,4 +47,4 @@ def build_model(name: str, config: dict[str, Any] | None = None, seed: int = 0) 
     return cls(cfg, seed=seed)
 
 
-__all__ = ["MODELS", "ModelUnavailable", "Task", "WavefieldModel", "build_model", "model_class"]
+__all__ = ["MODELS", "ModelUnavailable", "Task", "WavefieldModel", "build_wavefield_model", "model_class"]

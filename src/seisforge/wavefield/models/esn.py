@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from seisforge.errors import DataError
-from seisforge.models.wavefield.base import Task, WavefieldModel, pod_reconstruct
-from seisforge.models.wavefield.neural import PODSpace, cap_norm
+from seisforge.wavefield.models.base import Task, WavefieldModel, pod_reconstruct
+from seisforge.wavefield.models.neural import PODSpace, cap_norm
 
 
 @dataclass

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from seisforge.bench.wavefield.scores import avg_score, e_scores
 from seisforge.errors import DataError
+from seisforge.wavefield.scores import avg_score, e_scores
 
 E_COLS = [f"E{i}" for i in range(1, 13)]
 
@@ -106,12 +106,12 @@ def heatmap(runs: list[dict[str, Any]], path: Path) -> Path:
 
 def forecast_panels(run: dict[str, Any], path: Path, pair_id: int = 1) -> Path | None:
     """Truth / prediction / error space-time images of one pair; None when the data is not available."""
-    from seisforge.data.ctf_layout import open_dataset
+    from seisforge.wavefield.layout import read_ctf_dataset
 
     pred_file = run["dir"] / f"pair{pair_id}" / "predictions.npy"
     if not run.get("data_dir") or not Path(run["data_dir"]).is_dir() or not pred_file.is_file():
         return None
-    ds = open_dataset(run["data_dir"])
+    ds = read_ctf_dataset(run["data_dir"])
     if pair_id not in ds.pairs:
         return None
     truth = ds.test(pair_id)
@@ -137,7 +137,7 @@ def forecast_panels(run: dict[str, Any], path: Path, pair_id: int = 1) -> Path |
     return path
 
 
-def leaderboard(paths: list[str | Path], out: str | Path) -> dict[str, Any]:
+def ctf_leaderboard(paths: list[str | Path], out: str | Path) -> dict[str, Any]:
     """Build tables and figures for the runs under ``paths`` into ``out``."""
     out = Path(out)
     runs = [load_run(d) for d in find_runs(paths)]

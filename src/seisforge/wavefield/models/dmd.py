@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from seisforge.errors import ConfigError, DataError
-from seisforge.models.wavefield.base import Task, WavefieldModel
+from seisforge.wavefield.models.base import Task, WavefieldModel
 
 
 @dataclass

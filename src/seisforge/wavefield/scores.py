@@ -146,7 +146,7 @@ def score_metrics(
 
 def e_scores(pair_metrics: Mapping[int, Mapping[str, float]]) -> dict[str, float]:
     """Map ``{pair_id: {metric: score}}`` to ``{"E1": ..., ..., "E12": ...}``; missing entries are NaN."""
-    from seisforge.data.ctf_layout import PAIR_METRIC_TO_E
+    from seisforge.wavefield.layout import PAIR_METRIC_TO_E
 
     out = {f"E{e}": math.nan for e in range(1, 13)}
     for (pid, metric), e in PAIR_METRIC_TO_E.items():

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import yaml
 
-from seisforge.bench.wavefield.scores import FAIL_SCORE, Norm, avg_score, e_scores, score_metrics
-from seisforge.data.ctf_layout import CTFDataset, Split, evaluation_split, validation_split
 from seisforge.errors import DataError
-from seisforge.models.wavefield import build_model
-from seisforge.models.wavefield.base import Task
 from seisforge.runinfo import RunReport, environment, seed_everything, write_json
+from seisforge.wavefield.layout import CTFDataset, Split, evaluation_split, validation_split
+from seisforge.wavefield.models import build_wavefield_model
+from seisforge.wavefield.models.base import Task
+from seisforge.wavefield.scores import FAIL_SCORE, Norm, avg_score, e_scores, score_metrics
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def run_pair(
     On a validation split ``k_short``/``k_long`` are capped at the truth's rows.
     """
     seed_everything(seed)
-    model = build_model(model_name, model_config, seed)
+    model = build_wavefield_model(model_name, model_config, seed)
     rows, space = split.truth_shape
     task = Task(split.pair_id, split.task, rows, space, split.init, ds.delta_t)
     t0 = time.perf_counter()

@@ -1,5 +1,6 @@
-"""Shared pieces of the CTF simulators: sizes, finite-difference stencil, CFL check, source wavelet,
-and the assembly of simulated trajectories into the nine official CTF pairs.
+"""What every CTF simulator shares: the :class:`Simulator` protocol, sizes, and the driver
+:func:`simulate_dataset` that assembles simulated trajectories into the nine official CTF pairs.
+The finite-difference pieces (stencil, CFL check, wavelet, time stepping) are in :mod:`.stepping`.
 
 Assembly (rows ``N`` train, ``M`` test, ``L`` limited, ``B`` burn-in; every trajectory is clean):
 
@@ -28,14 +29,14 @@ the scalar mean and standard deviation of its clean training rows; noise is then
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from seisforge.data.ctf_layout import DEFAULT_K, DEFAULT_MODES, EvalParams
 from seisforge.errors import ConfigError
+from seisforge.wavefield.layout import DEFAULT_K, DEFAULT_MODES, EvalParams
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ class Rows:
     limited: int
     burn: int
 
+    @property
+    def simulated(self) -> int:
+        """Rows :func:`assemble` simulates: A, B, C, the three parametric runs, interpolation, extrapolation."""
+        return 3 * (self.n + self.m) + 2 * (self.limited + self.m) + 3 * self.n
+
 
 ROWS = {
     "tiny": Rows(n=100, m=30, limited=30, burn=25),
@@ -54,74 +60,67 @@ ROWS = {
     "paper": Rows(n=2000, m=500, limited=100, burn=100),
 }
 
-# Second-derivative stencil, 4th order: (-1/12, 4/3, -5/2, 4/3, -1/12).
-C0, C1, C2 = -5.0 / 2.0, 4.0 / 3.0, -1.0 / 12.0
+T = TypeVar("T")
 
 
-def courant_limit(ndim: int) -> float:
-    """Largest stable ``v*dt/dx`` for leapfrog (2nd order in time) with the 4th-order Laplacian.
+def sized(table: dict[str, T], size: str) -> T:
+    """The entry of ``table`` for ``size``; raise :class:`ConfigError` naming the known sizes."""
+    if size not in table:
+        raise ConfigError(f"unknown size {size!r}; use one of {sorted(table)}")
+    return table[size]
 
-    The stencil's largest eigenvalue is ``16/(3 dx^2)`` per axis, so stability needs
-    ``(v dt/dx)^2 * ndim * 16/3 <= 4``, i.e. ``v dt/dx <= sqrt(3 / (4 ndim))``.
+
+@dataclass(frozen=True)
+class Family:
+    """The simulation parameter (E11/E12): base value, the three training values, interp and extrap."""
+
+    base: float
+    values: tuple[float, float, float]
+    interp: float
+    extrap: float
+
+
+class Simulator(Protocol):
+    """What a CTF simulator supplies to :func:`simulate_dataset`.
+
+    ``run(param, variant, n_rows)`` returns a clean ``(n_rows, space)`` trajectory; ``variant`` selects
+    the source position / initial condition (0: A, 1: B, 2: C, 3: parametric family). The
+    finite-difference simulators get ``run`` from :class:`.stepping.WaveSimulator`.
     """
-    return math.sqrt(3.0 / (4.0 * ndim))
+
+    delta_t: float
+    family: Family
+
+    def run(self, param: float, variant: int, n_rows: int) -> np.ndarray:
+        """Simulate ``n_rows`` rows for parameter ``param`` and ``variant``."""
+        ...
+
+    def provenance(self) -> dict[str, Any]:
+        """Simulation details for the dataset yaml (``cell_updates`` is added by the driver)."""
+        ...
+
+    def cell_updates_per_row(self) -> int:
+        """Cost of one simulated row, in the simulator's own cell-update unit."""
+        ...
 
 
-def check_cfl(vmax: float, dt: float, dx: float, ndim: int, what: str) -> float:
-    """Return the Courant number ``vmax*dt/dx``; raise :class:`ConfigError` when it is unstable."""
-    if dt <= 0 or dx <= 0:
-        raise ConfigError(f"{what}: dt ({dt}) and dx ({dx}) must be positive")
-    courant = vmax * dt / dx
-    limit = courant_limit(ndim)
-    if courant > limit:
-        raise ConfigError(
-            f"{what}: CFL condition violated: vmax*dt/dx = {vmax:g}*{dt:g}/{dx:g} = {courant:.3f} > "
-            f"{limit:.3f} (limit for the 2nd-order-time / 4th-order-space scheme in {ndim}-D); "
-            f"use dt <= {limit * dx / vmax:.4g}"
-        )
-    return courant
+def simulate_dataset(
+    sim: Simulator, cfg: Any, seed: int, progress: Callable[[str], None] | None = None,
+) -> tuple[dict[str, tuple[np.ndarray, int]], float, dict[str, Any]]:
+    """Simulate all trajectories of ``sim`` and assemble the official matrices.
 
-
-def laplacian4(u: np.ndarray, dx: float) -> np.ndarray:
-    """4th-order Laplacian of the interior of ``u`` (which carries 2 ghost cells on every side)."""
-    nd = u.ndim
-    core = tuple(slice(2, -2) for _ in range(nd))
-    out = (C0 * nd) * u[core]
-    for ax in range(nd):
-        def sl(shift: int, ax: int = ax) -> tuple[slice, ...]:
-            s = list(core)
-            n = u.shape[ax]
-            s[ax] = slice(2 + shift, n - 2 + shift)
-            return tuple(s)
-
-        out += C1 * (u[sl(1)] + u[sl(-1)])
-        out += C2 * (u[sl(2)] + u[sl(-2)])
-    out *= 1.0 / (dx * dx)
-    return out
-
-
-def ricker(t: np.ndarray, f0: float) -> np.ndarray:
-    """Ricker wavelet with peak frequency ``f0``, delayed by ``1.2/f0``."""
-    a = (math.pi * f0 * (t - 1.2 / f0)) ** 2
-    return (1.0 - 2.0 * a) * np.exp(-a)
-
-
-def sponge(n: int, pad: int, lo: bool = True, hi: bool = True, edge: float = 0.3) -> np.ndarray:
-    """Cerjan et al. (1985) damping profile along one axis.
-
-    1 inside; ``exp(-(a*d)^2)`` in a pad of ``pad`` cells, ``d`` cells from the inner edge of the pad
-    counted from the outside, with ``a = edge/pad`` (Cerjan's 0.015 for a 20-cell pad).
+    ``cfg`` is the simulator's config (``size``, ``noise_medium``, ``noise_high`` are read here).
+    Returns ``(matrices, delta_t, provenance)``; the provenance counts the cell updates.
     """
-    g = np.ones(n)
-    if pad <= 0:
-        return g
-    a = edge / pad
-    taper = np.exp(-((a * np.arange(pad, 0, -1)) ** 2))
-    if lo:
-        g[:pad] = taper
-    if hi:
-        g[n - pad :] = taper[::-1]
-    return g
+    rows = sized(ROWS, cfg.size)
+    rng = np.random.default_rng([seed, 99])
+    fam = sim.family
+    mats = assemble(
+        sim.run, rows, fam.base, fam.values, fam.interp, fam.extrap, cfg.noise_medium, cfg.noise_high, rng,
+        progress,
+    )
+    info = {**sim.provenance(), "cell_updates": int(sim.cell_updates_per_row() * rows.simulated)}
+    return mats, sim.delta_t, info
 
 
 def eval_params(space: int) -> EvalParams:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from seisforge.models.wavefield.base import pod_basis
+from seisforge.wavefield.models.base import pod_basis
 
 
 class PODSpace:
@@ -134,7 +134,7 @@ class NeuralForecaster:
         self.fit_network(train, task)
 
     def predict(self, task) -> np.ndarray:
-        from seisforge.models.wavefield.base import pod_reconstruct
+        from seisforge.wavefield.models.base import pod_reconstruct
 
         if task.kind == "reconstruction":
             return pod_reconstruct(self.train[0], self.config.rank)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seisforge.models.wavefield.base import ModelUnavailable, Task, WavefieldModel, pod_reconstruct
+from seisforge.wavefield.models.base import ModelUnavailable, Task, WavefieldModel, pod_reconstruct
 
 
 @dataclass

@@ -22,7 +22,7 @@ def tune_picker(config_path: str | Path, space_path: str | Path, samples: int, o
                 overrides: list[str] | None = None, metric: str = "dev_loss", address: str | None = None,
                 cpus_per_trial: float = 1.0) -> dict:
     """Run the search; returns ``{"best_config", "best_metric", "trials_csv", "best_config_yaml"}``."""
-    from seisforge.train.tuning import load_space, report, run_asha
+    from seisforge.tuning import load_space, report, run_asha
 
     if metric not in LOWER_IS_BETTER:
         raise ConfigError(f"tune objective must be a dev metric: one of {LOWER_IS_BETTER}")

@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from seisforge.config import dump_yaml
-from seisforge.data.ctf_layout import open_dataset
-from seisforge.models.wavefield import model_class
 from seisforge.runinfo import environment, write_json
-from seisforge.train.tuning import load_space, run_asha
+from seisforge.tuning import load_space, run_asha
+from seisforge.wavefield.layout import read_ctf_dataset
+from seisforge.wavefield.models import model_class
 
 
 def validation_score(data: str, model: str, config: dict[str, Any], pairs: list[int], seed: int = 0) -> float:
     """Sum of validation scores of ``model`` with ``config`` over ``pairs``."""
-    from seisforge.bench.wavefield.runner import run_model
+    from seisforge.wavefield.runner import run_model
 
-    ds = open_dataset(data)
+    ds = read_ctf_dataset(data)
     batch = run_model(ds, model, config, pairs, out=None, seed=seed, validation=True)
     return float(sum(v for p in batch["pairs"] for v in p["metrics"].values()))
 
@@ -34,7 +34,7 @@ def make_trainable(data: str, model: str, pairs: list[int], max_t: int, seed: in
     has_epochs = "epochs" in {f.name for f in dataclasses.fields(model_class(model).Config)}
 
     def trainable(config: dict[str, Any]) -> None:
-        from seisforge.train.tuning import report
+        from seisforge.tuning import report
 
         steps = max_t if has_epochs else 1
         for i in range(1, steps + 1):
@@ -55,7 +55,7 @@ def tune_ctf(
 ) -> dict[str, Any]:
     """Tune ``model`` on dataset ``data``; writes ``best_config.yaml``, ``trials.csv`` and provenance."""
     data = str(Path(data).resolve())
-    ds = open_dataset(data)
+    ds = read_ctf_dataset(data)
     pair_ids = ds.parse_pairs(pairs)
     space = load_space(space_file)
     if max_t is not None:

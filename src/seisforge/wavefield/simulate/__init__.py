@@ -1,7 +1,9 @@
 """Simulated CTF wavefield datasets (global, das, crustal) written in the official layout.
 
 Use :func:`simulate` (``seisforge ctf simulate``). Each simulator has a config dataclass; every field
-can be overridden with ``--set key=value``. See :mod:`.common` for how trajectories become pairs.
+can be overridden with ``--set key=value``. Each simulator module supplies what differs (grid, velocity
+model, source, boundary, recording); :func:`.common.simulate_dataset` assembles the trajectories into
+pairs and :func:`.stepping.leapfrog` is the one time-stepping driver of the finite-difference ones.
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from seisforge.config import apply_overrides, from_dict, to_dict
-from seisforge.data.ctf_layout import write_dataset
-from seisforge.data.ctf_simulate.common import eval_params
-from seisforge.data.ctf_simulate.crustal import CrustalConfig, simulate_crustal
-from seisforge.data.ctf_simulate.das import DasConfig, simulate_das
-from seisforge.data.ctf_simulate.global_disc import GlobalConfig, simulate_global
 from seisforge.errors import ConfigError
+from seisforge.wavefield.layout import write_ctf_dataset
+from seisforge.wavefield.simulate.common import Simulator, eval_params, simulate_dataset
+from seisforge.wavefield.simulate.crustal import CrustalConfig, CrustalSimulator
+from seisforge.wavefield.simulate.das import DasConfig, DasSimulator
+from seisforge.wavefield.simulate.global_disc import GlobalConfig, GlobalSimulator
 
-SIMULATORS: dict[str, tuple[type, Any]] = {
-    "global": (GlobalConfig, simulate_global),
-    "das": (DasConfig, simulate_das),
-    "crustal": (CrustalConfig, simulate_crustal),
+#: kind -> (config dataclass, simulator class built as ``cls(config, seed)``).
+SIMULATORS: dict[str, tuple[type, type[Simulator]]] = {
+    "global": (GlobalConfig, GlobalSimulator),
+    "das": (DasConfig, DasSimulator),
+    "crustal": (CrustalConfig, CrustalSimulator),
 }
 
 
@@ -46,14 +49,14 @@ def simulate(
         Unknown simulator/size/key, or a violated CFL / sampling condition.
     """
     cfg = make_config(kind, size, overrides)
-    _, fn = SIMULATORS[kind]
+    _, sim_cls = SIMULATORS[kind]
     t0 = time.perf_counter()
-    mats, delta_t, info = fn(cfg, seed, progress)
+    mats, delta_t, info = simulate_dataset(sim_cls(cfg, seed), cfg, seed, progress)
     elapsed = time.perf_counter() - t0
     space = next(iter(mats.values()))[0].shape[1]
     info.update({"simulator": kind, "seed": seed, "config": to_dict(cfg), "elapsed_s": round(elapsed, 3)})
     name = f"{kind}_{cfg.size}"
-    write_dataset(out, name, mats, delta_t, eval_params(space), extra={"simulation": info}, ext=ext)
+    write_ctf_dataset(out, name, mats, delta_t, eval_params(space), extra={"simulation": info}, ext=ext)
     return info
 
 

@@ -243,7 +243,7 @@ def _eval_params(raw: dict[str, Any] | None) -> EvalParams:
     return out
 
 
-def open_dataset(root: str | Path) -> CTFDataset:
+def read_ctf_dataset(root: str | Path) -> CTFDataset:
     """Open a CTF dataset folder (reads the yaml only; matrices load on demand).
 
     Raises
@@ -306,7 +306,7 @@ def official_pairs(ext: str = "npz") -> list[dict[str, Any]]:
     ]
 
 
-def write_dataset(
+def write_ctf_dataset(
     root: str | Path,
     name: str,
     matrices: dict[str, tuple[np.ndarray, int]],

@@ -16,11 +16,12 @@ with a clear message. The E11/E12 parameter is the peak frequency ``f_p`` in Hz.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from seisforge.data.ctf_simulate.common import ROWS, assemble
 from seisforge.errors import ConfigError
+from seisforge.wavefield.simulate.common import Family, sized
 
 G = 9.81
 
@@ -70,13 +71,12 @@ def group_velocity(omega: np.ndarray, k: np.ndarray, h: np.ndarray) -> np.ndarra
 
 
 class DasSimulator:
-    """Synthesises one DAS record per (peak frequency, variant)."""
+    """Synthesises one DAS record per (peak frequency, variant); a :class:`.common.Simulator`."""
 
     def __init__(self, cfg: DasConfig, seed: int) -> None:
-        if cfg.size not in SIZES:
-            raise ConfigError(f"unknown size {cfg.size!r}; use one of {sorted(SIZES)}")
+        channels = sized(SIZES, cfg.size)
         self.cfg = cfg
-        self.channels = cfg.channels or SIZES[cfg.size]
+        self.channels = cfg.channels or channels
         self.x = np.arange(self.channels) * cfg.channel_spacing_m
         rng = np.random.default_rng([seed, 7])
         span = self.x[-1] if self.channels > 1 else 1.0
@@ -87,6 +87,7 @@ class DasSimulator:
         self.gain = 1 + cfg.gain_spread * rng.standard_normal(self.channels)
         self.seed = seed
         self.delta_t = cfg.dt
+        self.family = Family(cfg.base_peak_hz, tuple(cfg.peaks_hz), cfg.interp_peak_hz, cfg.extrap_peak_hz)
 
     def _check_sampling(self, fmax: float) -> None:
         nyq = 0.5 / self.cfg.dt
@@ -130,20 +131,13 @@ class DasSimulator:
         out += scale * self.cfg.common_mode * np.cumsum(rng.standard_normal(n_rows))[:, None] / np.sqrt(n_rows)
         return out
 
+    def provenance(self) -> dict[str, Any]:
+        """Channels, sampling, the water-depth range and the parameter."""
+        return {
+            "channels": self.channels, "channel_spacing_m": self.cfg.channel_spacing_m, "dt_s": self.cfg.dt,
+            "depth_range_m": [float(self.h.min()), float(self.h.max())], "parameter": "swell peak frequency (Hz)",
+        }
 
-def simulate_das(cfg: DasConfig, seed: int, progress=None) -> tuple[dict, float, dict]:
-    """Simulate the DAS dataset; returns (matrices, delta_t, provenance)."""
-    sim = DasSimulator(cfg, seed)
-    rows = ROWS[cfg.size]
-    rng = np.random.default_rng([seed, 99])
-    mats = assemble(
-        sim.run, rows, cfg.base_peak_hz, tuple(cfg.peaks_hz), cfg.interp_peak_hz, cfg.extrap_peak_hz,
-        cfg.noise_medium, cfg.noise_high, rng, progress,
-    )
-    total_rows = 3 * (rows.n + rows.m) + 2 * (rows.limited + rows.m) + 3 * rows.n
-    info = {
-        "channels": sim.channels, "channel_spacing_m": cfg.channel_spacing_m, "dt_s": cfg.dt,
-        "depth_range_m": [float(sim.h.min()), float(sim.h.max())], "parameter": "swell peak frequency (Hz)",
-        "cell_updates": int(sim.channels * total_rows * cfg.components),
-    }
-    return mats, sim.delta_t, info
+    def cell_updates_per_row(self) -> int:
+        """One (channel, wave component) term per channel and component."""
+        return self.channels * self.cfg.components

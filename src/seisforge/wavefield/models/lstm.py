@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seisforge.models.wavefield.base import Task, WavefieldModel, windows
-from seisforge.models.wavefield.neural import NeuralForecaster, PODSpace, rollout, train_torch
+from seisforge.wavefield.models.base import Task, WavefieldModel, windows
+from seisforge.wavefield.models.neural import NeuralForecaster, PODSpace, rollout, train_torch
 
 
 @dataclass
