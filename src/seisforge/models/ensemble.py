@@ -1,38 +1,37 @@
-"""Model construction for training, and the ``run:`` / ``ensemble:`` model specs."""
+"""Ensembles of SeisBench pickers: the ``ensemble:`` model spec (see :mod:`seisforge.models.registry`)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
-from seisforge.errors import ConfigError, DataError
-from seisforge.models import registry
-from seisforge.train.config import ModelConfig
+from seisforge.errors import ConfigError
+from seisforge.models.loaded import LoadedModel
+from seisforge.models.window_picker import SeisBenchWindowPicker, outputs_from_probabilities
 
 
-def load_run_model(run_dir: str | Path, **_):
-    """Load the selected model of a seisforge run (``RUN_DIR/best``)."""
-    best = Path(run_dir) / "best"
-    info_path = best / "seisforge.json"
-    if not info_path.is_file():
-        raise DataError(f"{run_dir} is not a finished seisforge run (no best/seisforge.json)")
-    info = json.loads(info_path.read_text())
-    cls = registry.seisbench_class(info["class"])
-    model = cls.load(best / info["seisbench_prefix"], weights_only=True, map_location="cpu")
-    model._seisforge_source = f"run:{run_dir}"
-    model.eval()
-    return model
+def ensemble_members(arg: str) -> list[tuple[str, str | None]]:
+    """The ``(spec, weights)`` members of ``ensemble:SPEC1,SPEC2[,...]``; each item is ``SPEC[@WEIGHTS]``."""
+    specs = [s for s in arg.split(",") if s]
+    if len(specs) < 2:
+        raise ConfigError("ensemble needs at least two specs: ensemble:run:A,run:B")
+    members = []
+    for item in specs:
+        spec, _, weights = item.partition("@")
+        members.append((spec, weights or None))
+    return members
 
 
 class EnsemblePicker:
-    """Averages the class probabilities of several pickers (same rate, window and labels)."""
+    """Averages the class probabilities of several pickers (same rate, window and labels).
 
-    def __init__(self, members: list):
-        from seisforge.bench.picking.predict import SeisBenchWindowPicker
+    Parameters
+    ----------
+    members
+        Loaded SeisBench pickers; each is wrapped in a :class:`SeisBenchWindowPicker` on the CPU.
+    """
 
-        self.members = [SeisBenchWindowPicker(m) for m in members]
+    def __init__(self, members: list[LoadedModel]):
+        self.members = [SeisBenchWindowPicker(m.model, source=m.source) for m in members]
         first = self.members[0]
         for m in self.members[1:]:
             if (m.sampling_rate, m.in_samples, m.component_order) != (first.sampling_rate, first.in_samples,
@@ -54,42 +53,6 @@ class EnsemblePicker:
             out = p if out is None else out + p
         return out / len(self.members)
 
-    def window_outputs(self, x, borders):
+    def window_outputs(self, x: np.ndarray, borders: np.ndarray) -> dict[str, np.ndarray]:
         """Benchmark outputs from the averaged probabilities."""
-        from seisforge.bench.picking.predict import outputs_from_probabilities
-
         return outputs_from_probabilities(self.probabilities(x), borders, self.labels)
-
-
-def load_ensemble(arg: str, **_):
-    """``ensemble:SPEC1,SPEC2`` where each SPEC is ``run:DIR`` or ``seisbench:Class@WEIGHTS``."""
-    specs = [s for s in arg.split(",") if s]
-    if len(specs) < 2:
-        raise ConfigError("ensemble needs at least two specs: ensemble:run:A,run:B")
-    members = []
-    for spec in specs:
-        spec, _, weights = spec.partition("@")
-        members.append(registry.load_model(spec, weights=weights or None))
-    return EnsemblePicker(members)
-
-
-registry.LOADERS["run"] = load_run_model
-registry.LOADERS["ensemble"] = load_ensemble
-
-
-def build_model(cfg: ModelConfig):
-    """The student model from a model config (weights, hub name, previous run or random init)."""
-    given = [k for k in ("weights", "pretrained", "run") if getattr(cfg, k)]
-    if len(given) > 1:
-        raise ConfigError(f"model: give at most one of weights/pretrained/run, got {given}")
-    if cfg.run:
-        model = load_run_model(cfg.run)
-        if type(model).__name__ != cfg.cls:
-            raise ConfigError(f"model.run holds a {type(model).__name__}, config says {cfg.cls}")
-        return model
-    if cfg.weights or cfg.pretrained:
-        return registry.load_seisbench(cfg.cls, weights=cfg.weights, pretrained=cfg.pretrained)
-    cls = registry.seisbench_class(cfg.cls)
-    model = cls(**cfg.kwargs)
-    model._seisforge_source = "random-init"
-    return model
