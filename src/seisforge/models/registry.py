@@ -147,7 +147,7 @@ def parse_spec(text: str | ModelSpec, kinds: Collection[str] | None = None, user
             raise ConfigError(f"bad model spec {text!r}; model specs are {spec_forms()} "
                               "(see seisforge.models.registry)")
     if kinds is not None and spec.kind not in kinds:
-        raise ConfigError(f"{user} cannot use model spec {str(text)!r} ({spec.kind}); it needs {spec_forms(kinds)}")
+        raise ConfigError(f"{user} cannot use model spec {str(text)!r} (a {spec.kind} spec); it needs {spec_forms(kinds)}")
     return spec
 
 
