@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         weights = str(root / "models" / "phasenetlight_ethz" / "ethz")
     torch.manual_seed(0)
     model = load_model(f"seisbench:{args.model}", weights=weights, pretrained=args.pretrained,
-                       allow_random=args.random_init)
+                       allow_random=args.random_init).model
     weights_desc = weights or (f"pretrained:{args.pretrained}" if args.pretrained else "random-init (torch seed 0)")
 
     stream, catalog = continuous_stream(duration_s=args.hours * 3600,

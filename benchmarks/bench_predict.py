@@ -53,9 +53,11 @@ def main() -> None:
     from seisforge.bench.picking.predict import predict
     from seisforge.bench.picking.targets import generate_targets
     from seisforge.data.synthetic import SynthConfig, synthesize
+    from seisforge.models.loaded import LoadedModel
 
     torch.manual_seed(0)
     model = getattr(sbm, args.model)().eval()
+    loaded = LoadedModel(model, source="random-init", spec=f"seisbench:{args.model}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         synthesize(SynthConfig(events=args.events, noise_traces=args.events // 3, seed=0), tmp / "data")
@@ -66,7 +68,7 @@ def main() -> None:
         for r in range(args.repeats):  # interleaved, so machine load affects both alike
             t0 = time.perf_counter()
             rep = predict(tmp / "data", tmp / "targets", f"seisbench:{args.model}", tmp / f"pred{r}",
-                          model=model, batch_size=args.batch_size, num_workers=args.workers)
+                          model=loaded, batch_size=args.batch_size, num_workers=args.workers)
             pipe.append(time.perf_counter() - t0)
             assert rep.processed == n_windows
             t0 = time.perf_counter()

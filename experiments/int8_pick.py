@@ -118,14 +118,14 @@ def main() -> None:
     print("forward time of 256 windows (fp32 = seisforge's rewritten graph):")
     for name, weights in (("PhaseNet", None), ("PhaseNetLight", args.weights)):
         torch.manual_seed(0)
-        model = load_model(f"seisbench:{name}", weights=weights, allow_random=weights is None)
+        model = load_model(f"seisbench:{name}", weights=weights, allow_random=weights is None).model
         x = windows(model.in_samples, 256, 7)
         fp32 = FastPicker(model, backend="onnx")._onnx.session
         int8 = onnx_backend._session(quantize(exported(model), windows(model.in_samples, 256, 20240601), "MinMax"))
         t32, t8 = forward_seconds(fp32, x), forward_seconds(int8, x)
         print(f"  {name}: fp32 {t32:.3f} s, int8 {t8:.3f} s, int8 speed-up {t32 / t8:.2f}x")
 
-    model = load_model("seisbench:PhaseNetLight", weights=args.weights)
+    model = load_model("seisbench:PhaseNetLight", weights=args.weights).model
     streams = {
         f"synthetic {args.hours:g} h": continuous_stream(duration_s=args.hours * 3600, n_events=int(20 * args.hours),
                                                          seed=7)[0],

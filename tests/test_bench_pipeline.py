@@ -14,7 +14,9 @@ from seisforge.bench.picking.score import score
 from seisforge.bench.picking.targets import generate_targets, load_targets
 from seisforge.cli import main
 from seisforge.errors import ConfigError, DataError
-from seisforge.models.registry import load_model, resolve_weight_pair
+from seisforge.models.loaded import LoadedModel
+from seisforge.models.registry import load_model
+from seisforge.models.seisbench_pickers import resolve_weight_pair
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +191,7 @@ def test_fast_path_equals_seisbench_generator(synth_bench, tmp_path):
     import torch
 
     torch.manual_seed(0)
-    model = sbm.PhaseNet(norm="peak").eval()
+    model = LoadedModel(sbm.PhaseNet(norm="peak").eval(), source="random-init", spec="seisbench:PhaseNet")
     a = predict(synth_bench / "data", synth_bench / "targets", "seisbench:PhaseNet", tmp_path / "fast", model=model)
     b = predict(synth_bench / "data", synth_bench / "targets", "seisbench:PhaseNet", tmp_path / "ref", model=model,
                 preload=False)

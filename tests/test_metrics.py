@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from seisforge.bench.picking import metrics as M
-from seisforge.bench.picking.predict import outputs_from_probabilities
+from seisforge.models.window_picker import outputs_from_probabilities
 
 
 def test_residual_stats_by_hand():

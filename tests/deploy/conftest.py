@@ -24,7 +24,7 @@ def model(weights: str):
     """The loaded PhaseNetLight model (shared by the tests of a session)."""
     from seisforge.models.registry import load_model
 
-    return load_model("seisbench:PhaseNetLight", weights=weights)
+    return load_model("seisbench:PhaseNetLight", weights=weights).model
 
 
 

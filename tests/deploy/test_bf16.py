@@ -27,7 +27,7 @@ def _trained_like_phasenet():
     from seisforge.models.registry import load_model
 
     torch.manual_seed(0)
-    model = load_model("seisbench:PhaseNet", weights=None, allow_random=True).eval()
+    model = load_model("seisbench:PhaseNet", weights=None, allow_random=True).model.eval()
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for m in model.modules():

@@ -17,7 +17,7 @@ def phasenet():
     from seisforge.models.registry import load_model
 
     torch.manual_seed(0)
-    return load_model("seisbench:PhaseNet", weights=None, allow_random=True).eval()
+    return load_model("seisbench:PhaseNet", weights=None, allow_random=True).model.eval()
 
 
 def _windows(n: int, samples: int) -> np.ndarray:

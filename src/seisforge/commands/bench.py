@@ -94,7 +94,8 @@ def register(sub: argparse._SubParsersAction):
     p.add_argument("--dataset", required=True)
     p.add_argument("--targets", required=True)
     p.add_argument("--model", required=True,
-                   help="seisbench:<Class> | stalta[:aic|:baer] | run:RUN_DIR | ensemble:SPEC1,SPEC2")
+                   help="model spec: seisbench:<Class> | <Class> | stalta[:aic|:baer] | run:RUN_DIR | "
+                   "ensemble:SPEC1,SPEC2 (grammar: seisforge.models.registry)")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--weights", help="SeisBench weight pair, e.g. .../ethz for ethz.json.v2 + ethz.pt.v2")
     w.add_argument("--pretrained", help="SeisBench hub weights name (needs network or cache)")

@@ -155,7 +155,9 @@ def _noise_pool(args: argparse.Namespace) -> int:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="seisbench:<Class> (with --weights or --pretrained)")
+    p.add_argument("--model", required=True, help="model spec giving probability curves: seisbench:<Class> or "
+                   "<Class> (with --weights or --pretrained), run:DIR, ensemble:SPEC1,SPEC2 "
+                   "(grammar: seisforge.models.registry)")
     p.add_argument("--weights", help="SeisBench weight pair (prefix, file or folder)")
     p.add_argument("--pretrained", help="SeisBench hub weights name")
     p.add_argument("--device", default="cpu")

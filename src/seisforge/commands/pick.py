@@ -16,7 +16,8 @@ def register(sub) -> None:
         "one unit of work per station-day, resumable, optionally on Ray. See docs/deploy.md.",
     )
     p.add_argument("--model", default="seisbench:PhaseNet",
-                   help="seisbench:<Class> or just <Class> (PhaseNet, PhaseNetLight, ...)")
+                   help="model spec of a SeisBench array picker: seisbench:<Class>, just <Class> "
+                   "(PhaseNet, PhaseNetLight, ...) or run:DIR (grammar: seisforge.models.registry)")
     p.add_argument("--weights", help="SeisBench weight pair prefix, file or folder")
     p.add_argument("--pretrained", help="SeisBench pretrained name (needs network or cache)")
     p.add_argument("--random-init", action="store_true",
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from seisforge.deploy.sources import archive_units, index_files, parse_stations
     from seisforge.deploy.store import PickStore, read_picks
     from seisforge.errors import ConfigError
+    from seisforge.models.registry import SEISBENCH_KINDS, parse_spec
     from seisforge.runinfo import RunReport, environment, write_json
 
     sources = [x for x in (args.input, args.sds, args.fdsn) if x]
@@ -78,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be >= 1")
     report = RunReport(command="pick")
-    model = args.model if ":" in args.model else f"seisbench:{args.model}"
+    # canonical spec (a bare <Class> is seisbench:<Class>): what run.json records and reruns must match
+    model = str(parse_spec(args.model, kinds=SEISBENCH_KINDS, user="seisforge pick"))
     if args.overlap is not None and args.overlap < 0:
         raise ConfigError("--overlap must be >= 0")
     overlap = int(args.overlap) if args.overlap is not None and args.overlap >= 1 else args.overlap

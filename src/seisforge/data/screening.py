@@ -25,7 +25,8 @@ class TraceScreener:
     Parameters
     ----------
     model_spec, weights, pretrained
-        As for :func:`seisforge.models.registry.load_model`.
+        As for :func:`seisforge.models.registry.load_model`; the model must give probability curves (a
+        SeisBench picker, ``run:`` or ``ensemble:``).
     device
         Torch device.
     batch_size
@@ -34,8 +35,8 @@ class TraceScreener:
 
     def __init__(self, model_spec: str, weights: str | None = None, pretrained: str | None = None,
                  device: str = "cpu", batch_size: int = 64):
-        from seisforge.bench.picking.predict import as_window_picker
         from seisforge.models.registry import load_model
+        from seisforge.models.window_picker import as_window_picker
 
         picker = as_window_picker(load_model(model_spec, weights=weights, pretrained=pretrained), device=device)
         if not hasattr(picker, "probabilities"):

@@ -61,13 +61,17 @@ class PickSettings:
         return d
 
 
-_CACHE: dict[PickSettings, Any] = {}
+_CACHE: dict[PickSettings, tuple[Any, str]] = {}  # settings -> (FastPicker, LoadedModel.source)
 
 
 def get_picker(settings: PickSettings):
     """Load (once per process) the model and wrap it in a :class:`FastPicker`."""
-    picker = _CACHE.get(settings)
-    if picker is None:
+    return _loaded_picker(settings)[0]
+
+
+def _loaded_picker(settings: PickSettings) -> tuple[Any, str]:
+    cached = _CACHE.get(settings)
+    if cached is None:
         import torch
 
         from seisforge.deploy.engine import FastPicker
@@ -79,18 +83,19 @@ def get_picker(settings: PickSettings):
             torch.set_num_threads(settings.threads)
         keep_freed_memory()  # a picking process reuses its large buffers instead of page-faulting them daily
         seed_everything(0)  # a random-init model (speed tests) is then the same in every process
-        model = load_model(settings.model, weights=settings.weights, pretrained=settings.pretrained,
-                           allow_random=settings.random_init)
-        picker = FastPicker(model, batch_size=settings.batch_size, device=settings.device,
+        loaded = load_model(settings.model, weights=settings.weights, pretrained=settings.pretrained,
+                            allow_random=settings.random_init)
+        picker = FastPicker(loaded.model, batch_size=settings.batch_size, device=settings.device,
                             backend=settings.backend, precision=settings.precision, **settings.pick_kwargs())
+        cached = (picker, loaded.source)
         _CACHE.clear()
-        _CACHE[settings] = picker
-    return picker
+        _CACHE[settings] = cached
+    return cached
 
 
-def model_version(picker) -> str:
-    """Human-readable weights identity: source and SeisBench weights version."""
-    source = str(getattr(picker.model, "_seisforge_source", "unknown"))
+def model_version(settings: PickSettings) -> str:
+    """Human-readable weights identity of the settings' model: source and SeisBench weights version."""
+    source = _loaded_picker(settings)[1]
     if source == "random-init" or source.startswith("pretrained:"):
         return source
     head, _, tail = source.partition(" ")
@@ -215,7 +220,7 @@ def process_unit(unit: StationDay, settings: PickSettings, out_dir: str,
         "precision": picker.precision,
         "bf16_max_error": round(picker.stats["max_bf16_error"], 6),
     }
-    table = picks_table(picks, settings.model, model_version(picker))
+    table = picks_table(picks, settings.model, model_version(settings))
     PickStore(out_dir).write_unit(unit, table, state)
     return state
 

@@ -1,149 +1,168 @@
-"""Model registry: one place that turns a model spec string into a loaded model.
+"""Model registry: the one grammar of model specs, and the one place that parses and loads them.
 
-Specs
------
-``seisbench:<Class>``
-    Any SeisBench picker class (``PhaseNet``, ``PhaseNetLight``, ``EQTransformer``, ...). Weights come
-    from ``weights`` (a SeisBench weight pair: ``.../ethz`` for ``ethz.json.v2`` + ``ethz.pt.v2``, the
-    folder holding one pair, or either file) or ``pretrained`` (a SeisBench hub name; needs network or
-    the local SeisBench cache).
-``stalta`` / ``stalta:aic`` / ``stalta:baer``
-    The classical baseline in :mod:`seisforge.models.stalta`.
+Every command that takes a model takes the same specs, parsed here by :func:`parse_spec`:
+``bench predict --model``, ``pick --model``, ``data clean-labels --model``, ``data noise-pool --model``
+and, in training configs, ``model.cls`` and ``loss.kd.teacher``. A command that can use only some
+kinds (``pick`` and training need a SeisBench model) says so with a :class:`ConfigError` naming the
+spec.
 
-Other packages register further prefixes through :data:`LOADERS` (``run:`` and ``ensemble:`` come
-from the training module).
+Grammar
+-------
+``seisbench:<Class>``, or the bare ``<Class>``
+    Any SeisBench picker class (``PhaseNet``, ``PhaseNetLight``, ``EQTransformer``, ...); a bare
+    identifier that is not a spec kind below is a class name, so ``PhaseNet`` is ``seisbench:PhaseNet``.
+    Weights come from ``weights`` (a SeisBench weight pair: ``.../ethz`` for ``ethz.json.v2`` +
+    ``ethz.pt.v2``, the folder holding one pair, or either file) or ``pretrained`` (a SeisBench hub
+    name; needs network or the local SeisBench cache); see
+    :func:`seisforge.models.seisbench_pickers.load_seisbench`.
+``stalta``, ``stalta:aic``, ``stalta:baer``
+    The classical baseline in :mod:`seisforge.models.stalta` (``stalta`` is ``stalta:aic``).
+``run:DIR``
+    The selected model of a seisforge training run (:mod:`seisforge.models.run_dir`).
+``ensemble:SPEC1,SPEC2[,...]``
+    Averaged probabilities of two or more SeisBench pickers (:mod:`seisforge.models.ensemble`); each
+    member is a spec of this grammar, optionally with its weight pair as ``SPEC@WEIGHTS``
+    (``ensemble:run:runs/a,PhaseNet@weights/ethz``).
+
+The canonical text of a spec (``str(ModelSpec)``) writes the bare class name as ``seisbench:<Class>``
+and leaves every other spec as given; ``parse_spec(str(spec)) == spec``.
+
+Adding a kind
+-------------
+Write one loader, ``def _load_x(spec: ModelSpec, *, weights, pretrained, allow_random) -> LoadedModel``,
+and add one :class:`SpecKind` entry to :data:`KINDS` (its key is the prefix before ``:``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from seisforge.errors import ConfigError, DataError
+from seisforge.errors import ConfigError
+from seisforge.models.ensemble import EnsemblePicker, ensemble_members
+from seisforge.models.loaded import LoadedModel
+from seisforge.models.run_dir import load_run_dir
+from seisforge.models.seisbench_pickers import load_seisbench
 
-LOADERS: dict[str, Callable[..., Any]] = {}
-
-_SUFFIX = re.compile(r"\.(json|pt)(\.v(?P<ver>[^/]+))?$")
+_BARE_CLASS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def resolve_weight_pair(weights: str | Path) -> tuple[Path, str | None]:
-    """Find the SeisBench weight pair named by ``weights``.
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model spec: its kind (the key in :data:`KINDS`) and the text after ``kind:``."""
+
+    kind: str
+    arg: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.arg}" if self.arg else self.kind
+
+
+@dataclass(frozen=True)
+class SpecKind:
+    """One entry of the grammar.
+
+    Attributes
+    ----------
+    forms
+        How the kind is written, for help texts and error messages.
+    load
+        ``load(spec, *, weights, pretrained, allow_random) -> LoadedModel``.
+    needs_arg
+        Whether ``kind:ARG`` needs a non-empty ``ARG``.
+    """
+
+    forms: str
+    load: Callable[..., LoadedModel]
+    needs_arg: bool = True
+
+
+def _load_seisbench(spec: ModelSpec, *, weights, pretrained, allow_random) -> LoadedModel:
+    return load_seisbench(spec.arg, weights=weights, pretrained=pretrained, allow_random=allow_random)
+
+
+def _load_stalta(spec: ModelSpec, **_) -> LoadedModel:
+    from seisforge.models.stalta import StaLtaPicker  # obspy.signal, only when STA/LTA is used
+
+    picker = StaLtaPicker(onset=spec.arg or "aic")
+    return LoadedModel(picker, source=picker.version, spec=str(spec))
+
+
+def _load_run(spec: ModelSpec, **_) -> LoadedModel:
+    return load_run_dir(spec.arg)
+
+
+def _load_ensemble(spec: ModelSpec, **_) -> LoadedModel:
+    members = [load_model(s, weights=w) for s, w in ensemble_members(spec.arg)]
+    picker = EnsemblePicker(members)
+    return LoadedModel(picker, source=picker.version, spec=str(spec))
+
+
+#: The grammar: spec kind (the prefix before ``:``) -> its entry. ``seisbench`` also takes bare names.
+KINDS: dict[str, SpecKind] = {
+    "seisbench": SpecKind("seisbench:<Class> | <Class>", _load_seisbench),
+    "stalta": SpecKind("stalta[:aic|:baer]", _load_stalta, needs_arg=False),
+    "run": SpecKind("run:DIR", _load_run),
+    "ensemble": SpecKind("ensemble:SPEC1,SPEC2[,...]", _load_ensemble),
+}
+
+#: The kinds that load a SeisBench ``WaveformModel`` (what continuous picking and training need).
+SEISBENCH_KINDS = ("seisbench", "run")
+
+
+def spec_forms(kinds: Collection[str] | None = None) -> str:
+    """The written forms of ``kinds`` (default: all), for help texts and error messages."""
+    return " | ".join(entry.forms for kind, entry in KINDS.items() if kinds is None or kind in kinds)
+
+
+def parse_spec(text: str | ModelSpec, kinds: Collection[str] | None = None, user: str = "this command") -> ModelSpec:
+    """Parse a model spec (grammar in the module docstring).
 
     Parameters
     ----------
-    weights
-        ``prefix`` (files ``prefix.json[.vN]`` + ``prefix.pt[.vN]``), one of the two files, or a folder
-        that holds exactly one pair.
-
-    Returns
-    -------
-    (prefix, version_str)
-        Arguments for ``seisbench.models.<Class>.load(prefix, version_str=...)``.
+    text
+        The spec as written (a :class:`ModelSpec` is returned as is, after the ``kinds`` check).
+    kinds
+        The kinds the caller can use (default: all); another kind raises a :class:`ConfigError`.
+    user
+        Who asks, for that error (``"seisforge pick"``, ``"model.cls"``).
 
     Raises
     ------
-    DataError
-        When no complete pair is found; the message lists what was looked for.
+    ConfigError
+        For a spec outside the grammar (the message names the spec and lists the forms) or of a kind
+        not in ``kinds``.
     """
-    p = Path(weights)
-    if p.is_dir():
-        jsons = sorted(x for x in p.iterdir() if re.search(r"\.json(\.v[^/]+)?$", x.name))
-        if len(jsons) != 1:
-            raise DataError(
-                f"weights folder {p} must hold exactly one SeisBench pair (*.json[.vN] + *.pt[.vN]); "
-                f"found {[x.name for x in jsons]}"
-            )
-        p = jsons[0]
-    m = _SUFFIX.search(p.name)
-    if m:
-        prefix = p.with_name(p.name[: m.start()])
-        versions = [m.group("ver")]
+    if isinstance(text, ModelSpec):
+        spec = text
     else:
-        prefix = p
-        versions = [None] + sorted(
-            x.name.split(".json.v", 1)[1]
-            for x in (prefix.parent.glob(prefix.name + ".json.v*") if prefix.parent.is_dir() else [])
-        )[::-1]
-    for ver in versions:
-        suffix = f".v{ver}" if ver else ""
-        js = prefix.with_name(prefix.name + ".json" + suffix)
-        pt = prefix.with_name(prefix.name + ".pt" + suffix)
-        if js.is_file() and pt.is_file():
-            return prefix, ver
-    raise DataError(
-        f"weights not found: {weights} (expected {prefix}.json[.vN] and {prefix}.pt[.vN] side by side)"
-    )
+        kind, sep, arg = str(text).partition(":")
+        if kind in KINDS and (arg or not KINDS[kind].needs_arg):
+            spec = ModelSpec(kind, arg)
+        elif not sep and kind not in KINDS and _BARE_CLASS.match(kind):
+            spec = ModelSpec("seisbench", kind)
+        else:
+            raise ConfigError(f"bad model spec {text!r}; model specs are {spec_forms()} "
+                              "(see seisforge.models.registry)")
+    if kinds is not None and spec.kind not in kinds:
+        raise ConfigError(f"{user} cannot use model spec {str(text)!r} (a {spec.kind} spec); it needs {spec_forms(kinds)}")
+    return spec
 
 
-def label_string(model) -> str:
-    """A model's class labels as one string in output order (``"PSN"``; list labels give initials)."""
-    labels = model.labels
-    return labels if isinstance(labels, str) else "".join(lab[0] for lab in labels)
+def load_model(spec: str | ModelSpec, weights: str | Path | None = None, pretrained: str | None = None,
+               allow_random: bool = False) -> LoadedModel:
+    """Load the model a spec names (grammar in the module docstring).
 
-
-def seisbench_class(name: str):
-    """Return the SeisBench model class called ``name``, or raise a clear error."""
-    import seisbench.models as sbm
-
-    cls = getattr(sbm, name, None)
-    if cls is None or not isinstance(cls, type) or not issubclass(cls, sbm.WaveformModel):
-        known = sorted(
-            n for n in dir(sbm)
-            if isinstance(getattr(sbm, n), type) and issubclass(getattr(sbm, n), sbm.WaveformModel)
-            and n not in ("WaveformModel", "WaveformPipeline")
-        )
-        raise ConfigError(f"unknown SeisBench model class {name!r}; known: {', '.join(known)}")
-    return cls
-
-
-def load_seisbench(
-    name: str, weights: str | Path | None = None, pretrained: str | None = None, allow_random: bool = False
-):
-    """Load a SeisBench picker with weights (``weights_only`` torch loading)."""
-    cls = seisbench_class(name)
-    if weights is not None and pretrained is not None:
-        raise ConfigError("give either weights or pretrained, not both")
-    if weights is not None:
-        prefix, ver = resolve_weight_pair(weights)
-        model = cls.load(prefix, version_str=ver, weights_only=True, map_location="cpu")
-        model._seisforge_source = f"{prefix}" + (f" (v{ver})" if ver else "")
-    elif pretrained is not None:
-        try:
-            model = cls.from_pretrained(pretrained)
-        except Exception as err:  # network or cache problems surface with the name
-            raise DataError(
-                f"could not load pretrained weights {name}/{pretrained!r}: {err}. "
-                "This needs network access or the SeisBench cache (~/.seisbench)."
-            ) from err
-        model._seisforge_source = f"pretrained:{pretrained}"
-    elif allow_random:
-        model = cls()
-        model._seisforge_source = "random-init"
-    else:
-        raise ConfigError(f"seisbench:{name} needs --weights PATH or --pretrained NAME")
-    model.eval()
-    return model
-
-
-def load_model(spec: str, weights: str | Path | None = None, pretrained: str | None = None, **kwargs):
-    """Load a model from a spec string (see module docstring)."""
-    kind, _, arg = spec.partition(":")
-    if kind == "seisbench":
-        if not arg:
-            raise ConfigError("seisbench spec needs a class: seisbench:PhaseNet")
-        return load_seisbench(arg, weights=weights, pretrained=pretrained, **kwargs)
-    if kind == "stalta":
-        from seisforge.models.stalta import StaLtaPicker
-
-        return StaLtaPicker(onset=arg or "aic")
-    if kind in LOADERS:
-        return LOADERS[kind](arg, weights=weights, pretrained=pretrained, **kwargs)
-    if kind in ("run", "ensemble"):
-        # registered by seisforge.train on import
-        import seisforge.train  # noqa: F401
-
-        if kind in LOADERS:
-            return LOADERS[kind](arg, weights=weights, pretrained=pretrained, **kwargs)
-    raise ConfigError(f"unknown model spec {spec!r}; use seisbench:<Class>, stalta, run:DIR or ensemble:A,B")
+    Parameters
+    ----------
+    spec
+        A model spec, as text or parsed.
+    weights, pretrained
+        Weights for ``seisbench:`` specs (see :func:`seisforge.models.seisbench_pickers.load_seisbench`).
+    allow_random
+        ``seisbench:`` specs without weights: randomly initialised instead of an error.
+    """
+    spec = parse_spec(spec)
+    return KINDS[spec.kind].load(spec, weights=weights, pretrained=pretrained, allow_random=allow_random)

@@ -17,7 +17,7 @@ from obspy.signal.filter import bandpass
 from obspy.signal.trigger import aic_simple, classic_sta_lta, pk_baer
 
 from seisforge.errors import ConfigError
-from seisforge.models.window_outputs import empty_outputs
+from seisforge.models.window_picker import empty_outputs
 
 
 class StaLtaPicker:

@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 class ModelConfig:
     """Which picker and which initial weights.
 
-    ``weights``: a SeisBench weight pair; ``pretrained``: a SeisBench hub name (network or cache);
-    ``run``: a previous seisforge run directory; none of them: random initialisation with ``kwargs``.
+    ``cls``: a model spec (:mod:`seisforge.models.registry`) of a SeisBench class, ``PhaseNet`` or
+    ``seisbench:PhaseNet``, or ``run:DIR`` (the same as ``run: DIR``). ``weights``: a SeisBench weight
+    pair; ``pretrained``: a SeisBench hub name (network or cache); ``run``: a previous seisforge run
+    directory; none of them: random initialisation with ``kwargs``
+    (:func:`seisforge.train.student.build_picker`).
     """
 
     cls: str = "PhaseNet"

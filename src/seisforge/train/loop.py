@@ -19,7 +19,8 @@ from tqdm import tqdm
 from seisforge.config import dump_yaml
 from seisforge.data.sources import phase_columns
 from seisforge.errors import ConfigError, DataError
-from seisforge.models.registry import label_string, load_model
+from seisforge.models.registry import load_model
+from seisforge.models.seisbench_pickers import label_string
 from seisforge.runinfo import environment, seed_everything, sha256_lines, worker_init_fn
 from seisforge.train import losses
 from seisforge.train.config import TrainConfig
@@ -30,7 +31,7 @@ from seisforge.train.data import (
     build_augmentations,
     open_training_datasets,
 )
-from seisforge.train.models import build_model
+from seisforge.train.student import build_picker
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def _load_teacher(cfg: TrainConfig, student, device: str):
     kd = cfg.loss.kd
     if not kd.teacher:
         return None
-    teacher = load_model(kd.teacher, weights=kd.teacher_weights)
+    teacher = load_model(kd.teacher, weights=kd.teacher_weights).model
     if not hasattr(teacher, "labels") or not hasattr(teacher, "in_samples"):
         raise ConfigError(f"teacher {kd.teacher} is not a SeisBench picker")
     if sorted(teacher.labels) != sorted(student.labels) or teacher.in_samples != student.in_samples:
@@ -206,7 +207,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
     if precision != cfg.precision:
         log.warning("precision %s needs a GPU; running fp32 (recorded in env.json)", cfg.precision)
 
-    model = build_model(cfg.model)
+    student = build_picker(cfg.model)
+    model = student.model
     teacher = _load_teacher(cfg, model, device)
     labels = label_string(model)
     teacher_order = [label_string(teacher).index(c) for c in labels] if teacher is not None else None
@@ -286,7 +288,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
     env = environment(device=device, precision=precision)
     env.update({"world_size": world, "config_precision": cfg.precision, "deterministic": cfg.deterministic,
                 "overrides": overrides or [], "bench_overlap": overlap_note,
-                "model_source": getattr(model, "_seisforge_source", None),
+                "model_source": student.source,
                 "teacher": cfg.loss.kd.teacher, "n_train": len(train_data), "n_dev": len(dev_data)})
     if rank == 0:
         env_path = run_dir / "env.json"

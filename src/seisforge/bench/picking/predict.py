@@ -1,12 +1,18 @@
 """Predictions on benchmark targets, written in pick-benchmark's prediction format.
 
 For each target window the model sees ``in_samples`` of context (SeisBench ``SteeredWindow`` with
-``strategy="pad"``), and, exactly as pick-benchmark, outputs are read **inside the window borders**:
+``strategy="pad"``), and, exactly as pick-benchmark, outputs are read **inside the window borders**
+(:mod:`seisforge.models.window_picker`):
 
 - ``score_detection``: max of ``1 - P(noise)`` (or of the detection channel);
 - ``score_p_or_s``: max P probability / max S probability;
 - ``p_sample_pred``/``s_sample_pred``: argmax of the P/S curve + ``start_sample`` (trace samples);
 - ``p_prob``/``s_prob`` (seisforge addition): the peak P/S probabilities, for pick-threshold metrics.
+
+:func:`predict` runs the steps: open the dataset with trace keys (:func:`_open_with_keys`), prepare each
+target group (:func:`_target_groups`), restrict the dataset to the traces used
+(:func:`_loading_view`), batch the windows (:func:`_window_batches`), run the model
+(:func:`_run_model`) and write one CSV per group (:func:`_write_predictions`).
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from tqdm import tqdm
 from seisforge.bench.picking.targets import load_targets
 from seisforge.data.sources import open_dataset, trace_keys
 from seisforge.errors import DataError
-from seisforge.models.registry import label_string, load_model
-from seisforge.models.window_outputs import SCORE_KEYS, empty_outputs
+from seisforge.models.loaded import LoadedModel
+from seisforge.models.registry import load_model
+from seisforge.models.window_picker import SCORE_KEYS, WindowPicker, as_window_picker
 from seisforge.runinfo import RunReport, sha256_file
+from seisforge.seisbench_compat import replace_metadata, set_metadata_column
 
 log = logging.getLogger(__name__)
 
@@ -33,68 +41,6 @@ META_COLUMNS = {
     "magnitude": ("source_magnitude",),
     "snr_db": ("trace_snr_db",),
 }
-
-
-def outputs_from_probabilities(probs: np.ndarray, borders: np.ndarray, labels: str) -> dict[str, np.ndarray]:
-    """pick-benchmark outputs from class probabilities (N, K, T) and local borders (N, 2)."""
-    labels = list(labels)
-    ip, is_ = labels.index("P"), labels.index("S")
-    n = len(probs)
-    out = empty_outputs(n)
-    for i in range(n):
-        s, e = int(borders[i][0]), int(borders[i][1])
-        local = probs[i, :, s:e]
-        if local.shape[-1] == 0:
-            continue
-        if "N" in labels:
-            det = 1 - local[labels.index("N")]
-        elif "D" in labels:
-            det = local[labels.index("D")]
-        else:
-            det = np.maximum(local[ip], local[is_])
-        out["score_detection"][i] = det.max()
-        pmax, smax = local[ip].max(), local[is_].max()
-        out["score_p_or_s"][i] = pmax / smax if smax > 0 else np.inf
-        out["p_local"][i], out["s_local"][i] = int(np.argmax(local[ip])), int(np.argmax(local[is_]))
-        out["p_prob"][i], out["s_prob"][i] = pmax, smax
-    return out
-
-
-class SeisBenchWindowPicker:
-    """Adapter: a SeisBench picker as a window-level benchmark model."""
-
-    def __init__(self, model, device: str = "cpu"):
-        import torch
-
-        self.model = model.to(device)
-        self.device = device
-        self.torch = torch
-        self.sampling_rate = float(model.sampling_rate)
-        self.in_samples = int(model.in_samples)
-        self.component_order = model.component_order
-        self.norm = getattr(model, "norm", "peak")
-        self.labels = label_string(model)
-        self.name = type(model).__name__
-        self.version = getattr(model, "_seisforge_source", "unknown")
-
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, K, T) in ``labels`` order."""
-        with self.torch.inference_mode():
-            y = self.model(self.torch.as_tensor(x, device=self.device))
-        if isinstance(y, (tuple, list)):
-            y = self.torch.stack(list(y), dim=1)
-        return y.float().cpu().numpy()
-
-    def window_outputs(self, x: np.ndarray, borders: np.ndarray) -> dict[str, np.ndarray]:
-        """Benchmark outputs for a batch."""
-        return outputs_from_probabilities(self.probabilities(x), borders, self.labels)
-
-
-def as_window_picker(model, device: str = "cpu"):
-    """Wrap a loaded model for window prediction (STA/LTA already is one)."""
-    if hasattr(model, "window_outputs"):
-        return model
-    return SeisBenchWindowPicker(model, device=device)
 
 
 def _checked_generator(ds, rows: pd.DataFrame, augmentations):
@@ -235,6 +181,117 @@ def _check_batch(batch, rows: pd.DataFrame, picker, report: RunReport) -> np.nda
     return good
 
 
+def _open_with_keys(dataset: str | Path, picker: WindowPicker, preload: bool, report: RunReport):
+    """Open ``dataset`` at the picker's rate and components, with a ``trace_key`` metadata column.
+
+    Returns ``(ds, meta, keys)``; ``meta`` is ``ds.metadata`` (the same frame, so it has the new column).
+    """
+    ds = open_dataset(dataset, sampling_rate=picker.sampling_rate, component_order=picker.component_order,
+                      cache="full" if preload else None)
+    meta = ds.metadata
+    keys = trace_keys(meta)
+    set_metadata_column(ds, "trace_key", keys.to_numpy())
+    native_sr = meta["trace_sampling_rate_hz"].to_numpy(dtype=float)
+    n_resampled = int(np.sum(~np.isclose(native_sr, picker.sampling_rate)))
+    if n_resampled:
+        report.handle(f"trace_resampled_to_{picker.sampling_rate:g}Hz", n=n_resampled)
+    return ds, meta, keys
+
+
+def _target_groups(targets: dict[str, pd.DataFrame], splits: tuple[str, ...], ds, meta: pd.DataFrame,
+                   keys: pd.Series, picker: WindowPicker, dataset: str, report: RunReport) -> list[pd.DataFrame]:
+    """The prepared target rows of each ``{split}_task{task}`` group (column ``_group``); empty ones are noted."""
+    has_dup_names = meta["trace_name"].duplicated().any()
+    groups = []
+    for task, df_all in targets.items():
+        for split in splits:
+            name = f"{split}_task{task}"
+            df = _prepare_rows(df_all[df_all["trace_split"] == split].copy(), ds, meta, keys, picker,
+                               has_dup_names, dataset, report, name)
+            if df is None:
+                report.notes.setdefault("empty", []).append(name)
+                continue
+            df["_group"] = name
+            groups.append(df)
+    return groups
+
+
+def _loading_view(ds, meta: pd.DataFrame, rows: pd.DataFrame):
+    """A copy of ``ds`` with only the traces ``rows`` use and only the metadata columns loading reads.
+
+    Fewer metadata columns make SeisBench's per-sample metadata copy cheap.
+    """
+    needed = meta["trace_key"].isin(set(rows["trace_key"])).to_numpy()
+    source = ds.filter(needed, inplace=False)
+    load_cols = [c for c in ("trace_name", "trace_chunk", "trace_dataset", "trace_sampling_rate_hz",
+                             "trace_component_order", "trace_npts") if c in source.metadata.columns]
+    replace_metadata(source, source.metadata[load_cols].copy())
+    return source
+
+
+def _window_batches(source, rows: pd.DataFrame, picker: WindowPicker, batch_size: int, preload: bool,
+                    num_workers: int):
+    """Batches of windows in ``rows`` order: vectorised from preloaded traces, or SeisBench's generator."""
+    if preload:
+        source.preload_waveforms(pbar=False)  # one pass over the HDF5 instead of one open per window
+        return _preloaded_batches(source, rows, picker, batch_size)
+    import seisbench.generate as sbg
+    import torch
+
+    from seisforge.runinfo import worker_init_fn
+
+    augmentations = [
+        sbg.SteeredWindow(windowlen=picker.in_samples, strategy="pad"),
+        sbg.ChangeDtype(np.float32),
+        sbg.Normalize(demean_axis=-1, amp_norm_axis=-1, amp_norm_type=picker.norm),
+    ]
+    slim = rows[["trace_name", "trace_chunk", "start_sample", "end_sample"]]  # cheap per-item lookups
+    gen = _checked_generator(source, slim, augmentations)
+    return torch.utils.data.DataLoader(
+        gen, batch_size=batch_size, shuffle=False, num_workers=num_workers, worker_init_fn=worker_init_fn,
+    )
+
+
+def _run_model(batches, rows: pd.DataFrame, picker: WindowPicker,
+               report: RunReport) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The picker's outputs for the windows that pass :func:`_check_batch`.
+
+    Returns ``(keep, outputs)``: ``keep`` marks those rows, ``outputs`` holds their window outputs in row
+    order (empty when none).
+    """
+    keep = np.zeros(len(rows), dtype=bool)
+    results = []
+    pos = 0
+    with tqdm(total=len(rows), desc="predict", unit="win") as bar:
+        for batch in batches:
+            x = np.asarray(batch["X"])
+            good = _check_batch(batch, rows.iloc[pos:pos + len(x)], picker, report)
+            keep[pos:pos + len(x)] = good
+            if good.any():
+                results.append(picker.window_outputs(x[good], np.asarray(batch["window_borders"])[good]))
+            pos += len(x)
+            bar.update(len(x))
+    merged = {k: np.concatenate([r[k] for r in results]) for k in results[0]} if results else {}
+    return keep, merged
+
+
+def _write_predictions(rows: pd.DataFrame, keep: np.ndarray, outputs: dict[str, np.ndarray],
+                       groups: list[pd.DataFrame], out: Path) -> None:
+    """Write ``{group}.csv`` for each target group: the kept rows with scores and trace-sample picks."""
+    kept = rows[keep].copy()
+    for k in SCORE_KEYS:
+        kept[k] = outputs.get(k, np.array([]))
+    if len(kept):
+        kept["p_sample_pred"] = outputs["p_local"] + kept["start_sample"].to_numpy()
+        kept["s_sample_pred"] = outputs["s_local"] + kept["start_sample"].to_numpy()
+    else:
+        kept["p_sample_pred"] = kept["s_sample_pred"] = np.array([])
+    for df in groups:
+        name = df["_group"].iloc[0]
+        part = kept[kept["_group"] == name].drop(columns=["_group"])
+        part.to_csv(out / f"{name}.csv", index=False)
+
+
 def predict(
     dataset: str | Path,
     targets_dir: str | Path,
@@ -246,7 +303,7 @@ def predict(
     splits: tuple[str, ...] = ("dev", "test"),
     device: str = "cpu",
     num_workers: int = 0,
-    model=None,
+    model: LoadedModel | None = None,
     preload: bool = True,
 ) -> RunReport:
     """Predict all target windows and write ``{split}_task{1,23}.csv`` plus ``run_report.json``.
@@ -258,7 +315,7 @@ def predict(
     targets_dir
         Folder with ``task1.csv`` and/or ``task23.csv``.
     model_spec
-        Model spec (see :func:`seisforge.models.registry.load_model`).
+        Model spec (grammar in :mod:`seisforge.models.registry`).
     out
         Prediction folder (created).
     weights, pretrained
@@ -266,98 +323,27 @@ def predict(
     batch_size, device, num_workers
         Inference settings.
     model
-        An already loaded model (overrides ``model_spec`` loading; used by training).
+        An already loaded model (overrides ``model_spec`` loading).
     preload
         Read the traces the targets use into memory first (SeisBench ``cache="full"``); turn off for
         benchmarks larger than memory.
     """
-    import seisbench.generate as sbg
-    import torch
-
-    from seisforge.runinfo import worker_init_fn
-
     report = RunReport("bench predict")
     targets = load_targets(targets_dir)
     if model is None:
         model = load_model(model_spec, weights=weights, pretrained=pretrained)
     picker = as_window_picker(model, device=device)
-    ds = open_dataset(dataset, sampling_rate=picker.sampling_rate, component_order=picker.component_order,
-                      cache="full" if preload else None)
-    meta = ds.metadata
-    keys = trace_keys(meta)
-    ds._metadata["trace_key"] = keys.to_numpy()
-    native_sr = meta["trace_sampling_rate_hz"].to_numpy(dtype=float)
-    n_resampled = int(np.sum(~np.isclose(native_sr, picker.sampling_rate)))
-    if n_resampled:
-        report.handle(f"trace_resampled_to_{picker.sampling_rate:g}Hz", n=n_resampled)
+    ds, meta, keys = _open_with_keys(dataset, picker, preload, report)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    augmentations = [
-        sbg.SteeredWindow(windowlen=picker.in_samples, strategy="pad"),
-        sbg.ChangeDtype(np.float32),
-        sbg.Normalize(demean_axis=-1, amp_norm_axis=-1, amp_norm_type=picker.norm),
-    ]
-    has_dup_names = meta["trace_name"].duplicated().any()
-    groups = []
-    for task, df_all in targets.items():
-        for split in splits:
-            df = _prepare_rows(df_all[df_all["trace_split"] == split].copy(), ds, meta, keys, picker,
-                               has_dup_names, str(dataset), report, f"{split}_task{task}")
-            if df is None:
-                report.notes.setdefault("empty", []).append(f"{split}_task{task}")
-                continue
-            df["_group"] = f"{split}_task{task}"
-            groups.append(df)
+    groups = _target_groups(targets, splits, ds, meta, keys, picker, str(dataset), report)
     # one stream over all groups, so every batch is full
     rows = pd.concat(groups, ignore_index=True) if groups else pd.DataFrame()
-    keep = np.zeros(len(rows), dtype=bool)
-    merged: dict[str, np.ndarray] = {}
+    keep, outputs = np.zeros(len(rows), dtype=bool), {}
     if len(rows):
-        needed = meta["trace_key"].isin(set(rows["trace_key"])).to_numpy() if "trace_key" in meta else None
-        source = ds
-        if needed is not None and not needed.all():
-            source = ds.filter(needed, inplace=False)  # only the traces the targets use
-        else:
-            source = ds.filter(np.ones(len(ds), dtype=bool), inplace=False)
-        # loading needs only these columns; fewer columns make SeisBench's per-sample metadata copy cheap
-        load_cols = [c for c in ("trace_name", "trace_chunk", "trace_dataset", "trace_sampling_rate_hz",
-                                 "trace_component_order", "trace_npts") if c in source.metadata.columns]
-        source._metadata = source._metadata[load_cols].copy()
-        source._rebuild_metadata_cache()
-        if preload:
-            source.preload_waveforms(pbar=False)  # one pass over the HDF5 instead of one open per window
-            loader = _preloaded_batches(source, rows, picker, batch_size)
-        else:
-            slim = rows[["trace_name", "trace_chunk", "start_sample", "end_sample"]]  # cheap per-item lookups
-            gen = _checked_generator(source, slim, augmentations)
-            loader = torch.utils.data.DataLoader(
-                gen, batch_size=batch_size, shuffle=False, num_workers=num_workers, worker_init_fn=worker_init_fn,
-            )
-        results = []
-        pos = 0
-        with tqdm(total=len(rows), desc="predict", unit="win") as bar:
-            for batch in loader:
-                x = np.asarray(batch["X"])
-                good = _check_batch(batch, rows.iloc[pos:pos + len(x)], picker, report)
-                keep[pos:pos + len(x)] = good
-                if good.any():
-                    results.append(picker.window_outputs(x[good], np.asarray(batch["window_borders"])[good]))
-                pos += len(x)
-                bar.update(len(x))
-        if results:
-            merged = {k: np.concatenate([r[k] for r in results]) for k in results[0]}
-    kept = rows[keep].copy()
-    for k in SCORE_KEYS:
-        kept[k] = merged.get(k, np.array([]))
-    if len(kept):
-        kept["p_sample_pred"] = merged["p_local"] + kept["start_sample"].to_numpy()
-        kept["s_sample_pred"] = merged["s_local"] + kept["start_sample"].to_numpy()
-    else:
-        kept["p_sample_pred"] = kept["s_sample_pred"] = np.array([])
-    for df in groups:
-        name = df["_group"].iloc[0]
-        part = kept[kept["_group"] == name].drop(columns=["_group"])
-        part.to_csv(out / f"{name}.csv", index=False)
+        batches = _window_batches(_loading_view(ds, meta, rows), rows, picker, batch_size, preload, num_workers)
+        keep, outputs = _run_model(batches, rows, picker, report)
+    _write_predictions(rows, keep, outputs, groups, out)
     report.processed += int(keep.sum())
     report.notes.update({
         "dataset": str(dataset),
