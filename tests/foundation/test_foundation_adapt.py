@@ -178,3 +178,12 @@ def test_apply_errors_are_clear():
     model = apply(tiny_transformer(), small_cfg("bitfit"))
     with pytest.raises(ConfigError, match="already adapted"):
         apply(model, small_cfg("lora"))
+
+
+def test_save_adapter_rejects_a_hash_of_another_scope(tmp_path):
+    cfg = small_cfg("lora")
+    model = tiny_transformer(0)
+    with_head = base_hash(model)                       # head included: not what load_adapter will compute
+    apply(model, cfg)
+    with pytest.raises(ConfigError, match="base_hash"):
+        save_adapter(model, tmp_path / "a.safetensors", with_head, cfg)

@@ -49,6 +49,9 @@ class Method:
     merge
         ``merge(model, cfg) -> model``: folds the method into plain weights in place; None when the method
         is not mergeable.
+    changes_base
+        Whether training changes base (body) weights in place (full, partial, bitfit); for the others the
+        frozen body still hashes to the base's hash after adaptation.
     """
 
     name: str
@@ -56,6 +59,7 @@ class Method:
     trains: str
     apply: Callable[[nn.Module, AdaptConfig], nn.Module]
     merge: Callable[[nn.Module, AdaptConfig], nn.Module] | None = None
+    changes_base: bool = False
 
 
 @dataclass

@@ -85,6 +85,9 @@ def base_hash(model: nn.Module, cfg: AdaptConfig | None = None) -> str:
     return digest.hexdigest()
 
 
+_hash = base_hash  # save_adapter's parameter shadows the function
+
+
 def save_adapter(model: nn.Module, path: str | Path, base_hash: str, cfg: AdaptConfig) -> Path:
     """Write the adapter tensors of ``model`` (adapted with ``cfg``) and metadata to ``path``.
 
@@ -98,7 +101,16 @@ def save_adapter(model: nn.Module, path: str | Path, base_hash: str, cfg: AdaptC
         :func:`base_hash` of the base, ``base_hash(base, cfg)`` computed before adaptation.
     cfg
         The configuration the model was adapted with.
+
+    Raises
+    ------
+    ConfigError
+        For a method that leaves the body frozen, when ``base_hash`` is not the hash of the model's
+        frozen base (typically computed without ``cfg``, so with the head in it).
     """
+    if not get_method(cfg.method).changes_base and base_hash != _hash(model, cfg):
+        raise ConfigError(f"base_hash {base_hash[:16]} is not the hash of this model's frozen base; pass "
+                          "base_hash(base, cfg) computed with the same cfg")
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in adapter_state(model).items()}
     meta = {"format": FORMAT, "method": cfg.method, "config": cfg.to_json(), "base_hash": base_hash,
             "base_class": type(model).__name__}

@@ -17,4 +17,5 @@ def apply(model: nn.Module, cfg: AdaptConfig) -> nn.Module:
     return finish(model, info)
 
 
-METHOD = Method("bitfit", True, "bias terms of the body and the head", apply, plain_merge)
+METHOD = Method("bitfit", True, "bias terms of the body and the head", apply, plain_merge,
+                changes_base=True)

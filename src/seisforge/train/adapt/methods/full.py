@@ -16,4 +16,4 @@ def apply(model: nn.Module, cfg: AdaptConfig) -> nn.Module:
     return finish(model, info)
 
 
-METHOD = Method("full", True, "every parameter", apply, plain_merge)
+METHOD = Method("full", True, "every parameter", apply, plain_merge, changes_base=True)

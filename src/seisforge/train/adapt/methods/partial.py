@@ -26,4 +26,5 @@ def apply(model: nn.Module, cfg: AdaptConfig) -> nn.Module:
     return finish(model, info)
 
 
-METHOD = Method("partial", True, "the top k body blocks and the head", apply, plain_merge)
+METHOD = Method("partial", True, "the top k body blocks and the head", apply, plain_merge,
+                changes_base=True)
