@@ -77,6 +77,7 @@ def test_merge_gives_the_same_outputs_and_the_original_structure(kind, method):
     assert (got - expected).abs().max().item() < 1e-5
     assert list(merged.state_dict()) == base_keys
     assert all(p.requires_grad for p in merged.parameters())
+    assert all(m.training for m in merged.train().modules())            # no BatchNorm left pinned to eval
     layer, cls = ("encoder.blocks.0.attn.qkv", torch.nn.Linear) if kind == "transformer" else \
         ("conv1.conv", torch.nn.Conv1d)
     assert type(merged.get_submodule(layer)) is cls

@@ -112,7 +112,7 @@ def _transformer_parts(encoder: PatchTransformerEncoder) -> ModelParts:
 def _conv_parts(model: nn.Module, blocks: list[tuple[str, ...]], head: tuple[str, ...] = ("head",)) -> ModelParts:
     """Parts of a conv model: adapters after every BatchNorm of the body (each conv + BN unit)."""
     sites = tuple(AdapterSite(name, int(mod.num_features), 1) for name, mod in model.named_modules()
-                  if isinstance(mod, nn.modules.batchnorm._BatchNorm)
+                  if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm))
                   and not any(name == h or name.startswith(h + ".") for h in head))
     return ModelParts("conv", head, tuple(blocks), (), sites, None)
 

@@ -6,16 +6,16 @@ A BatchNorm layer in training mode overwrites its running mean and variance on e
 parameters are frozen, which would silently change the "frozen" base and make a saved adapter depend on
 statistics it does not contain. So every BatchNorm whose ``weight`` is frozen (or that has no affine
 parameters and sits in a frozen part) keeps eval behaviour while training: it normalises with its stored
-statistics and never updates them. A forward pre-hook enforces this, because ``model.train()`` would
-otherwise switch it back. BatchNorms that train (``full``, the blocks of ``partial``) update their
+statistics and never updates them. Its ``train`` method is overridden on the instance to keep it in eval
+mode, because ``model.train()`` would otherwise switch it back; :func:`release` removes the override. BatchNorms that train (``full``, the blocks of ``partial``) update their
 statistics, and those buffers are saved with the adapter (:func:`adapter_state`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import nn
@@ -29,7 +29,10 @@ INFO_ATTR = "seisforge_adaptation"
 #: flag attribute on BatchNorm modules whose statistics are frozen
 FROZEN_STATS_ATTR = "seisforge_frozen_stats"
 #: layer types that hold weights; those a method cannot wrap are left frozen and reported
-WEIGHT_LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
+WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+                 nn.ConvTranspose3d)
+#: BatchNorm layer types (running statistics)
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 @dataclass(frozen=True)
@@ -113,21 +116,21 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def _keep_eval_stats(module: nn.Module, args: Any) -> None:
-    """Forward pre-hook: a BatchNorm with frozen statistics behaves as in eval mode."""
-    if getattr(module, FROZEN_STATS_ATTR, False):
-        module.training = False
+def _train_frozen_stats(self: nn.Module, mode: bool = True) -> nn.Module:
+    """``train()`` of a BatchNorm with frozen statistics: it stays in eval mode."""
+    self.training = False
+    return self
 
 
 def freeze_norm_stats(model: nn.Module) -> None:
     """Freeze the statistics of every BatchNorm whose weight is frozen (see module docstring)."""
     for module in model.modules():
-        if not isinstance(module, nn.modules.batchnorm._BatchNorm):
-            continue
-        frozen = module.weight is None or not module.weight.requires_grad
-        if frozen and not hasattr(module, FROZEN_STATS_ATTR):
-            module.register_forward_pre_hook(_keep_eval_stats)
-        setattr(module, FROZEN_STATS_ATTR, frozen)
+        if isinstance(module, BATCH_NORMS):
+            frozen = module.weight is None or not module.weight.requires_grad
+            setattr(module, FROZEN_STATS_ATTR, frozen)
+            if frozen:
+                module.train = functools.partial(_train_frozen_stats, module)  # picklable, unlike a bound method
+                module.training = False
 
 
 def release(model: nn.Module) -> nn.Module:
@@ -135,9 +138,8 @@ def release(model: nn.Module) -> nn.Module:
     for module in model.modules():
         if hasattr(module, FROZEN_STATS_ATTR):
             delattr(module, FROZEN_STATS_ATTR)
-            hooks = module._forward_pre_hooks
-            for key in [k for k, hook in hooks.items() if hook is _keep_eval_stats]:
-                del hooks[key]
+            module.__dict__.pop("train", None)
+    model.train(model.training)
     for p in model.parameters():
         p.requires_grad_(True)
     if hasattr(model, INFO_ATTR):
@@ -149,10 +151,11 @@ def adapter_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The tensors an adapter file holds: trainable parameters and statistics of training BatchNorms."""
     state = {name: p for name, p in model.named_parameters() if p.requires_grad}
     for name, module in model.named_modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not getattr(module, FROZEN_STATS_ATTR, True):
-            for buf_name, buf in module.named_buffers(recurse=False):
-                if buf is not None and buf_name not in module._non_persistent_buffers_set:
-                    state[f"{name}.{buf_name}" if name else buf_name] = buf
+        if isinstance(module, BATCH_NORMS) and not getattr(module, FROZEN_STATS_ATTR, True):
+            buffers = dict(module.named_buffers(recurse=False))
+            for key, value in module.state_dict(keep_vars=True).items():  # persistent buffers only
+                if key in buffers:
+                    state[f"{name}.{key}" if name else key] = value
     return state
 
 
