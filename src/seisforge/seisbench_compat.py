@@ -63,6 +63,20 @@ def default_threshold(model: Any, fallback: float = 0.3) -> float:
     return model._annotate_args.get("*_threshold", (None, fallback))[1]
 
 
+def annotate_args_copy(cls: Any) -> dict:
+    """A copy of a model class's annotate-argument table, for a subclass that keeps its defaults.
+
+    SeisBench reads thresholds, overlap and blinding from the class attribute ``_annotate_args``, so a
+    new ``WaveformModel`` subclass must define it under that name.
+    """
+    return dict(cls._annotate_args)
+
+
+def default_annotate_arg(model: Any, key: str) -> Any:
+    """The default value of one annotate argument of ``model``."""
+    return model._annotate_args[key][1]
+
+
 def build_comp_dict(model: Any, stream: Any, flexible_horizontal_components: bool) -> tuple[dict, str]:
     """SeisBench's channel-code → model-component mapping for ``stream``."""
     return model._build_comp_dict(stream, flexible_horizontal_components)

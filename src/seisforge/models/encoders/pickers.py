@@ -16,6 +16,7 @@ import seisbench.util as sbu
 import torch
 from torch import nn
 
+from seisforge import seisbench_compat
 from seisforge.errors import ConfigError
 from seisforge.models.encoders.heads import TokenPickingHead
 from seisforge.models.encoders.patch_transformer import PatchTransformerEncoder
@@ -49,7 +50,7 @@ class EncoderPicker(sbm.WaveformModel):
         ...).
     """
 
-    _annotate_args = sbm.PhaseNet._annotate_args.copy()
+    _annotate_args = seisbench_compat.annotate_args_copy(sbm.PhaseNet)
 
     def __init__(self, in_channels: int = 3, phases: str = "PSN", component_order: str | None = None,
                  sampling_rate: float = 100, in_samples: int = 3001, norm: str = "std",
@@ -66,7 +67,7 @@ class EncoderPicker(sbm.WaveformModel):
         self.in_channels, self.classes, self.norm = in_channels, len(phases), norm
         self.norm_detrend = self.norm_amp_per_comp = False
         self.smooth_kernel = smooth_kernel
-        if in_samples <= self._annotate_args["overlap"][1]:
+        if in_samples <= seisbench_compat.default_annotate_arg(self, "overlap"):
             self.default_args.setdefault("overlap", in_samples // 2)
         self.encoder = PatchTransformerEncoder(in_channels=in_channels, **enc_args)
         self.head = TokenPickingHead(self.encoder.d_model, self.encoder.patch_samples, self.classes,
