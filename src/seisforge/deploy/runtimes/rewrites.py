@@ -1,25 +1,52 @@
 """ONNX graph rewrites for faster CPU kernels; each is exact up to float rounding.
 
-Used by :mod:`seisforge.deploy.onnx_backend` (ONNX Runtime: :func:`conv1d_as_conv2d`,
-:func:`softmax_explicit`) and :mod:`seisforge.deploy.openvino_backend` (OpenVINO:
-:func:`fold_batchnorm`, :func:`sink_transposed_conv_bias`, :func:`split_concat_conv`). Callers check
-the rewritten graph against the plain one before using it.
+:data:`ONNXRUNTIME_REWRITES` (:func:`conv1d_as_conv2d`, :func:`softmax_explicit`) are applied for
+:mod:`seisforge.deploy.runtimes.onnx` and :data:`OPENVINO_REWRITES` (:func:`fold_batchnorm`,
+:func:`sink_transposed_conv_bias`, :func:`split_concat_conv`) for
+:mod:`seisforge.deploy.runtimes.openvino`. Callers check the rewritten graph against the plain one before
+using it (:func:`seisforge.deploy.runtimes.onnx.checked_rewrite`). The speed-ups each rewrite was kept
+for are in ``docs/deploy.md``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 
-def _consumers(graph: Any) -> dict[str, list[Any]]:
-    """The nodes reading each tensor name."""
-    out: dict[str, list[Any]] = {}
-    for n in graph.node:
+@dataclass
+class _Lookups:
+    """Look-ups over an ONNX graph, taken before a rewrite changes it."""
+
+    graph: Any
+    consumers: dict[str, list[Any]]  # the nodes reading each tensor name
+    producers: dict[str, Any]  # the node writing each tensor name
+    outputs: set[str]  # names of the graph's outputs
+    inits: dict[str, Any]  # initializers by name
+
+
+def _lookups(model: Any) -> _Lookups:
+    """The :class:`_Lookups` of ``model.graph``."""
+    g = model.graph
+    consumers: dict[str, list[Any]] = {}
+    for n in g.node:
         for name in n.input:
-            out.setdefault(name, []).append(n)
-    return out
+            consumers.setdefault(name, []).append(n)
+    return _Lookups(graph=g, consumers=consumers, producers={o: n for n in g.node for o in n.output},
+                    outputs={o.name for o in g.output}, inits={i.name: i for i in g.initializer})
+
+
+def _set_nodes(graph: Any, nodes: list[Any], prune: bool = True, keep_value_info: bool = False) -> None:
+    """Replace the nodes of ``graph``; drop its (now stale) shape annotations and unread initializers."""
+    del graph.node[:]
+    graph.node.extend(nodes)
+    if not keep_value_info:
+        del graph.value_info[:]
+    if prune:
+        _prune_initializers(graph)
 
 
 def _attrs(node: Any) -> dict[str, Any]:
@@ -28,6 +55,18 @@ def _attrs(node: Any) -> dict[str, Any]:
 
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
+
+def chain(rewrites: Sequence[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    """One rewrite that applies ``rewrites`` in order."""
+
+    def apply(model: Any) -> Any:
+        for rewrite in rewrites:
+            model = rewrite(model)
+        return model
+
+    return apply
+
+
 # ------------------------------------------------------------------ graph rewrites (exact up to rounding)
 _AFTER_CONV = ("BatchNormalization", "Relu")  # per-channel/elementwise ops that work on 4-D tensors too
 
@@ -35,8 +74,8 @@ _AFTER_CONV = ("BatchNormalization", "Relu")  # per-channel/elementwise ops that
 def conv1d_as_conv2d(model: Any) -> Any:
     """Rewrite 1-D ``Conv``/``ConvTranspose`` nodes as 2-D ones on ``(N, C, 1, L)`` tensors, in place.
 
-    ONNX Runtime's blocked-layout (NCHWc) convolution kernels only handle 2-D convolutions; for PhaseNet
-    they were about 25% faster than the 1-D path. Each convolution gets an ``Unsqueeze`` before it and a
+    ONNX Runtime's blocked-layout (NCHWc) convolution kernels only handle 2-D convolutions, and for PhaseNet
+    they were faster than the 1-D path. Each convolution gets an ``Unsqueeze`` before it and a
     ``Squeeze`` after it and after the chain of single-consumer ``BatchNormalization``/``Relu`` nodes
     that follow it, so that ONNX Runtime can still fuse them. The arithmetic is the same.
 
@@ -52,10 +91,8 @@ def conv1d_as_conv2d(model: Any) -> Any:
     """
     from onnx import helper, numpy_helper
 
-    g = model.graph
-    inits = {i.name: i for i in g.initializer}
-    consumers = _consumers(g)
-    graph_outputs = {o.name for o in g.output}
+    look = _lookups(model)
+    g, inits, consumers, graph_outputs = look.graph, look.inits, look.consumers, look.outputs
     axes = "_sf_axis2"
     g.initializer.append(numpy_helper.from_array(np.array([2], dtype=np.int64), axes))
     absorbed: set[int] = set()
@@ -99,9 +136,7 @@ def conv1d_as_conv2d(model: Any) -> Any:
             nodes.append(new)
             prev = o
         nodes.append(helper.make_node("Squeeze", [prev, axes], [out]))
-    del g.node[:]
-    g.node.extend(nodes)
-    del g.value_info[:]
+    _set_nodes(g, nodes, prune=False)
     return model
 
 
@@ -110,7 +145,7 @@ def fold_batchnorm(model: Any) -> Any:
 
     The exporter folds batch norms into ordinary convolutions but not into transposed ones (PhaseNet's
     up-sampling layers). OpenVINO then fuses the per-channel scale as a computed weight input, for
-    which its bf16 kernels were about 30 times slower than with constant weights. Folding is exact up
+    which its bf16 kernels were many times slower than with constant weights. Folding is exact up
     to rounding: ``W'[:, c] = W[:, c] * s[c]`` and ``b' = (b - mean) * s + beta`` with
     ``s = gamma / sqrt(var + eps)``. Only groups of 1 and a ConvTranspose whose only consumer is the
     batch norm are folded.
@@ -127,11 +162,8 @@ def fold_batchnorm(model: Any) -> Any:
     """
     from onnx import helper, numpy_helper
 
-    g = model.graph
-    inits = {i.name: i for i in g.initializer}
-    producers = {o: n for n in g.node for o in n.output}
-    consumers = _consumers(g)
-    graph_outputs = {o.name for o in g.output}
+    look = _lookups(model)
+    g, inits, producers, consumers, graph_outputs = look.graph, look.inits, look.producers, look.consumers, look.outputs
     drop = set()
     for n in g.node:
         if n.op_type != "BatchNormalization" or len(n.output) != 1:
@@ -154,11 +186,7 @@ def fold_batchnorm(model: Any) -> Any:
         new.attribute.extend(conv.attribute)
         conv.CopyFrom(new)
         drop.add(n.name or id(n))
-    nodes = [n for n in g.node if (n.name or id(n)) not in drop]
-    del g.node[:]
-    g.node.extend(nodes)
-    del g.value_info[:]
-    _prune_initializers(g)
+    _set_nodes(g, [n for n in g.node if (n.name or id(n)) not in drop])
     return model
 
 
@@ -187,7 +215,7 @@ def sink_transposed_conv_bias(model: Any) -> Any:
     ``Slice(Relu(ConvT(x) + b)) == Relu(Slice(ConvT(x)) + b)`` when the slice does not cut the channel
     axis, which is how U-Net decoders such as PhaseNet's crop their up-sampled features. OpenVINO fuses
     a bias or a per-channel add into a transposed convolution as a post-op, and its bf16 kernels with
-    that post-op were about 4 times slower than without; after this rewrite the add and the ReLU run
+    that post-op were several times slower than without; after this rewrite the add and the ReLU run
     as a cheap element-wise step on the (smaller) cropped tensor. Exact: the same operations in
     another order.
 
@@ -203,11 +231,9 @@ def sink_transposed_conv_bias(model: Any) -> Any:
     """
     from onnx import helper, numpy_helper
 
-    g = model.graph
+    look = _lookups(model)
+    g, inits, consumers, graph_outputs = look.graph, look.inits, look.consumers, look.outputs
     values = _constant_values(g)
-    inits = {i.name for i in g.initializer}
-    consumers = _consumers(g)
-    graph_outputs = {o.name for o in g.output}
     moved: dict[int, list[Any]] = {}  # id(slice node) -> nodes to insert after it
     skip: set[int] = set()
     for n in g.node:
@@ -242,10 +268,7 @@ def sink_transposed_conv_bias(model: Any) -> Any:
             continue
         nodes.append(n)
         nodes.extend(moved.get(id(n), []))
-    del g.node[:]
-    g.node.extend(nodes)
-    del g.value_info[:]
-    _prune_initializers(g)
+    _set_nodes(g, nodes)
     return model
 
 
@@ -253,7 +276,7 @@ def softmax_explicit(model: Any) -> Any:
     """Replace ``Softmax`` nodes by ``exp(x - max) / sum``, in place.
 
     ONNX Runtime transposes for a softmax over a non-last axis (PhaseNet's class axis); the explicit form
-    was about twice as fast there and agrees to about 1e-7.
+    avoids the transposes and agrees to float rounding.
 
     Parameters
     ----------
@@ -283,8 +306,7 @@ def softmax_explicit(model: Any) -> Any:
             helper.make_node("ReduceSum", [p + "_exp", p + "_axes"], [p + "_sum"], keepdims=1),
             helper.make_node("Div", [p + "_exp", p + "_sum"], [n.output[0]]),
         ]
-    del g.node[:]
-    g.node.extend(nodes)
+    _set_nodes(g, nodes, prune=False, keep_value_info=True)
     return model
 
 
@@ -294,7 +316,7 @@ def split_concat_conv(model: Any) -> Any:
     U-Net decoders (PhaseNet's) concatenate the skip connection with the up-sampled features and
     convolve the result. Splitting the weights along the input channels avoids the concatenated copy
     (OpenVINO's bf16 concat was a reference implementation) and OpenVINO fuses the ``Add`` into the
-    second convolution: PhaseNet ran 6% faster in bf16 and float32. Exact up to the order of summation.
+    second convolution, which made PhaseNet faster in bf16 and float32. Exact up to the order of summation.
     Needs the channel counts of the concatenated inputs (from ONNX shape inference); concats with a
     single consumer, ``group == 1`` convolutions and constant weights only.
 
@@ -317,13 +339,11 @@ def split_concat_conv(model: Any) -> Any:
         dims = vi.type.tensor_type.shape.dim
         if len(dims) >= 2 and dims[1].HasField("dim_value"):
             channels[vi.name] = dims[1].dim_value
-    g = model.graph
+    look = _lookups(model)
+    g, producers, consumers, graph_outputs = look.graph, look.producers, look.consumers, look.outputs
     values = _constant_values(g)
-    consumers = _consumers(g)
-    graph_outputs = {o.name for o in g.output}
     replace: dict[int, list[Any]] = {}
     drop: set[int] = set()
-    producers = {o: n for n in g.node for o in n.output}
     for n in g.node:
         if n.op_type != "Conv" or n.input[0] not in producers:
             continue
@@ -354,8 +374,11 @@ def split_concat_conv(model: Any) -> Any:
         if id(n) in drop:
             continue
         nodes.extend(replace.get(id(n), [n]))
-    del g.node[:]
-    g.node.extend(nodes)
-    del g.value_info[:]
-    _prune_initializers(g)
+    _set_nodes(g, nodes)
     return model
+
+
+#: rewrites for ONNX Runtime's blocked-layout convolutions and explicit softmax, in order
+ONNXRUNTIME_REWRITES = (conv1d_as_conv2d, softmax_explicit)
+#: rewrites for OpenVINO's fast bf16 kernels (constant transposed-convolution weights, no concat), in order
+OPENVINO_REWRITES = (fold_batchnorm, sink_transposed_conv_bias, split_concat_conv)
