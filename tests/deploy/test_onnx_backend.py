@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 import torch
@@ -67,3 +69,14 @@ def test_threads_and_micro_batches_do_not_change_outputs(phasenet):
     two = ort_runtime.OnnxForward(phasenet, 3, phasenet.in_samples, args, threads=2, micro_batch=3)(x)
     assert one.shape == two.shape == (11, 3, phasenet.in_samples)
     np.testing.assert_allclose(one.numpy(), two.numpy(), rtol=0, atol=1e-6)
+
+
+def test_sessions_write_no_profiles(phasenet, tmp_path, monkeypatch):
+    """ONNX Runtime's profiler (off by default) would drop onnxruntime_profile__*.json into the cwd."""
+    monkeypatch.chdir(tmp_path)
+    fwd = ort_runtime.OnnxForward(phasenet, 3, phasenet.in_samples, dict(phasenet.default_args))
+    fwd(torch.from_numpy(_windows(2, phasenet.in_samples)))
+    assert not fwd.session.get_session_options().enable_profiling
+    del fwd  # a profiling session writes its file when it ends
+    gc.collect()
+    assert not list(tmp_path.glob("onnxruntime_profile__*.json"))

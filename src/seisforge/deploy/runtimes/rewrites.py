@@ -21,7 +21,6 @@ import numpy as np
 class _Lookups:
     """Look-ups over an ONNX graph, taken before a rewrite changes it."""
 
-    graph: Any
     consumers: dict[str, list[Any]]  # the nodes reading each tensor name
     producers: dict[str, Any]  # the node writing each tensor name
     outputs: set[str]  # names of the graph's outputs
@@ -35,7 +34,7 @@ def _lookups(model: Any) -> _Lookups:
     for n in g.node:
         for name in n.input:
             consumers.setdefault(name, []).append(n)
-    return _Lookups(graph=g, consumers=consumers, producers={o: n for n in g.node for o in n.output},
+    return _Lookups(consumers=consumers, producers={o: n for n in g.node for o in n.output},
                     outputs={o.name for o in g.output}, inits={i.name: i for i in g.initializer})
 
 
@@ -87,12 +86,12 @@ def conv1d_as_conv2d(model: Any) -> Any:
     Returns
     -------
     onnx.ModelProto
-        ``model``, rewritten.
+        ``model``, its 1-D convolutions run as 2-D ones.
     """
     from onnx import helper, numpy_helper
 
+    g = model.graph
     look = _lookups(model)
-    g, inits, consumers, graph_outputs = look.graph, look.inits, look.consumers, look.outputs
     axes = "_sf_axis2"
     g.initializer.append(numpy_helper.from_array(np.array([2], dtype=np.int64), axes))
     absorbed: set[int] = set()
@@ -100,7 +99,7 @@ def conv1d_as_conv2d(model: Any) -> Any:
     for n in g.node:
         if id(n) in absorbed:
             continue
-        weight = inits.get(n.input[1]) if n.op_type in ("Conv", "ConvTranspose") else None
+        weight = look.inits.get(n.input[1]) if n.op_type in ("Conv", "ConvTranspose") else None
         if weight is None or len(weight.dims) != 3:
             nodes.append(n)
             continue
@@ -118,8 +117,8 @@ def conv1d_as_conv2d(model: Any) -> Any:
             attrs["auto_pad"] = attrs["auto_pad"].decode()
         chain, out = [], n.output[0]
         while True:  # elementwise followers with a single consumer move into the 4-D section
-            nxt = consumers.get(out, [])
-            if len(nxt) != 1 or out in graph_outputs or nxt[0].op_type not in _AFTER_CONV or nxt[0].input[0] != out:
+            nxt = look.consumers.get(out, [])
+            if len(nxt) != 1 or out in look.outputs or nxt[0].op_type not in _AFTER_CONV or nxt[0].input[0] != out:
                 break
             chain.append(nxt[0])
             out = nxt[0].output[0]
@@ -158,26 +157,26 @@ def fold_batchnorm(model: Any) -> Any:
     Returns
     -------
     onnx.ModelProto
-        ``model``, rewritten.
+        ``model``, the batch norms after transposed convolutions folded into their weights.
     """
     from onnx import helper, numpy_helper
 
+    g = model.graph
     look = _lookups(model)
-    g, inits, producers, consumers, graph_outputs = look.graph, look.inits, look.producers, look.consumers, look.outputs
     drop = set()
     for n in g.node:
         if n.op_type != "BatchNormalization" or len(n.output) != 1:
             continue
-        conv = producers.get(n.input[0])
-        if (conv is None or conv.op_type != "ConvTranspose" or len(consumers.get(conv.output[0], [])) != 1
-                or conv.output[0] in graph_outputs or any(a.name == "group" and a.i != 1 for a in conv.attribute)
-                or not all(name in inits for name in [conv.input[1], *n.input[1:5], *conv.input[2:3]])):
+        conv = look.producers.get(n.input[0])
+        if (conv is None or conv.op_type != "ConvTranspose" or len(look.consumers.get(conv.output[0], [])) != 1
+                or conv.output[0] in look.outputs or any(a.name == "group" and a.i != 1 for a in conv.attribute)
+                or not all(name in look.inits for name in [conv.input[1], *n.input[1:5], *conv.input[2:3]])):
             continue
-        gamma, beta, mean, var = (numpy_helper.to_array(inits[name]).astype(np.float64) for name in n.input[1:5])
+        gamma, beta, mean, var = (numpy_helper.to_array(look.inits[name]).astype(np.float64) for name in n.input[1:5])
         eps = next((a.f for a in n.attribute if a.name == "epsilon"), 1e-5)
         scale = gamma / np.sqrt(var + eps)
-        w = numpy_helper.to_array(inits[conv.input[1]])
-        b = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 else 0.0
+        w = numpy_helper.to_array(look.inits[conv.input[1]])
+        b = numpy_helper.to_array(look.inits[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 else 0.0
         shape = (1, -1) + (1,) * (w.ndim - 2)
         w_name, b_name = f"{conv.name}_sf_folded_w", f"{conv.name}_sf_folded_b"
         g.initializer.append(numpy_helper.from_array((w * scale.reshape(shape)).astype(w.dtype), w_name))
@@ -227,24 +226,24 @@ def sink_transposed_conv_bias(model: Any) -> Any:
     Returns
     -------
     onnx.ModelProto
-        ``model``, rewritten.
+        ``model``, the transposed-convolution biases added after the crops.
     """
     from onnx import helper, numpy_helper
 
+    g = model.graph
     look = _lookups(model)
-    g, inits, consumers, graph_outputs = look.graph, look.inits, look.consumers, look.outputs
     values = _constant_values(g)
     moved: dict[int, list[Any]] = {}  # id(slice node) -> nodes to insert after it
     skip: set[int] = set()
     for n in g.node:
-        if n.op_type != "ConvTranspose" or len(n.input) < 3 or n.input[2] not in inits:
+        if n.op_type != "ConvTranspose" or len(n.input) < 3 or n.input[2] not in look.inits:
             continue
-        relu = consumers.get(n.output[0], [])
-        if len(relu) != 1 or relu[0].op_type != "Relu" or n.output[0] in graph_outputs:
+        relu = look.consumers.get(n.output[0], [])
+        if len(relu) != 1 or relu[0].op_type != "Relu" or n.output[0] in look.outputs:
             continue
         relu = relu[0]
-        crop = consumers.get(relu.output[0], [])
-        if len(crop) != 1 or crop[0].op_type != "Slice" or relu.output[0] in graph_outputs:
+        crop = look.consumers.get(relu.output[0], [])
+        if len(crop) != 1 or crop[0].op_type != "Slice" or relu.output[0] in look.outputs:
             continue
         crop = crop[0]
         bias = values[n.input[2]]
@@ -286,7 +285,7 @@ def softmax_explicit(model: Any) -> Any:
     Returns
     -------
     onnx.ModelProto
-        ``model``, rewritten.
+        ``model``, without ``Softmax`` nodes.
     """
     from onnx import helper, numpy_helper
 
@@ -339,20 +338,20 @@ def split_concat_conv(model: Any) -> Any:
         dims = vi.type.tensor_type.shape.dim
         if len(dims) >= 2 and dims[1].HasField("dim_value"):
             channels[vi.name] = dims[1].dim_value
+    g = model.graph
     look = _lookups(model)
-    g, producers, consumers, graph_outputs = look.graph, look.producers, look.consumers, look.outputs
     values = _constant_values(g)
     replace: dict[int, list[Any]] = {}
     drop: set[int] = set()
     for n in g.node:
-        if n.op_type != "Conv" or n.input[0] not in producers:
+        if n.op_type != "Conv" or n.input[0] not in look.producers:
             continue
-        cat = producers[n.input[0]]
+        cat = look.producers[n.input[0]]
         w = values.get(n.input[1])
         attrs = _attrs(n)
         if (cat.op_type != "Concat" or _attrs(cat).get("axis") != 1 or len(cat.input) != 2 or w is None
-                or attrs.get("group", 1) != 1 or len(consumers.get(cat.output[0], [])) != 1
-                or cat.output[0] in graph_outputs or (cat.input[0] not in channels and cat.input[1] not in channels)
+                or attrs.get("group", 1) != 1 or len(look.consumers.get(cat.output[0], [])) != 1
+                or cat.output[0] in look.outputs or (cat.input[0] not in channels and cat.input[1] not in channels)
                 or (len(n.input) > 2 and n.input[2] and n.input[2] not in values)):
             continue
         # one known channel count gives the other (a dynamic Slice hides it from shape inference)
