@@ -27,9 +27,8 @@ log = logging.getLogger(__name__)
 #: runs a forward pass (None: the torch model) on a batch of raw windows
 RunBatch = Callable[[Forward | None, np.ndarray], np.ndarray]
 
-#: the CPU runtimes of the float32 pass: is it installed, and what to install
-_RUNTIMES = {"onnx": (ort_runtime.available, "onnxruntime onnx"),
-             "openvino": (ov_runtime.available, "openvino onnxruntime onnx")}
+#: the CPU runtimes of the float32 pass (each module has ``available()``), and what to install for them
+_RUNTIMES = {"onnx": (ort_runtime, "onnxruntime onnx"), "openvino": (ov_runtime, "openvino onnxruntime onnx")}
 
 
 def time_pass(run_batch: RunBatch, net: Forward | None, n: int, in_channels: int, in_samples: int) -> float:
@@ -44,16 +43,18 @@ def time_pass(run_batch: RunBatch, net: Forward | None, n: int, in_channels: int
 
 
 def _check_backend(backend: str, device: torch.device) -> None:
+    """Raise :class:`~seisforge.errors.ConfigError` for an unknown backend, or one that cannot run here."""
     if backend not in ("auto", "torch", *_RUNTIMES):
         raise ConfigError(f"backend must be auto, torch, onnx or openvino, got {backend!r}")
     if backend in _RUNTIMES:
-        if not _RUNTIMES[backend][0]():
+        if not _RUNTIMES[backend][0].available():
             raise ConfigError(f"backend {backend} needs {_RUNTIMES[backend][1]}: pip install {_RUNTIMES[backend][1]}")
         if device.type != "cpu":
             raise ConfigError(f"backend {backend} runs on the CPU; use --backend torch with --device cuda")
 
 
 def _build_exact(name: str, model: Any, in_channels: int, argdict: dict[str, Any]) -> Forward:
+    """The float32 pass of ``model`` in runtime ``name`` (``onnx`` or ``openvino``)."""
     if name == "onnx":
         return ort_runtime.build(model, in_channels, model.in_samples, argdict)
     return ov_runtime.build(model, in_channels, model.in_samples, argdict, precision="f32")
@@ -82,7 +83,7 @@ def exact_pass(model: Any, in_channels: int, argdict: dict[str, Any], device: to
     _check_backend(backend, device)
     if backend == "torch" or (backend == "auto" and device.type != "cpu"):
         return None, {}
-    wanted = [backend] if backend in _RUNTIMES else [b for b in _RUNTIMES if _RUNTIMES[b][0]()]
+    wanted = [backend] if backend in _RUNTIMES else [b for b in _RUNTIMES if _RUNTIMES[b][0].available()]
     built = {}
     for name in wanted:
         try:
