@@ -17,7 +17,7 @@ import torch
 
 from seisforge import seisbench_compat as sbc
 from seisforge.deploy.blocks import Block, stream_blocks
-from seisforge.deploy.inference import Annotation, WindowRunner, block_jobs, stack
+from seisforge.deploy.inference import Annotation, BatchCallback, Job, WindowRunner, block_jobs, stack
 from seisforge.deploy.precision import choose_passes
 from seisforge.deploy.refine import Refinement
 from seisforge.deploy.scratch import ScratchPool
@@ -140,7 +140,7 @@ class FastPicker:
         self.stats["windows"] += len(jobs)
         passes, hot = self.passes, self.refinement.collector()
 
-        def exact(todo: list[tuple[int, int, int]], on_batch: Any = None) -> None:
+        def exact(todo: list[Job], on_batch: BatchCallback | None = None) -> None:
             self.inference.run(passes.exact, blocks, todo, per_block, on_batch=on_batch)
 
         if passes.active is not None:
