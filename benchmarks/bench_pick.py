@@ -52,12 +52,11 @@ def train_synthetic(root: Path, model: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from seisforge.bench.picking.continuous import pick_set_f1, picks_frame
     from seisforge.deploy.engine import FastPicker
-    from seisforge.deploy.synth import continuous_stream
     from seisforge.models.registry import load_model
     from seisforge.paths import shared_dir
     from seisforge.runinfo import environment
+    from seisforge.testing import continuous_stream, pick_set_f1, picks_frame
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="PhaseNetLight")
@@ -122,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     agree = pick_set_f1(picks_frame(sb_picks), picks_frame(sf_picks), tolerance=one_sample + 1e-6)
 
     # end to end: file -> Parquet, through the same code as `seisforge pick`
-    from seisforge.deploy.runner import PickSettings, get_picker, process_unit
+    from seisforge.deploy.runner import get_picker, process_unit
+    from seisforge.deploy.settings import PickSettings
     from seisforge.deploy.sources import index_files
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -37,12 +37,12 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from seisforge.bench.picking.continuous import pick_set_f1, picks_frame
-from seisforge.deploy import onnx_backend
 from seisforge.deploy.engine import FastPicker
-from seisforge.deploy.synth import continuous_stream
+from seisforge.deploy.runtimes import onnx as ort_runtime
+from seisforge.deploy.runtimes.export import export_graph
 from seisforge.models.registry import load_model
 from seisforge.paths import shared_dir
+from seisforge.testing import continuous_stream, pick_set_f1, picks_frame
 
 
 def windows(in_samples: int, n: int, seed: int) -> np.ndarray:
@@ -79,7 +79,7 @@ def quantize(graph: bytes, calibration: np.ndarray, method: str) -> bytes:
 
 def exported(model) -> bytes:
     """The fp32 graph ``seisforge pick`` exports (normalisation + model), before its own rewrites."""
-    graph, _, _ = onnx_backend.export_graph(model, 3, model.in_samples, dict(model.default_args))
+    graph, _, _ = export_graph(model, 3, model.in_samples, dict(model.default_args))
     return graph
 
 
@@ -87,7 +87,7 @@ def int8_picker(model, method: str) -> FastPicker:
     """A FastPicker whose ONNX session runs the int8 graph."""
     picker = FastPicker(model, batch_size=256, backend="onnx")
     graph = quantize(exported(model), windows(model.in_samples, 256, 20240601), method)
-    picker._onnx.session = onnx_backend._session(graph)
+    picker.passes.exact.run.session = ort_runtime.cpu_session(graph)
     return picker
 
 
@@ -120,8 +120,8 @@ def main() -> None:
         torch.manual_seed(0)
         model = load_model(f"seisbench:{name}", weights=weights, allow_random=weights is None).model
         x = windows(model.in_samples, 256, 7)
-        fp32 = FastPicker(model, backend="onnx")._onnx.session
-        int8 = onnx_backend._session(quantize(exported(model), windows(model.in_samples, 256, 20240601), "MinMax"))
+        fp32 = FastPicker(model, backend="onnx").passes.exact.run.session
+        int8 = ort_runtime.cpu_session(quantize(exported(model), windows(model.in_samples, 256, 20240601), "MinMax"))
         t32, t8 = forward_seconds(fp32, x), forward_seconds(int8, x)
         print(f"  {name}: fp32 {t32:.3f} s, int8 {t8:.3f} s, int8 speed-up {t32 / t8:.2f}x")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seisforge.deploy.synth import continuous_stream
+from seisforge.testing import continuous_stream
 
 
 @pytest.fixture(scope="session")

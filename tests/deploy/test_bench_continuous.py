@@ -36,7 +36,7 @@ def test_scores_on_hand_made_picks():
 
 
 def test_bench_continuous_end_to_end(weights, tmp_path):
-    from seisforge.deploy.synth import write_continuous
+    from seisforge.testing import write_continuous
 
     write_continuous(tmp_path / "ev", ["XB.AAA.", "XB.BBB."], ["2024-06-01"], duration_s=900,
                      n_events_per_day=12, seed=5)

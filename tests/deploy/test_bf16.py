@@ -16,10 +16,15 @@ import torch
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from seisforge.deploy import onnx_backend, onnx_rewrites, openvino_backend  # noqa: E402
-from seisforge.deploy.engine import Block, FastPicker, windows_covering  # noqa: E402
-from seisforge.deploy.synth import continuous_stream  # noqa: E402
+from seisforge.deploy.blocks import Block  # noqa: E402
+from seisforge.deploy.engine import FastPicker  # noqa: E402
+from seisforge.deploy.refine import windows_covering  # noqa: E402
+from seisforge.deploy.runtimes import onnx as ort_runtime  # noqa: E402
+from seisforge.deploy.runtimes import openvino as ov_runtime  # noqa: E402
+from seisforge.deploy.runtimes import rewrites  # noqa: E402
+from seisforge.deploy.runtimes.export import export_graph  # noqa: E402
 from seisforge.errors import ConfigError  # noqa: E402
+from seisforge.testing import continuous_stream  # noqa: E402
 
 
 def _trained_like_phasenet():
@@ -67,12 +72,12 @@ def test_hot_windows_are_the_windows_over_seeded_hot_runs(model):
     offsets[-1] = offsets[-2] + 700  # the closer last window
     total = offsets[-1] + width
     block = Block("XX.STA..HH", obspy.UTCDateTime(0), np.zeros((3, total), np.float32), 100.0, offsets)
-    hot_cut, seed_cut = picker._cuts()
+    hot_cut, seed_cut = picker.refinement.hot_cut, picker.refinement.seed_cut
 
     def check(preds: np.ndarray) -> list[int]:
-        runs: dict = {}
-        picker._hot_runs(runs)([(0, w, int(o)) for w, o in enumerate(offsets)], preds)
-        got = [wi for _, wi, _ in picker._hot_windows([block], {0: preds[:, :, :2]}, runs)]
+        collect = picker.refinement.collector()
+        collect([(0, w, int(o)) for w, o in enumerate(offsets)], preds)
+        got = [wi for _, wi, _ in picker.refinement.hot_windows([block], {0: preds[:, :, :2]}, collect.runs)]
         touched = set()
         for k in range(2):
             hot, seed = np.zeros(total, bool), np.zeros(total, bool)
@@ -119,11 +124,11 @@ def test_hot_windows_are_the_windows_over_seeded_hot_runs(model):
 def test_openvino_rewrites_are_exact():
     model = _trained_like_phasenet()
     args = dict(model.default_args)
-    plain, includes_pre, example = onnx_backend.export_graph(model, 3, model.in_samples, args, part="net")
+    plain, includes_pre, example = export_graph(model, 3, model.in_samples, args, part="net")
     assert not includes_pre
     n_concat = sum(n.op_type == "Concat" for n in onnx.load_from_string(plain).graph.node)
-    fast = onnx_rewrites.split_concat_conv(
-        onnx_rewrites.sink_transposed_conv_bias(onnx_rewrites.fold_batchnorm(onnx.load_from_string(plain))))
+    fast = rewrites.split_concat_conv(
+        rewrites.sink_transposed_conv_bias(rewrites.fold_batchnorm(onnx.load_from_string(plain))))
     onnx.checker.check_model(fast)
     ops = [n.op_type for n in fast.graph.node]
     assert "BatchNormalization" not in ops  # folded into the four transposed convolutions
@@ -135,7 +140,7 @@ def test_openvino_rewrites_are_exact():
     x = np.random.default_rng(2).normal(size=(3, 3, model.in_samples)).astype(np.float32)
     with torch.inference_mode():
         want = model(torch.from_numpy(x)).numpy()
-    got = onnx_backend._session(fast.SerializeToString()).run(None, {"x": x})[0]
+    got = ort_runtime.cpu_session(fast.SerializeToString()).run(None, {"x": x})[0]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
@@ -154,7 +159,7 @@ def test_sink_leaves_channel_crops_alone():
     buf = io.BytesIO()
     x = torch.randn(2, 4, 50)
     torch.onnx.export(net, (x,), buf, input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
-    model = onnx_rewrites.sink_transposed_conv_bias(onnx.load_from_string(buf.getvalue()))
+    model = rewrites.sink_transposed_conv_bias(onnx.load_from_string(buf.getvalue()))
     assert all(len(n.input) == 3 for n in model.graph.node if n.op_type == "ConvTranspose")
 
 
@@ -174,9 +179,8 @@ class _NoisyForward:
 
 def _picker_with_fake_bf16(model, amplitude: float) -> FastPicker:
     picker = FastPicker(model, batch_size=64, backend="onnx", precision="fp32")
-    picker._bf16 = picker._bf16_fwd = _NoisyForward(picker._exact, amplitude)
-    picker.stats["bf16_cost"] = 0.6
-    picker.precision = "bf16"
+    picker.passes.bf16 = picker.passes.active = _NoisyForward(picker.passes.exact, amplitude)
+    picker.passes.bf16_cost = 0.6
     return picker
 
 
@@ -196,7 +200,7 @@ def test_refinement_gives_float32_picks_despite_approximate_first_pass(model):
     assert len(want) > 20
     # noise of 0.02 moves peaks and trigger edges: without refinement the picks differ ...
     raw = _picker_with_fake_bf16(model, 0.02)
-    raw._refine = lambda *a, **k: None
+    raw.refinement.refine = lambda *a, **k: None
     assert _key(raw.classify(stream)) != _key(want)
     # ... with it they are the float32 picks, and only the windows near triggers were recomputed
     picker = _picker_with_fake_bf16(model, 0.02)
@@ -220,17 +224,17 @@ def test_large_bf16_errors_trigger_the_float32_fallback(model, caplog):
 def test_auto_precision_follows_the_share_of_windows_near_triggers(model):
     stream, _ = continuous_stream(duration_s=7200, n_events=60, seed=13)  # 480 windows
     picker = _picker_with_fake_bf16(model, 0.01)
-    picker._auto = True
-    picker.stats["bf16_cost"] = 0.9  # + 1.7 x the hot share > 1 once 1000 windows are seen
+    picker.passes.auto = True
+    picker.passes.bf16_cost = 0.9  # + 1.7 x the hot share > 1 once 1000 windows are seen
     for _ in range(2):
         picker.classify(stream)
         assert picker.precision == "bf16"
     picker.classify(stream)
     refined = picker.stats["refined_windows"]
     assert refined > 0
-    assert picker.precision == "fp32" and picker._bf16 is None
+    assert picker.precision == "fp32" and picker.passes.active is None
     # in float32 the hot share is still measured (nothing is refined); a cheaper bf16 pass wins again
-    picker.stats["bf16_cost"] = 0.2
+    picker.passes.bf16_cost = 0.2
     want = FastPicker(model, batch_size=64, backend="onnx", precision="fp32").classify(stream)
     _assert_same_picks(picker.classify(stream), want)
     assert picker.stats["refined_windows"] == refined and picker.precision == "bf16"
@@ -238,7 +242,7 @@ def test_auto_precision_follows_the_share_of_windows_near_triggers(model):
     assert picker.stats["refined_windows"] > refined
     # an explicit bf16 request is never dropped
     explicit = _picker_with_fake_bf16(model, 0.01)
-    explicit.stats["bf16_cost"] = 0.9
+    explicit.passes.bf16_cost = 0.9
     for _ in range(3):
         explicit.classify(stream)
     assert explicit.precision == "bf16"
@@ -247,19 +251,19 @@ def test_auto_precision_follows_the_share_of_windows_near_triggers(model):
 def test_precision_errors_and_auto_without_bf16(model, monkeypatch):
     with pytest.raises(ConfigError, match="precision must be"):
         FastPicker(model, precision="int8")
-    monkeypatch.setattr(openvino_backend, "bf16_native", lambda: False)
+    monkeypatch.setattr(ov_runtime, "bf16_native", lambda: False)
     with pytest.raises(ConfigError, match="native bf16"):
         FastPicker(model, precision="bf16")
     assert FastPicker(model, precision="auto").precision == "fp32"
     # thresholds so low that the refinement margin leaves no room: auto keeps float32, bf16 refuses
-    monkeypatch.setattr(openvino_backend, "bf16_native", lambda: True)
+    monkeypatch.setattr(ov_runtime, "bf16_native", lambda: True)
     low = {"P_threshold": 0.05, "S_threshold": 0.05}
     assert FastPicker(model, precision="auto", **low).precision == "fp32"
     with pytest.raises(ConfigError, match="refinement margin"):
         FastPicker(model, precision="bf16", **low)
 
 
-needs_bf16 = pytest.mark.skipif(not openvino_backend.bf16_native(),
+needs_bf16 = pytest.mark.skipif(not ov_runtime.bf16_native(),
                                 reason="OpenVINO not installed or no native bf16 on this CPU")
 
 
@@ -273,10 +277,10 @@ def test_openvino_forward_matches_torch():
         with torch.inference_mode():
             return model(model.annotate_batch_pre(batch, argdict=args)).numpy()
 
-    f32 = openvino_backend.OpenVinoForward(model, 3, model.in_samples, args, precision="f32", micro_batch=2)
+    f32 = ov_runtime.OpenVinoForward(model, 3, model.in_samples, args, precision="f32", micro_batch=2)
     assert f32.rewritten and f32.includes_pre
     np.testing.assert_allclose(f32(x).numpy(), torch_out(x), rtol=0, atol=1e-5)
-    bf16 = openvino_backend.OpenVinoForward(model, 3, model.in_samples, args, micro_batch=2)
+    bf16 = ov_runtime.OpenVinoForward(model, 3, model.in_samples, args, micro_batch=2)
     assert bf16.precision == "bf16" and bf16.centred and bf16.pre is None
     # bf16 is close, not equal; with large offsets too, since the windows are centred in float32 first
     offsets = torch.tensor([1e4, -3e5, 2e5]).view(1, 3, 1)
@@ -286,8 +290,8 @@ def test_openvino_forward_matches_torch():
 
     # a normalisation that does not remove the mean: no centring, a separate float32 model instead
     model.annotate_batch_pre = lambda batch, argdict: batch / (batch.std(axis=-1, keepdims=True) + 1e-10)
-    assert not openvino_backend.mean_removing(model, args, 3, model.in_samples)
-    plain = openvino_backend.OpenVinoForward(model, 3, model.in_samples, args, micro_batch=2)
+    assert not ov_runtime.mean_removing(model, args, 3, model.in_samples)
+    plain = ov_runtime.OpenVinoForward(model, 3, model.in_samples, args, micro_batch=2)
     assert not plain.centred and plain.pre is not None and plain.includes_pre
     assert 1e-6 < np.abs(plain(x).numpy() - torch_out(x)).max() < 0.05
 

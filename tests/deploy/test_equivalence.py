@@ -6,9 +6,11 @@ import numpy as np
 import obspy
 import pytest
 
-from seisforge.bench.picking.continuous import pick_set_f1, picks_frame
+from seisforge import seisbench_compat as sbc
+from seisforge.deploy.blocks import group_array
 from seisforge.deploy.engine import FastPicker
-from seisforge.deploy.synth import continuous_stream
+from seisforge.deploy.scratch import ScratchPool
+from seisforge.testing import continuous_stream, pick_set_f1, picks_frame
 
 
 def assert_equivalent(model, stream, min_picks, backend="auto", **kwargs):
@@ -24,9 +26,9 @@ def assert_equivalent(model, stream, min_picks, backend="auto", **kwargs):
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_obs_iquique_matches_classify(shared, model, backend):
-    from seisforge.deploy import onnx_backend
+    from seisforge.deploy.runtimes import onnx as ort_runtime
 
-    if backend == "onnx" and not onnx_backend.available():
+    if backend == "onnx" and not ort_runtime.available():
         pytest.skip("onnxruntime/onnx not installed")
     # 50 Hz OBS data: resampled to the model's 100 Hz; the hydrophone channel is ignored
     stream = obspy.read(str(shared / "data" / "obs_iquique" / "*"), format="MSEED")
@@ -96,12 +98,12 @@ def test_block_arrays_equal_seisbench_stream_to_array(model):
         stream = stream.copy()
         stream.merge(-1)
         argdict = dict(picker.argdict)
-        comp_dict, _ = model._build_comp_dict(stream, False)
-        groups = model._grouping.group_stream(stream, strict=False, min_length_s=0, comp_dict=comp_dict)
+        comp_dict, _ = sbc.build_comp_dict(model, stream, False)
+        groups = sbc.group_stream(model, stream, strict=False, min_length_s=0, comp_dict=comp_dict)
         assert groups
         for group in groups:
             ref = model.stream_to_array(group, argdict)
-            ours = picker._group_array(group)
+            ours = group_array(model, picker.argdict, group, ScratchPool())
             assert ours.data.dtype == np.float32
             assert ours.data.shape == ref.data.shape
             np.testing.assert_array_equal(ours.data, ref.data.astype(np.float32))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,8 @@ import torch
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from seisforge.deploy import onnx_backend, onnx_rewrites  # noqa: E402
+from seisforge.deploy.runtimes import onnx as ort_runtime  # noqa: E402
+from seisforge.deploy.runtimes import rewrites  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +28,7 @@ def _windows(n: int, samples: int) -> np.ndarray:
 
 
 def test_rewritten_graph_matches_torch_and_model_stays_in_eval_mode(phasenet):
-    fwd = onnx_backend.OnnxForward(phasenet, 3, phasenet.in_samples, dict(phasenet.default_args))
+    fwd = ort_runtime.OnnxForward(phasenet, 3, phasenet.in_samples, dict(phasenet.default_args))
     assert fwd.rewritten
     assert not any(m.training for m in phasenet.modules())  # the export must not switch on training mode
     x = _windows(5, phasenet.in_samples)
@@ -47,13 +50,13 @@ def test_graph_passes_on_a_tiny_conv_net():
     x = _windows(3, 200)
     torch.onnx.export(net, (torch.from_numpy(x),), buf, input_names=["x"], output_names=["y"],
                       dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17, dynamo=False)
-    model = onnx_rewrites.softmax_explicit(onnx_rewrites.conv1d_as_conv2d(onnx.load_from_string(buf.getvalue())))
+    model = rewrites.softmax_explicit(rewrites.conv1d_as_conv2d(onnx.load_from_string(buf.getvalue())))
     onnx.checker.check_model(model)
     convs = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
     assert len(convs) == 3 and all(len(next(a.ints for a in n.attribute if a.name == "kernel_shape")) == 2
                                    for n in convs)
     assert not any(n.op_type == "Softmax" for n in model.graph.node)
-    session = onnx_backend._session(model.SerializeToString())
+    session = ort_runtime.cpu_session(model.SerializeToString())
     with torch.inference_mode():
         want = net(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(session.run(None, {"x": x})[0], want, rtol=0, atol=1e-5)
@@ -62,7 +65,18 @@ def test_graph_passes_on_a_tiny_conv_net():
 def test_threads_and_micro_batches_do_not_change_outputs(phasenet):
     args = dict(phasenet.default_args)
     x = torch.from_numpy(_windows(11, phasenet.in_samples))
-    one = onnx_backend.OnnxForward(phasenet, 3, phasenet.in_samples, args, threads=1, micro_batch=64)(x)
-    two = onnx_backend.OnnxForward(phasenet, 3, phasenet.in_samples, args, threads=2, micro_batch=3)(x)
+    one = ort_runtime.OnnxForward(phasenet, 3, phasenet.in_samples, args, threads=1, micro_batch=64)(x)
+    two = ort_runtime.OnnxForward(phasenet, 3, phasenet.in_samples, args, threads=2, micro_batch=3)(x)
     assert one.shape == two.shape == (11, 3, phasenet.in_samples)
     np.testing.assert_allclose(one.numpy(), two.numpy(), rtol=0, atol=1e-6)
+
+
+def test_sessions_write_no_profiles(phasenet, tmp_path, monkeypatch):
+    """ONNX Runtime's profiler (off by default) would drop onnxruntime_profile__*.json into the cwd."""
+    monkeypatch.chdir(tmp_path)
+    fwd = ort_runtime.OnnxForward(phasenet, 3, phasenet.in_samples, dict(phasenet.default_args))
+    fwd(torch.from_numpy(_windows(2, phasenet.in_samples)))
+    assert not fwd.session.get_session_options().enable_profiling
+    del fwd  # a profiling session writes its file when it ends
+    gc.collect()
+    assert not list(tmp_path.glob("onnxruntime_profile__*.json"))

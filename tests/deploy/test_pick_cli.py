@@ -81,7 +81,7 @@ def test_messy_archive_every_case_counted(weights, messy_archive, tmp_path):
 
 
 def test_sds_archive_gives_same_picks_as_files(weights, tmp_path):
-    from seisforge.deploy.synth import continuous_stream
+    from seisforge.testing import continuous_stream
 
     files, sds = tmp_path / "files", tmp_path / "SDS"
     files.mkdir()
@@ -114,8 +114,7 @@ def test_bad_invocations_are_clear_errors(weights, tmp_path, capsys):
 
 
 def test_midnight_is_seamless(weights, model, tmp_path):
-    from seisforge.bench.picking.continuous import pick_set_f1, picks_frame
-    from seisforge.deploy.synth import continuous_stream
+    from seisforge.testing import continuous_stream, pick_set_f1, picks_frame
 
     # 40 min around midnight, events 5 s before and 3 s after 00:00, split into two day files; the
     # stream starts on the epoch window grid (stride 1501 samples) that seisforge aligns day starts to

@@ -60,14 +60,14 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``seisforge pick``."""
-    from seisforge.deploy.export import to_csv, to_quakeml
+    from seisforge.deploy.pick_export import to_csv, to_quakeml
     from seisforge.deploy.runner import (
-        PickSettings,
         get_picker,
         pad_seconds,
         run_units,
         summarise,
     )
+    from seisforge.deploy.settings import PickSettings
     from seisforge.deploy.sources import archive_units, index_files, parse_stations
     from seisforge.deploy.store import PickStore, read_picks
     from seisforge.errors import ConfigError

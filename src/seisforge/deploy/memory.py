@@ -18,9 +18,9 @@ def keep_freed_memory(threshold: int = 1 << 30) -> bool:
 
     By default glibc maps every allocation above 32 MiB freshly from the OS and returns it on free, so
     the hundreds of MB a station-day needs (stream copies, SeisBench's ``stream_to_array`` and
-    ``stack_windows``) are page-faulted in again for every station-day. In the 2-core VM of
-    ``docs/deploy.md`` that cost about 0.3 s per station-day for seisforge (and about 2.5 s for
-    SeisBench ``classify``). The price is that the process keeps its peak memory until it exits.
+    ``stack_windows``) are page-faulted in again for every station-day, a noticeable part of a
+    station-day's time (figures in ``docs/deploy.md``). The price is that the process keeps its peak
+    memory until it exits.
     ``seisforge pick`` calls this once per picking process; it is a no-op elsewhere than glibc Linux.
 
     Parameters

@@ -120,33 +120,57 @@ def sanitize(
         SeisBench's ``strict`` and ``flexible_horizontal_components`` arguments.
     """
     order = model.component_order
-    fs_model = model.sampling_rate
-    # 1. components the model does not use
+    kept = drop_unused_components(stream, order, flexible, report, key)
+    st = keep_one_channel_set(kept, flexible, report, key)
+    st = nonfinite_to_gaps(st, report, key)
+    resample_mixed_rates(st, model, report, key)
+    unify_dtypes(st)
+    st = merge_gaps_and_overlaps(st, report, key)
+    instruments = count_missing_components(st, order, strict, flexible, report, key)
+    count_short_segments(st, instruments, model, report, key)
+    return st
+
+
+def _instrument(tr: obspy.Trace) -> str:
+    """``NET.STA.LOC`` of a trace."""
+    return tr.id.rsplit(".", 1)[0]
+
+
+def drop_unused_components(stream: obspy.Stream, order: str, flexible: bool, report: RunReport,
+                           key: str) -> obspy.Stream:
+    """Step 1: copies of the traces whose component the model uses; the others are counted."""
     kept = obspy.Stream()
     for tr in stream:
         if _component(tr, flexible) in order:
             kept.append(tr.copy())
         else:
             report.skip("channel_not_used", f"{key}:{tr.id}")
-    # 2. one channel set per instrument
+    return kept
+
+
+def keep_one_channel_set(st: obspy.Stream, flexible: bool, report: RunReport, key: str) -> obspy.Stream:
+    """Step 2: per instrument, the channel set with most model components (then highest rate, then name)."""
     sets: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))
     rates: dict[tuple[str, str], float] = {}
-    for tr in kept:
-        inst = tr.id.rsplit(".", 1)[0]
+    for tr in st:
+        inst = _instrument(tr)
         prefix = tr.stats.channel[:-1]
         sets[inst][prefix].add(_component(tr, flexible))
         rates[(inst, prefix)] = max(rates.get((inst, prefix), 0.0), tr.stats.sampling_rate)
     chosen = {
         inst: max(pref, key=lambda p: (len(pref[p]), rates[(inst, p)], p)) for inst, pref in sets.items()
     }
-    st = obspy.Stream()
-    for tr in kept:
-        inst = tr.id.rsplit(".", 1)[0]
-        if tr.stats.channel[:-1] == chosen[inst]:
-            st.append(tr)
+    out = obspy.Stream()
+    for tr in st:
+        if tr.stats.channel[:-1] == chosen[_instrument(tr)]:
+            out.append(tr)
         else:
             report.skip("extra_channel_set_ignored", f"{key}:{tr.id}")
-    # 3. NaN / inf samples become gaps
+    return out
+
+
+def nonfinite_to_gaps(st: obspy.Stream, report: RunReport, key: str) -> obspy.Stream:
+    """Step 3: NaN/inf samples split their trace into finite pieces (gaps, never zeros)."""
     out = obspy.Stream()
     for tr in st:
         data = np.asarray(tr.data)
@@ -155,8 +179,16 @@ def sanitize(
             if bad:
                 report.handle("nan_samples", f"{key}:{tr.id}", n=bad)
         out.extend([p for p in _split_nonfinite(tr) if p.stats.npts > 0])
-    st = out
-    # 4. sampling rates
+    return out
+
+
+def resample_mixed_rates(st: obspy.Stream, model, report: RunReport, key: str) -> None:
+    """Step 4: a channel recorded at several rates is resampled to the model rate piecewise, in place.
+
+    ObsPy cannot merge mixed rates. Other channels off the model rate are only counted; SeisBench's own
+    rule resamples them later.
+    """
+    fs_model = model.sampling_rate
     by_id: dict[str, set] = defaultdict(set)
     for tr in st:
         by_id[tr.id].add(tr.stats.sampling_rate)
@@ -167,14 +199,23 @@ def sanitize(
             model.resample(sub, fs_model, zerophase=True)
         elif fs_model is not None and next(iter(fss)) != fs_model:
             report.handle("resampled", f"{key}:{cid}")
-    # ObsPy merges only equal dtypes: unify a channel's pieces to float64 (exact for int32/float32)
+
+
+def unify_dtypes(st: obspy.Stream) -> None:
+    """Cast the pieces of a channel with mixed dtypes to float64, in place (exact for int32/float32).
+
+    ObsPy merges only equal dtypes.
+    """
     dtypes: dict[str, set] = defaultdict(set)
     for tr in st:
         dtypes[tr.id].add(tr.data.dtype)
     for tr in st:
         if len(dtypes[tr.id]) > 1:
             tr.data = tr.data.astype(np.float64)
-    # 5. gaps and overlaps
+
+
+def merge_gaps_and_overlaps(st: obspy.Stream, report: RunReport, key: str) -> obspy.Stream:
+    """Step 5: count gaps and overlaps, merge identical overlaps, cut the disputed spans of the others."""
     for gap in st.get_gaps():
         report.handle("overlap" if gap[6] < 0 else "gap", f"{key}:{'.'.join(gap[:4])}")
     st.merge(-1)
@@ -183,10 +224,18 @@ def sanitize(
         report.handle("overlap_conflict_removed", key)
         report.notes["overlap_conflict_seconds"] = round(
             report.notes.get("overlap_conflict_seconds", 0.0) + cut_s, 3)
-    # 6. components per instrument
+    return st
+
+
+def count_missing_components(st: obspy.Stream, order: str, strict: bool, flexible: bool, report: RunReport,
+                             key: str) -> list[str]:
+    """Step 6: count Z12 instruments and missing components (zero-filled, or skipped with ``strict``).
+
+    Returns the instruments, in the order of their first trace.
+    """
     comps: dict[str, set] = defaultdict(set)
     for tr in st:
-        comps[tr.id.rsplit(".", 1)[0]].add(tr.stats.channel[-1])
+        comps[_instrument(tr)].add(tr.stats.channel[-1])
     for inst, cs in comps.items():
         if cs & {"1", "2"}:
             report.handle("z12_as_zne", f"{key}:{inst}")
@@ -197,12 +246,17 @@ def sanitize(
                 report.skip("missing_component", f"{key}:{inst}:{missing}")
             else:
                 report.handle("missing_component", f"{key}:{inst}:{missing}")
-    # 7. pieces shorter than one window
+    return list(comps)
+
+
+def count_short_segments(st: obspy.Stream, instruments: list[str], model, report: RunReport, key: str) -> None:
+    """Step 7: count the continuous pieces of each instrument shorter than one model window."""
+    fs_model = model.sampling_rate
     min_s = (model.in_samples - 1) / (fs_model or st[0].stats.sampling_rate) if len(st) else 0.0
-    for inst in comps:
+    for inst in instruments:
         spans = sorted(
             (tr.stats.starttime.timestamp, tr.stats.endtime.timestamp)
-            for tr in st if tr.id.rsplit(".", 1)[0] == inst
+            for tr in st if _instrument(tr) == inst
         )
         merged: list[list[float]] = []
         for a, b in spans:
@@ -216,4 +270,3 @@ def sanitize(
             report.notes["short_segment_seconds"] = round(
                 report.notes.get("short_segment_seconds", 0.0) + float(sum(short)), 3
             )
-    return st

@@ -9,56 +9,19 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import obspy
 
+from seisforge import seisbench_compat as sbc
+from seisforge.deploy.settings import PickSettings
 from seisforge.deploy.sources import StationDay, load_unit
 from seisforge.runinfo import RunReport
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PickSettings:
-    """Everything that determines the picks (recorded in ``run.json``; a rerun must match)."""
-
-    model: str = "seisbench:PhaseNet"
-    weights: str | None = None
-    pretrained: str | None = None
-    random_init: bool = False
-    P_threshold: float | None = None
-    S_threshold: float | None = None
-    overlap: float | None = None
-    blinding: tuple[int, int] | None = None
-    stacking: str | None = None
-    strict: bool = False
-    batch_size: int = 256
-    device: str = "cpu"
-    backend: str = "auto"
-    precision: str = "auto"
-    threads: int | None = None
-
-    def pick_kwargs(self) -> dict[str, Any]:
-        """SeisBench annotate/classify keyword arguments (unset ones keep the model defaults)."""
-        kw: dict[str, Any] = {
-            "P_threshold": self.P_threshold, "S_threshold": self.S_threshold, "overlap": self.overlap,
-            "blinding": tuple(self.blinding) if self.blinding is not None else None,
-            "stacking": self.stacking, "strict": self.strict or None,
-        }
-        return {k: v for k, v in kw.items() if v is not None}
-
-    def identity(self) -> dict[str, Any]:
-        """Settings that change the pick set (batch size, device, backend, precision and threads do not)."""
-        d = asdict(self)
-        for k in ("batch_size", "device", "backend", "precision", "threads"):
-            d.pop(k)
-        if d["blinding"] is not None:
-            d["blinding"] = list(d["blinding"])
-        return d
 
 
 _CACHE: dict[PickSettings, tuple[Any, str]] = {}  # settings -> (FastPicker, LoadedModel.source)
@@ -152,7 +115,7 @@ def align_cut_start(stream, cut: float, picker) -> None:
     fs = picker.model.sampling_rate
     if not fs:
         return
-    stride = picker.model.in_samples - picker.model._get_overlap(picker.model.in_samples, picker.argdict)
+    stride = picker.model.in_samples - sbc.window_overlap(picker.model, picker.model.in_samples, picker.argdict)
     for tr in stream:
         start = tr.stats.starttime.timestamp
         if abs(start - cut) <= 1.0 / tr.stats.sampling_rate and tr.stats.sampling_rate == fs:
@@ -289,6 +252,6 @@ def run_units(units: list[StationDay], settings: PickSettings, out_dir: str, wor
     else:
         from seisforge.deploy.scale import run_ray
 
-        failures = run_ray(units, settings, out_dir, workers, address, max_retries, done, bar)
+        failures = run_ray(units, settings, out_dir, workers, address, max_retries, done, bar, task=process_unit)
     bar.close()
     return failures

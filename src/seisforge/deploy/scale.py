@@ -1,36 +1,34 @@
 """Scale-out: station-days as Ray tasks with retries (local Ray or an existing cluster).
 
-Each task runs :func:`seisforge.deploy.runner.process_unit`, which writes the unit's own Parquet and
-state files, so results equal a single-process run. Worker processes load the model once
-(:func:`~seisforge.deploy.runner.get_picker` caches it) and use one thread unless ``--threads`` says
-otherwise.
+Each task runs the per-unit pipeline it is given (:func:`seisforge.deploy.runner.process_unit`, which
+writes the unit's own Parquet and state files), so results equal a single-process run. Worker processes
+load the model once (:func:`~seisforge.deploy.runner.get_picker` caches it) and use one thread unless
+``--threads`` says otherwise.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from seisforge.deploy.runner import PickSettings
+from seisforge.deploy.settings import PickSettings
 from seisforge.deploy.sources import StationDay
 from seisforge.errors import ConfigError
 
-
-def _ray_task(unit: StationDay, settings: PickSettings, out_dir: str) -> dict[str, Any]:
-    from seisforge.deploy.runner import process_unit
-
-    return process_unit(unit, settings, out_dir)
+#: the per-unit pipeline a task runs: ``(unit, settings, out_dir) -> unit state``
+UnitTask = Callable[[StationDay, PickSettings, str], dict[str, Any]]
 
 
 def run_ray(units: list[StationDay], settings: PickSettings, out_dir: str, workers: int,
             address: str | None, max_retries: int, done: Callable[[dict[str, Any]], None], bar: Any,
-            ) -> list[tuple[str, str]]:
-    """Run ``units`` as Ray tasks; ``done`` is called with each finished unit's state.
+            task: UnitTask) -> list[tuple[str, str]]:
+    """Run ``task`` on each of ``units`` as a Ray task; ``done`` is called with each finished unit's state.
 
-    Returns ``(unit key, error)`` for units whose retries were exhausted.
+    ``task`` must be a module-level function (Ray workers import it by name). Returns
+    ``(unit key, error)`` for units whose retries were exhausted.
     """
     try:
         import ray
@@ -50,9 +48,9 @@ def run_ray(units: list[StationDay], settings: PickSettings, out_dir: str, worke
                      runtime_env={"env_vars": env})
         started = True
     if settings.threads is None:
-        settings = PickSettings(**{**asdict(settings), "threads": 1})
-    task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(_ray_task)
-    pending = {task.remote(u, settings, out_dir): u for u in units}
+        settings = dataclasses.replace(settings, threads=1)
+    remote = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(task)
+    pending = {remote.remote(u, settings, out_dir): u for u in units}
     failures = []
     try:
         while pending:

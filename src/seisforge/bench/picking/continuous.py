@@ -72,28 +72,6 @@ def match_pick_frames(ref: pd.DataFrame, est: pd.DataFrame, tolerance: float) ->
     return pd.DataFrame(rows, columns=["trace_id", "phase", "ref_index", "est_index", "residual"])
 
 
-def pick_set_f1(ref: pd.DataFrame, est: pd.DataFrame, tolerance: float) -> dict[str, float]:
-    """Precision, recall and F1 of ``est`` against ``ref`` (see :func:`match_pick_frames`)."""
-    m = match_pick_frames(ref, est, tolerance)
-    tp = int(((m.ref_index >= 0) & (m.est_index >= 0)).sum())
-    n_ref, n_est = len(ref), len(est)
-    precision = tp / n_est if n_est else float("nan")
-    recall = tp / n_ref if n_ref else float("nan")
-    f1 = 2 * tp / (n_ref + n_est) if (n_ref + n_est) else float("nan")
-    max_res = float(np.nanmax(np.abs(m.residual))) if tp else float("nan")
-    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "n_ref": n_ref, "n_est": n_est,
-            "max_abs_residual_s": max_res}
-
-
-def picks_frame(picks) -> pd.DataFrame:
-    """SeisBench ``Pick`` objects or seisforge picks -> ``trace_id``, ``phase``, ``time`` frame."""
-    return pd.DataFrame(
-        {"trace_id": [p.trace_id for p in picks], "phase": [p.phase for p in picks],
-         "time": [p.peak_time.timestamp for p in picks]},
-        columns=["trace_id", "phase", "time"],
-    )
-
-
 # ---------------------------------------------------------------------------------------------------
 # bench continuous: precision/recall of a picks dataset against a catalog, false picks per station-hour
 # ---------------------------------------------------------------------------------------------------

@@ -1,25 +1,51 @@
 """ONNX graph rewrites for faster CPU kernels; each is exact up to float rounding.
 
-Used by :mod:`seisforge.deploy.onnx_backend` (ONNX Runtime: :func:`conv1d_as_conv2d`,
-:func:`softmax_explicit`) and :mod:`seisforge.deploy.openvino_backend` (OpenVINO:
-:func:`fold_batchnorm`, :func:`sink_transposed_conv_bias`, :func:`split_concat_conv`). Callers check
-the rewritten graph against the plain one before using it.
+:data:`ONNXRUNTIME_REWRITES` (:func:`conv1d_as_conv2d`, :func:`softmax_explicit`) are applied for
+:mod:`seisforge.deploy.runtimes.onnx` and :data:`OPENVINO_REWRITES` (:func:`fold_batchnorm`,
+:func:`sink_transposed_conv_bias`, :func:`split_concat_conv`) for
+:mod:`seisforge.deploy.runtimes.openvino`. Callers check the rewritten graph against the plain one before
+using it (:func:`seisforge.deploy.runtimes.onnx.checked_rewrite`). The speed-ups each rewrite was kept
+for are in ``docs/deploy.md``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 
-def _consumers(graph: Any) -> dict[str, list[Any]]:
-    """The nodes reading each tensor name."""
-    out: dict[str, list[Any]] = {}
-    for n in graph.node:
+@dataclass
+class _Lookups:
+    """Look-ups over an ONNX graph, taken before a rewrite changes it."""
+
+    consumers: dict[str, list[Any]]  # the nodes reading each tensor name
+    producers: dict[str, Any]  # the node writing each tensor name
+    outputs: set[str]  # names of the graph's outputs
+    inits: dict[str, Any]  # initializers by name
+
+
+def _lookups(model: Any) -> _Lookups:
+    """The :class:`_Lookups` of ``model.graph``."""
+    g = model.graph
+    consumers: dict[str, list[Any]] = {}
+    for n in g.node:
         for name in n.input:
-            out.setdefault(name, []).append(n)
-    return out
+            consumers.setdefault(name, []).append(n)
+    return _Lookups(consumers=consumers, producers={o: n for n in g.node for o in n.output},
+                    outputs={o.name for o in g.output}, inits={i.name: i for i in g.initializer})
+
+
+def _set_nodes(graph: Any, nodes: list[Any], prune: bool = True, keep_value_info: bool = False) -> None:
+    """Replace the nodes of ``graph``; drop its (now stale) shape annotations and unread initializers."""
+    del graph.node[:]
+    graph.node.extend(nodes)
+    if not keep_value_info:
+        del graph.value_info[:]
+    if prune:
+        _prune_initializers(graph)
 
 
 def _attrs(node: Any) -> dict[str, Any]:
@@ -28,6 +54,18 @@ def _attrs(node: Any) -> dict[str, Any]:
 
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
+
+def chain(rewrites: Sequence[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    """One rewrite that applies ``rewrites`` in order."""
+
+    def apply(model: Any) -> Any:
+        for rewrite in rewrites:
+            model = rewrite(model)
+        return model
+
+    return apply
+
+
 # ------------------------------------------------------------------ graph rewrites (exact up to rounding)
 _AFTER_CONV = ("BatchNormalization", "Relu")  # per-channel/elementwise ops that work on 4-D tensors too
 
@@ -35,8 +73,8 @@ _AFTER_CONV = ("BatchNormalization", "Relu")  # per-channel/elementwise ops that
 def conv1d_as_conv2d(model: Any) -> Any:
     """Rewrite 1-D ``Conv``/``ConvTranspose`` nodes as 2-D ones on ``(N, C, 1, L)`` tensors, in place.
 
-    ONNX Runtime's blocked-layout (NCHWc) convolution kernels only handle 2-D convolutions; for PhaseNet
-    they were about 25% faster than the 1-D path. Each convolution gets an ``Unsqueeze`` before it and a
+    ONNX Runtime's blocked-layout (NCHWc) convolution kernels only handle 2-D convolutions, and for PhaseNet
+    they were faster than the 1-D path. Each convolution gets an ``Unsqueeze`` before it and a
     ``Squeeze`` after it and after the chain of single-consumer ``BatchNormalization``/``Relu`` nodes
     that follow it, so that ONNX Runtime can still fuse them. The arithmetic is the same.
 
@@ -48,14 +86,12 @@ def conv1d_as_conv2d(model: Any) -> Any:
     Returns
     -------
     onnx.ModelProto
-        ``model``, rewritten.
+        ``model``, its 1-D convolutions run as 2-D ones.
     """
     from onnx import helper, numpy_helper
 
     g = model.graph
-    inits = {i.name: i for i in g.initializer}
-    consumers = _consumers(g)
-    graph_outputs = {o.name for o in g.output}
+    look = _lookups(model)
     axes = "_sf_axis2"
     g.initializer.append(numpy_helper.from_array(np.array([2], dtype=np.int64), axes))
     absorbed: set[int] = set()
@@ -63,7 +99,7 @@ def conv1d_as_conv2d(model: Any) -> Any:
     for n in g.node:
         if id(n) in absorbed:
             continue
-        weight = inits.get(n.input[1]) if n.op_type in ("Conv", "ConvTranspose") else None
+        weight = look.inits.get(n.input[1]) if n.op_type in ("Conv", "ConvTranspose") else None
         if weight is None or len(weight.dims) != 3:
             nodes.append(n)
             continue
@@ -81,8 +117,8 @@ def conv1d_as_conv2d(model: Any) -> Any:
             attrs["auto_pad"] = attrs["auto_pad"].decode()
         chain, out = [], n.output[0]
         while True:  # elementwise followers with a single consumer move into the 4-D section
-            nxt = consumers.get(out, [])
-            if len(nxt) != 1 or out in graph_outputs or nxt[0].op_type not in _AFTER_CONV or nxt[0].input[0] != out:
+            nxt = look.consumers.get(out, [])
+            if len(nxt) != 1 or out in look.outputs or nxt[0].op_type not in _AFTER_CONV or nxt[0].input[0] != out:
                 break
             chain.append(nxt[0])
             out = nxt[0].output[0]
@@ -99,9 +135,7 @@ def conv1d_as_conv2d(model: Any) -> Any:
             nodes.append(new)
             prev = o
         nodes.append(helper.make_node("Squeeze", [prev, axes], [out]))
-    del g.node[:]
-    g.node.extend(nodes)
-    del g.value_info[:]
+    _set_nodes(g, nodes, prune=False)
     return model
 
 
@@ -110,7 +144,7 @@ def fold_batchnorm(model: Any) -> Any:
 
     The exporter folds batch norms into ordinary convolutions but not into transposed ones (PhaseNet's
     up-sampling layers). OpenVINO then fuses the per-channel scale as a computed weight input, for
-    which its bf16 kernels were about 30 times slower than with constant weights. Folding is exact up
+    which its bf16 kernels were many times slower than with constant weights. Folding is exact up
     to rounding: ``W'[:, c] = W[:, c] * s[c]`` and ``b' = (b - mean) * s + beta`` with
     ``s = gamma / sqrt(var + eps)``. Only groups of 1 and a ConvTranspose whose only consumer is the
     batch norm are folded.
@@ -123,29 +157,26 @@ def fold_batchnorm(model: Any) -> Any:
     Returns
     -------
     onnx.ModelProto
-        ``model``, rewritten.
+        ``model``, the batch norms after transposed convolutions folded into their weights.
     """
     from onnx import helper, numpy_helper
 
     g = model.graph
-    inits = {i.name: i for i in g.initializer}
-    producers = {o: n for n in g.node for o in n.output}
-    consumers = _consumers(g)
-    graph_outputs = {o.name for o in g.output}
+    look = _lookups(model)
     drop = set()
     for n in g.node:
         if n.op_type != "BatchNormalization" or len(n.output) != 1:
             continue
-        conv = producers.get(n.input[0])
-        if (conv is None or conv.op_type != "ConvTranspose" or len(consumers.get(conv.output[0], [])) != 1
-                or conv.output[0] in graph_outputs or any(a.name == "group" and a.i != 1 for a in conv.attribute)
-                or not all(name in inits for name in [conv.input[1], *n.input[1:5], *conv.input[2:3]])):
+        conv = look.producers.get(n.input[0])
+        if (conv is None or conv.op_type != "ConvTranspose" or len(look.consumers.get(conv.output[0], [])) != 1
+                or conv.output[0] in look.outputs or any(a.name == "group" and a.i != 1 for a in conv.attribute)
+                or not all(name in look.inits for name in [conv.input[1], *n.input[1:5], *conv.input[2:3]])):
             continue
-        gamma, beta, mean, var = (numpy_helper.to_array(inits[name]).astype(np.float64) for name in n.input[1:5])
+        gamma, beta, mean, var = (numpy_helper.to_array(look.inits[name]).astype(np.float64) for name in n.input[1:5])
         eps = next((a.f for a in n.attribute if a.name == "epsilon"), 1e-5)
         scale = gamma / np.sqrt(var + eps)
-        w = numpy_helper.to_array(inits[conv.input[1]])
-        b = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 else 0.0
+        w = numpy_helper.to_array(look.inits[conv.input[1]])
+        b = numpy_helper.to_array(look.inits[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 else 0.0
         shape = (1, -1) + (1,) * (w.ndim - 2)
         w_name, b_name = f"{conv.name}_sf_folded_w", f"{conv.name}_sf_folded_b"
         g.initializer.append(numpy_helper.from_array((w * scale.reshape(shape)).astype(w.dtype), w_name))
@@ -154,11 +185,7 @@ def fold_batchnorm(model: Any) -> Any:
         new.attribute.extend(conv.attribute)
         conv.CopyFrom(new)
         drop.add(n.name or id(n))
-    nodes = [n for n in g.node if (n.name or id(n)) not in drop]
-    del g.node[:]
-    g.node.extend(nodes)
-    del g.value_info[:]
-    _prune_initializers(g)
+    _set_nodes(g, [n for n in g.node if (n.name or id(n)) not in drop])
     return model
 
 
@@ -187,7 +214,7 @@ def sink_transposed_conv_bias(model: Any) -> Any:
     ``Slice(Relu(ConvT(x) + b)) == Relu(Slice(ConvT(x)) + b)`` when the slice does not cut the channel
     axis, which is how U-Net decoders such as PhaseNet's crop their up-sampled features. OpenVINO fuses
     a bias or a per-channel add into a transposed convolution as a post-op, and its bf16 kernels with
-    that post-op were about 4 times slower than without; after this rewrite the add and the ReLU run
+    that post-op were several times slower than without; after this rewrite the add and the ReLU run
     as a cheap element-wise step on the (smaller) cropped tensor. Exact: the same operations in
     another order.
 
@@ -199,26 +226,24 @@ def sink_transposed_conv_bias(model: Any) -> Any:
     Returns
     -------
     onnx.ModelProto
-        ``model``, rewritten.
+        ``model``, the transposed-convolution biases added after the crops.
     """
     from onnx import helper, numpy_helper
 
     g = model.graph
+    look = _lookups(model)
     values = _constant_values(g)
-    inits = {i.name for i in g.initializer}
-    consumers = _consumers(g)
-    graph_outputs = {o.name for o in g.output}
     moved: dict[int, list[Any]] = {}  # id(slice node) -> nodes to insert after it
     skip: set[int] = set()
     for n in g.node:
-        if n.op_type != "ConvTranspose" or len(n.input) < 3 or n.input[2] not in inits:
+        if n.op_type != "ConvTranspose" or len(n.input) < 3 or n.input[2] not in look.inits:
             continue
-        relu = consumers.get(n.output[0], [])
-        if len(relu) != 1 or relu[0].op_type != "Relu" or n.output[0] in graph_outputs:
+        relu = look.consumers.get(n.output[0], [])
+        if len(relu) != 1 or relu[0].op_type != "Relu" or n.output[0] in look.outputs:
             continue
         relu = relu[0]
-        crop = consumers.get(relu.output[0], [])
-        if len(crop) != 1 or crop[0].op_type != "Slice" or relu.output[0] in graph_outputs:
+        crop = look.consumers.get(relu.output[0], [])
+        if len(crop) != 1 or crop[0].op_type != "Slice" or relu.output[0] in look.outputs:
             continue
         crop = crop[0]
         bias = values[n.input[2]]
@@ -242,10 +267,7 @@ def sink_transposed_conv_bias(model: Any) -> Any:
             continue
         nodes.append(n)
         nodes.extend(moved.get(id(n), []))
-    del g.node[:]
-    g.node.extend(nodes)
-    del g.value_info[:]
-    _prune_initializers(g)
+    _set_nodes(g, nodes)
     return model
 
 
@@ -253,7 +275,7 @@ def softmax_explicit(model: Any) -> Any:
     """Replace ``Softmax`` nodes by ``exp(x - max) / sum``, in place.
 
     ONNX Runtime transposes for a softmax over a non-last axis (PhaseNet's class axis); the explicit form
-    was about twice as fast there and agrees to about 1e-7.
+    avoids the transposes and agrees to float rounding.
 
     Parameters
     ----------
@@ -263,7 +285,7 @@ def softmax_explicit(model: Any) -> Any:
     Returns
     -------
     onnx.ModelProto
-        ``model``, rewritten.
+        ``model``, without ``Softmax`` nodes.
     """
     from onnx import helper, numpy_helper
 
@@ -283,8 +305,7 @@ def softmax_explicit(model: Any) -> Any:
             helper.make_node("ReduceSum", [p + "_exp", p + "_axes"], [p + "_sum"], keepdims=1),
             helper.make_node("Div", [p + "_exp", p + "_sum"], [n.output[0]]),
         ]
-    del g.node[:]
-    g.node.extend(nodes)
+    _set_nodes(g, nodes, prune=False, keep_value_info=True)
     return model
 
 
@@ -294,7 +315,7 @@ def split_concat_conv(model: Any) -> Any:
     U-Net decoders (PhaseNet's) concatenate the skip connection with the up-sampled features and
     convolve the result. Splitting the weights along the input channels avoids the concatenated copy
     (OpenVINO's bf16 concat was a reference implementation) and OpenVINO fuses the ``Add`` into the
-    second convolution: PhaseNet ran 6% faster in bf16 and float32. Exact up to the order of summation.
+    second convolution, which made PhaseNet faster in bf16 and float32. Exact up to the order of summation.
     Needs the channel counts of the concatenated inputs (from ONNX shape inference); concats with a
     single consumer, ``group == 1`` convolutions and constant weights only.
 
@@ -318,21 +339,19 @@ def split_concat_conv(model: Any) -> Any:
         if len(dims) >= 2 and dims[1].HasField("dim_value"):
             channels[vi.name] = dims[1].dim_value
     g = model.graph
+    look = _lookups(model)
     values = _constant_values(g)
-    consumers = _consumers(g)
-    graph_outputs = {o.name for o in g.output}
     replace: dict[int, list[Any]] = {}
     drop: set[int] = set()
-    producers = {o: n for n in g.node for o in n.output}
     for n in g.node:
-        if n.op_type != "Conv" or n.input[0] not in producers:
+        if n.op_type != "Conv" or n.input[0] not in look.producers:
             continue
-        cat = producers[n.input[0]]
+        cat = look.producers[n.input[0]]
         w = values.get(n.input[1])
         attrs = _attrs(n)
         if (cat.op_type != "Concat" or _attrs(cat).get("axis") != 1 or len(cat.input) != 2 or w is None
-                or attrs.get("group", 1) != 1 or len(consumers.get(cat.output[0], [])) != 1
-                or cat.output[0] in graph_outputs or (cat.input[0] not in channels and cat.input[1] not in channels)
+                or attrs.get("group", 1) != 1 or len(look.consumers.get(cat.output[0], [])) != 1
+                or cat.output[0] in look.outputs or (cat.input[0] not in channels and cat.input[1] not in channels)
                 or (len(n.input) > 2 and n.input[2] and n.input[2] not in values)):
             continue
         # one known channel count gives the other (a dynamic Slice hides it from shape inference)
@@ -354,8 +373,11 @@ def split_concat_conv(model: Any) -> Any:
         if id(n) in drop:
             continue
         nodes.extend(replace.get(id(n), [n]))
-    del g.node[:]
-    g.node.extend(nodes)
-    del g.value_info[:]
-    _prune_initializers(g)
+    _set_nodes(g, nodes)
     return model
+
+
+#: rewrites for ONNX Runtime's blocked-layout convolutions and explicit softmax, in order
+ONNXRUNTIME_REWRITES = (conv1d_as_conv2d, softmax_explicit)
+#: rewrites for OpenVINO's fast bf16 kernels (constant transposed-convolution weights, no concat), in order
+OPENVINO_REWRITES = (fold_batchnorm, sink_transposed_conv_bias, split_concat_conv)

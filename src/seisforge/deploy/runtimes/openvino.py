@@ -1,15 +1,15 @@
 """OpenVINO execution of a SeisBench model's forward pass: bf16 (fast, approximate) or float32.
 
-On CPUs with native bf16 arithmetic (AVX512_BF16 or AMX), OpenVINO runs PhaseNet in bfloat16 in
-about 0.55 of the time of the float32 pass. In float32 it serves as the exact pass where it times
+On CPUs with native bf16 arithmetic (AVX512_BF16 or AMX), OpenVINO runs PhaseNet in bfloat16 in a
+fraction of the time of the float32 pass. In float32 it serves as the exact pass where it times
 faster than ONNX Runtime (see ``backend`` of :class:`~seisforge.deploy.engine.FastPicker`).
-bfloat16 keeps 8 significand bits, so the prediction curves differ from float32 by up to about 1e-3
-to 1e-2 and a few picks would move by a sample or more. :class:`~seisforge.deploy.engine.FastPicker` therefore never takes
-picks from bf16 curves: it recomputes every window that touches a possible trigger in float32 (see
-``precision`` there). This module only provides the forward pass.
+bfloat16 keeps 8 significand bits, so the prediction curves differ from float32 enough to move a few
+picks by a sample or more (figures in ``docs/deploy.md``). The picker therefore never takes picks
+from bf16 curves: it recomputes every window that touches a possible trigger in float32 (see
+:mod:`seisforge.deploy.refine`). This module only provides the forward pass.
 
 The graph is the same in-memory ONNX export as the ONNX Runtime path
-(:func:`seisforge.deploy.onnx_backend.export_graph`); nothing is written to disk.
+(:func:`seisforge.deploy.runtimes.export.export_graph`); nothing is written to disk.
 """
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from seisforge.deploy.onnx_backend import MicroBatched, importable
+from seisforge.deploy.runtimes.batching import MicroBatched
+from seisforge.deploy.runtimes.export import export_graph
+from seisforge.deploy.runtimes.forward import Forward, importable
+from seisforge.deploy.runtimes.onnx import checked_rewrite
+from seisforge.deploy.runtimes.rewrites import OPENVINO_REWRITES
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +69,13 @@ class OpenVinoForward(MicroBatched):
 
     The per-window normalisation (``annotate_batch_pre``) is part of the compiled graph when it
     returns a plain tensor. In bf16, demeaning raw counts with a large offset would lose the signal
-    entirely (outputs off by up to 1 at an offset of 1e5), so each window's channels are first
-    centred in float32 (numpy, in the worker threads); this changes nothing when
-    ``annotate_batch_pre`` itself removes each channel's mean, which is checked at construction
-    (``centred``). Otherwise the normalisation runs as a separate float32 OpenVINO model (10-15%
-    slower for PhaseNet). When ``annotate_batch_pre`` returns more than a tensor, ``includes_pre`` is
-    False and the caller normalises. The graph gets :func:`~seisforge.deploy.onnx_rewrites.fold_batchnorm`
-    and :func:`~seisforge.deploy.onnx_rewrites.sink_transposed_conv_bias` (checked in float32 against the
-    plain graph; on any difference the plain graph is used), and
-    :func:`~seisforge.deploy.onnx_rewrites.split_concat_conv`.
+    entirely, so each window's channels are first centred in float32 (numpy, in the worker threads);
+    this changes nothing when ``annotate_batch_pre`` itself removes each channel's mean, which is
+    checked at construction (``centred``). Otherwise the normalisation runs as a separate float32
+    OpenVINO model (slower). When ``annotate_batch_pre`` returns more than a tensor, ``includes_pre``
+    is False and the caller normalises. The graph gets
+    :data:`~seisforge.deploy.runtimes.rewrites.OPENVINO_REWRITES`, checked in float32 against the plain
+    graph (on any difference the plain graph is used).
 
     Parameters
     ----------
@@ -88,25 +90,21 @@ class OpenVinoForward(MicroBatched):
         single-threaded OpenVINO streams, like the ONNX Runtime path.
     micro_batch
         Windows per inference call. The models are compiled for exactly this many windows, and for
-        pieces of 16 that run the rest of a call (the last piece padded with zero windows, whose
-        outputs are dropped), since with every shape static, OpenVINO folds the shape arithmetic of
-        PhaseNet's crops and chose faster kernels: 18% faster in bf16 and 11% in float32 than with a dynamic batch axis (single-threaded, 64
-        windows). With 2 threads, 128 windows were fastest (64: 2-4% slower in bf16; 16: 15%).
+        pieces of :attr:`SMALL` that run the rest of a call (the last piece padded with zero windows,
+        whose outputs are dropped): with every shape static, OpenVINO folds the shape arithmetic of
+        PhaseNet's crops and chooses faster kernels than with a dynamic batch axis. The default is the
+        fastest size measured on 2 threads (figures in ``docs/deploy.md``).
     precision
         ``bf16`` (the point of this backend) or ``f32`` (the float32 pass, faster than ONNX Runtime
         for PhaseNet; :class:`~seisforge.deploy.engine.FastPicker` times both).
     """
 
+    #: windows per call of the small static models that run what is left after full micro-batches
+    SMALL = 16
+
     def __init__(self, model: Any, in_channels: int, in_samples: int, argdict: dict[str, Any],
                  threads: int | None = None, micro_batch: int = 128, precision: str = "bf16") -> None:
         import openvino as ov
-
-        from seisforge.deploy.onnx_backend import checked_rewrite, export_graph
-        from seisforge.deploy.onnx_rewrites import (
-            fold_batchnorm,
-            sink_transposed_conv_bias,
-            split_concat_conv,
-        )
 
         self._start_pool(threads, micro_batch, "seisforge-ov")
         plain, self.includes_pre, example = export_graph(model, in_channels, in_samples, argdict, part="auto")
@@ -117,31 +115,29 @@ class OpenVinoForward(MicroBatched):
         if separate_pre:  # bf16 network, float32 normalisation as a model of its own
             plain, _, example = export_graph(model, in_channels, in_samples, argdict, part="net")
         # rewrites for OpenVINO's fast bf16 kernels, checked in float32 against the plain graph
-        graph, self.rewritten, _ = checked_rewrite(
-            plain, lambda m: split_concat_conv(sink_transposed_conv_bias(fold_batchnorm(m))), example, "OpenVINO")
-        core = ov.Core()
-        config = {"NUM_STREAMS": self.threads, "INFERENCE_NUM_THREADS": self.threads}
+        graph, self.rewritten, _ = checked_rewrite(plain, OPENVINO_REWRITES, example, "OpenVINO")
         #: the static batch sizes: full micro-batches, and small pieces for the rest of a call
         self.sizes = sorted({self.micro_batch, min(self.micro_batch, self.SMALL)}, reverse=True)
         self.in_shape = (in_channels, in_samples)
-
-        def compile_static(onnx_graph: bytes, hint: str) -> dict[int, Any]:
-            compiled = {}
-            for size in self.sizes:
-                m = core.read_model(onnx_graph)
-                m.reshape([size, *self.in_shape])
-                compiled[size] = core.compile_model(m, "CPU", {**config, "INFERENCE_PRECISION_HINT": hint})
-            return compiled
-
-        self.net = compile_static(graph, precision)
+        core = ov.Core()
+        self.net = self._compile_static(core, graph, precision)
         self.precision = self.net[self.micro_batch].get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self.pre = None
         if separate_pre:
-            self.pre = compile_static(export_graph(model, in_channels, in_samples, argdict, part="pre")[0], "f32")
+            pre_graph = export_graph(model, in_channels, in_samples, argdict, part="pre")[0]
+            self.pre = self._compile_static(core, pre_graph, "f32")
         self._local = threading.local()
 
-    #: windows per call of the small static models that run what is left after full micro-batches
-    SMALL = 16
+    def _compile_static(self, core: Any, onnx_graph: bytes, hint: str) -> dict[int, Any]:
+        """``onnx_graph`` compiled by ``core`` for each of :attr:`sizes` windows, at precision ``hint``."""
+        config = {"NUM_STREAMS": self.threads, "INFERENCE_NUM_THREADS": self.threads,
+                  "INFERENCE_PRECISION_HINT": hint}
+        compiled = {}
+        for size in self.sizes:
+            m = core.read_model(onnx_graph)
+            m.reshape([size, *self.in_shape])
+            compiled[size] = core.compile_model(m, "CPU", config)
+        return compiled
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         reqs = getattr(self._local, "requests", None)
@@ -164,3 +160,9 @@ class OpenVinoForward(MicroBatched):
             outs.append(net.infer({0: piece})[0][:n].copy())  # infer() releases the GIL
             start += n
         return outs[0] if len(outs) == 1 else np.concatenate(outs)
+
+
+def build(model: Any, in_channels: int, in_samples: int, argdict: dict[str, Any],
+          precision: str = "bf16") -> Forward:
+    """The forward pass of ``model`` in OpenVINO at ``precision`` (``bf16`` or ``f32``)."""
+    return Forward(OpenVinoForward(model, in_channels, in_samples, argdict, precision=precision), "openvino")

@@ -1,0 +1,74 @@
+"""In-memory ONNX export of a SeisBench model's ``annotate_batch_pre`` and forward pass.
+
+Nothing is written to disk and nothing is unpickled: the graph is traced from the loaded PyTorch
+module. Both runtimes (:mod:`~seisforge.deploy.runtimes.onnx`, :mod:`~seisforge.deploy.runtimes.openvino`)
+compile this graph.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class _PreAndForward(torch.nn.Module):
+    """``annotate_batch_pre`` (per-window normalisation) and/or the forward pass as one graph."""
+
+    def __init__(self, model: Any, argdict: dict[str, Any], net: bool = True) -> None:
+        super().__init__()
+        self.model = model
+        self.argdict = argdict
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.model.annotate_batch_pre(x, argdict=self.argdict)
+        return self.model(x) if self.net else x
+
+
+def export_graph(model: Any, in_channels: int, in_samples: int, argdict: dict[str, Any],
+                 part: str = "auto") -> tuple[bytes, bool, np.ndarray]:
+    """Export ``annotate_batch_pre`` and/or the forward pass to an in-memory ONNX graph.
+
+    Parameters
+    ----------
+    model
+        The torch model; it is exported in eval mode and its training flag is restored afterwards.
+    in_channels, in_samples
+        Shape of one window.
+    argdict
+        Annotate arguments passed to ``annotate_batch_pre``.
+    part
+        ``auto``: the normalisation and the network when ``annotate_batch_pre`` returns a plain tensor
+        (no piggyback), so it runs fused, else the network alone; ``net``: the network alone;
+        ``pre``: the normalisation alone (``ValueError`` when it returns more than a tensor).
+
+    Returns
+    -------
+    tuple
+        The serialised graph (input ``x``, output ``y``, dynamic batch axis), whether it includes
+        ``annotate_batch_pre``, and the example input used for the export (4 random windows).
+    """
+    if part not in ("auto", "net", "pre"):
+        raise ValueError(f"part must be auto, net or pre, got {part!r}")
+    example = torch.randn(4, in_channels, in_samples, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        plain_pre = isinstance(model.annotate_batch_pre(example, argdict=argdict), torch.Tensor)
+    if part == "pre" and not plain_pre:
+        raise ValueError(f"{type(model).__name__}.annotate_batch_pre returns more than a tensor")
+    includes_pre = part == "pre" or (part == "auto" and plain_pre)
+    was_training = model.training
+    # the wrapper must be in eval mode: export restores the wrapper's mode on all submodules afterwards
+    module = (_PreAndForward(model, argdict, net=part != "pre") if includes_pre else model).eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, (example,), buf, input_names=["x"], output_names=["y"],
+            dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17, dynamo=False,
+        )
+    model.train(was_training)
+    return buf.getvalue(), includes_pre, example.numpy()
