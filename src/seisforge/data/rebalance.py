@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from seisforge.data.manifest_columns import DISTANCE_BINS
+from seisforge.data.bins import DISTANCE, interval_bins
 from seisforge.errors import ConfigError
 
 AXES = ("distance", "magnitude", "depth", "snr", "dataset")
@@ -67,23 +67,14 @@ class RebalanceConfig:
                 raise ConfigError(f"rebalance.targets.{axis}: fractions must be >= 0 and sum to 1, got {fr}")
         if self.targets and self.mode == "none":
             raise ConfigError("rebalance.targets given but rebalance.mode is 'none'; use subsample or weight")
-        bad_bins = sorted(set(self.s_required_in) - set(DISTANCE_BINS) - {"all"})
+        bad_bins = sorted(set(self.s_required_in) - set(DISTANCE.order) - {"all"})
         if bad_bins:
-            raise ConfigError(f"rebalance.s_required_in: unknown bin(s) {bad_bins}; use {list(DISTANCE_BINS)} or all")
+            raise ConfigError(f"rebalance.s_required_in: unknown bin(s) {bad_bins}; use {list(DISTANCE.order)} or all")
         for axis, e in self.edges.items():
             if axis not in _AXIS_COLUMN:
                 raise ConfigError(f"rebalance.edges: {axis!r} has no edges (only {list(_AXIS_COLUMN)})")
             if list(e) != sorted(e):
                 raise ConfigError(f"rebalance.edges.{axis} must be increasing, got {e}")
-
-
-def bin_labels(values: np.ndarray, edges: list[float]) -> np.ndarray:
-    """Labels ``<a``, ``[a,b)``, ..., ``>=z`` (``unknown`` for NaN) for numeric ``values``."""
-    v = np.asarray(values, dtype=float)
-    names = [f"<{edges[0]:g}"] + [f"[{a:g},{b:g})" for a, b in zip(edges[:-1], edges[1:])] + [f">={edges[-1]:g}"]
-    idx = np.searchsorted(np.asarray(edges, dtype=float), v, side="right")
-    out = np.asarray(names, dtype=object)[np.minimum(idx, len(names) - 1)]
-    return np.where(np.isnan(v), "unknown", out)
 
 
 def axis_bins(df: pd.DataFrame, axis: str, cfg: RebalanceConfig) -> np.ndarray:
@@ -93,7 +84,7 @@ def axis_bins(df: pd.DataFrame, axis: str, cfg: RebalanceConfig) -> np.ndarray:
     if axis == "dataset":
         return df["dataset"].to_numpy(dtype=object)
     edges = cfg.edges.get(axis) or _default_edges()[axis]
-    return bin_labels(df[_AXIS_COLUMN[axis]].to_numpy(dtype=float), edges)
+    return interval_bins(edges).label(df[_AXIS_COLUMN[axis]].to_numpy(dtype=float))
 
 
 def priority(df: pd.DataFrame, seed: int) -> np.ndarray:

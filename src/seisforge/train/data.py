@@ -21,6 +21,7 @@ import torch
 
 from seisforge.data.sources import open_dataset, phase_columns, trace_keys
 from seisforge.errors import ConfigError, DataError
+from seisforge.seisbench_compat import set_metadata_column
 from seisforge.train.augment import AmplitudeJitter, PolarityFlip, TimeShift
 from seisforge.train.config import AugmentConfig, DataConfig, LabelConfig
 
@@ -111,7 +112,7 @@ def open_training_datasets(cfg: DataConfig, sampling_rate: float, component_orde
     manifest's dataset names).
     """
     if cfg.manifest:
-        from seisforge.data.manifest import read_manifest
+        from seisforge.data.manifest_io import read_manifest
 
         manifest, prov = read_manifest(cfg.manifest, with_provenance=True)
         sources = prov.get("datasets") or {}
@@ -122,7 +123,7 @@ def open_training_datasets(cfg: DataConfig, sampling_rate: float, component_orde
         for name in sorted(set(manifest["dataset"].astype(str))):
             ds = open_dataset(sources[name], sampling_rate=sampling_rate, component_order=component_order,
                               cache=cfg.cache)
-            ds._metadata["trace_dataset"] = name
+            set_metadata_column(ds, "trace_dataset", name)
             datasets.append(ds)
         return datasets, manifest
     return [open_dataset(p, sampling_rate=sampling_rate, component_order=component_order, cache=cfg.cache)

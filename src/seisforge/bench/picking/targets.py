@@ -1,12 +1,8 @@
 """Evaluation targets in pick-benchmark's format (Münchmeyer et al., 2022).
 
 ``task1.csv`` (detection, 30 s windows) and ``task23.csv`` (phase identification and onset time, 10 s
-windows around isolated arrivals) keep pick-benchmark's columns::
-
-    task1:  trace_name, trace_idx, trace_split, sampling_rate, start_sample, end_sample, trace_type
-    task23: trace_name, trace_idx, trace_split, sampling_rate, start_sample, end_sample,
-            phase_label, full_phase_label, phase_onset
-
+windows around isolated arrivals) keep pick-benchmark's columns (listed, with the reader
+:func:`~seisforge.data.targets_io.load_targets`, in :mod:`seisforge.data.targets_io`)
 and add ``trace_chunk``, ``trace_dataset`` and ``source_id`` so traces are keyed uniquely and bootstrap
 resampling can be done by event. The window selection follows pick-benchmark's
 ``generate_eval_targets.py``: task-1 earthquake windows contain the first arrival at least 100 samples
@@ -24,14 +20,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from seisforge.data.sources import open_dataset, phase_columns
+from seisforge.data.targets_io import EXTRA_COLUMNS, TASK1_COLUMNS, TASK23_COLUMNS
 from seisforge.errors import DataError
 from seisforge.runinfo import RunReport
-
-TASK1_COLUMNS = ["trace_name", "trace_idx", "trace_split", "sampling_rate", "start_sample", "end_sample",
-                 "trace_type"]
-TASK23_COLUMNS = ["trace_name", "trace_idx", "trace_split", "sampling_rate", "start_sample", "end_sample",
-                  "phase_label", "full_phase_label", "phase_onset"]
-EXTRA_COLUMNS = ["trace_chunk", "trace_dataset", "source_id"]
 
 
 def select_window_containing(
@@ -179,30 +170,3 @@ def generate_targets(
     report.notes["task23_rows"] = {"/".join(k): v for k, v in report.notes["task23_rows"].items()}
     report.write(out / "targets_report.json")
     return report
-
-
-def load_targets(targets_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Read ``task1.csv`` / ``task23.csv`` (ours or published pick-benchmark files).
-
-    Returns
-    -------
-    dict
-        ``{"1": df, "23": df}`` for the files present.
-    """
-    targets_dir = Path(targets_dir)
-    if not targets_dir.is_dir():
-        raise DataError(f"targets folder not found: {targets_dir}")
-    found = {}
-    for task, cols in (("1", TASK1_COLUMNS), ("23", TASK23_COLUMNS)):
-        path = targets_dir / f"task{task}.csv"
-        if not path.is_file():
-            continue
-        df = pd.read_csv(path, dtype={"trace_chunk": str, "source_id": str})
-        required = [c for c in cols if c != "trace_idx"]
-        missing = [c for c in required if c not in df.columns]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {missing}")
-        found[task] = df
-    if not found:
-        raise DataError(f"{targets_dir}: neither task1.csv nor task23.csv found")
-    return found
