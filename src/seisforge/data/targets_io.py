@@ -26,6 +26,16 @@ TASK23_COLUMNS = ["trace_name", "trace_idx", "trace_split", "sampling_rate", "st
 EXTRA_COLUMNS = ["trace_chunk", "trace_dataset", "source_id"]
 
 
+def write_targets(out: Path, task1: list[dict], task23: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write ``task1.csv`` and ``task23.csv`` into ``out`` (their columns in this module's order) and
+    return the two tables."""
+    t1 = pd.DataFrame(task1, columns=TASK1_COLUMNS + EXTRA_COLUMNS)
+    t23 = pd.DataFrame(task23, columns=TASK23_COLUMNS + EXTRA_COLUMNS)
+    t1.to_csv(out / "task1.csv", index=False)
+    t23.to_csv(out / "task23.csv", index=False)
+    return t1, t23
+
+
 def load_targets(targets_dir: str | Path) -> dict[str, pd.DataFrame]:
     """Read ``task1.csv`` / ``task23.csv`` (ours or published pick-benchmark files).
 

@@ -63,14 +63,14 @@ def continuous_stream(
     (stream, catalog)
         ``catalog`` has columns ``event_id``, ``trace_id``, ``phase``, ``time`` (ISO UTC strings).
     """
-    from seisforge.data.synthetic import _event_signal, _noise
+    from seisforge.data.synthetic import coloured_noise, event_signal
 
     rng = np.random.default_rng(seed)
     start = obspy.UTCDateTime(start)
     n = int(round(duration_s * sampling_rate))
     if len(components) > 3:
         raise ValueError(f"at most 3 components, got {components!r}")
-    data = _noise(rng, n, sampling_rate)[: len(components)]
+    data = coloured_noise(rng, n, sampling_rate)[: len(components)]
     data = data / data.std(axis=-1, keepdims=True)
     rows = []
     if event_times is None and n_events > 0:
@@ -81,7 +81,7 @@ def continuous_stream(
     for k, t_p in enumerate(event_times or []):
         i_p = int(round(float(t_p) * sampling_rate))
         dist, depth = float(rng.uniform(5, 45)), float(rng.uniform(2, 15))
-        sig, s_local = _event_signal(rng, seg, sampling_rate, dist, depth, float(rng.uniform(1.0, 3.0)), lead)
+        sig, s_local = event_signal(rng, seg, sampling_rate, dist, depth, float(rng.uniform(1.0, 3.0)), lead)
         peak = np.max(np.abs(sig[0, lead:lead + int(2 * sampling_rate)])) or 1.0
         sig = sig * snr * float(rng.uniform(0.7, 1.5)) / peak
         i0, i1 = i_p - lead, min(n, i_p - lead + seg)
