@@ -16,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from seisforge.data.manifest import ManifestConfig, manifest_from_metadata, write_manifest
+from seisforge.data.manifest import ManifestConfig, manifest_from_metadata
+from seisforge.data.manifest_io import write_manifest
 from seisforge.data.synthetic import synthetic_metadata
 
 

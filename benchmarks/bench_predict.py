@@ -24,8 +24,8 @@ def _windows(data: Path, targets: Path, model) -> torch.Tensor:
     import seisbench.generate as sbg
 
     from seisforge.bench.picking.predict import _checked_generator
-    from seisforge.bench.picking.targets import load_targets
     from seisforge.data.sources import open_dataset
+    from seisforge.data.targets_io import load_targets
 
     ds = open_dataset(data, sampling_rate=model.sampling_rate)
     augs = [sbg.SteeredWindow(windowlen=model.in_samples, strategy="pad"), sbg.ChangeDtype(np.float32),

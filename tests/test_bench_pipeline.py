@@ -11,8 +11,9 @@ from helpers import event_trace, names_by_original, write_dataset
 
 from seisforge.bench.picking.predict import predict
 from seisforge.bench.picking.score import score
-from seisforge.bench.picking.targets import generate_targets, load_targets
+from seisforge.bench.picking.targets import generate_targets
 from seisforge.cli import main
+from seisforge.data.targets_io import load_targets
 from seisforge.errors import ConfigError, DataError
 from seisforge.models.loaded import LoadedModel
 from seisforge.models.registry import load_model

@@ -54,7 +54,7 @@ def test_pick_threshold_by_hand():
 def test_pick_stats_conditional_vs_unconditional():
     prob = np.array([0.9, 0.9, 0.1, 0.9])
     res = np.array([0.1, -0.1, 4.0, 1.2])
-    st = M._pick_stats(prob, res, np.array([0.95, 0.2]), 0.5, "t")
+    st = M.pick_stats(prob, res, np.array([0.95, 0.2]), 0.5, "t")
     assert st["t_recall"] == pytest.approx(2 / 4)
     assert st["t_detected_frac"] == pytest.approx(3 / 4)
     assert st["t_cond_mae_s"] == pytest.approx((0.1 + 0.1 + 1.2) / 3)
@@ -100,5 +100,8 @@ def test_outputs_only_inside_borders():
 
 
 def test_bins():
-    d = pd.Series([10.0, 200.0, 2000.0, np.nan])
-    assert list(M.bin_labels(d, *M.DISTANCE_BINS)) == ["local", "regional", "teleseismic", "unknown"]
+    df = pd.DataFrame({"distance_km": [10.0, 200.0, 2000.0, np.nan], "magnitude": [0.5, 1.0, np.nan, 4.0]})
+    groups = M.binning(df)
+    assert list(groups["distance"]) == ["local", "regional", "teleseismic", "unknown"]
+    assert list(groups["magnitude"]) == ["<1", "1-2", "unknown", ">=4"]
+    assert list(groups["snr"]) == ["unknown"] * 4 and list(groups["dataset"]) == ["unknown"] * 4

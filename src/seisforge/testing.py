@@ -120,9 +120,9 @@ def continuous_stream(
 
 def _background_noise(rng: np.random.Generator, n: int, sampling_rate: float, channels: int) -> np.ndarray:
     """``channels`` rows of coloured noise with unit standard deviation."""
-    from seisforge.data.synthetic import _noise
+    from seisforge.data.synthetic import coloured_noise
 
-    data = _noise(rng, n, sampling_rate)[:channels]
+    data = coloured_noise(rng, n, sampling_rate)[:channels]
     return data / data.std(axis=-1, keepdims=True)
 
 
@@ -133,13 +133,13 @@ def _add_event(data: np.ndarray, rng: np.random.Generator, t_p: float, sampling_
     The event is simulated at a random distance and depth, scaled so that its P packet peaks at about
     ``snr`` noise standard deviations. Returns the P and S sample indices.
     """
-    from seisforge.data.synthetic import _event_signal
+    from seisforge.data.synthetic import event_signal
 
     n = data.shape[-1]
     seg, lead = int(_EVENT_SEGMENT_S * sampling_rate), int(_EVENT_LEAD_S * sampling_rate)
     i_p = int(round(t_p * sampling_rate))
     dist, depth = float(rng.uniform(5, 45)), float(rng.uniform(2, 15))
-    sig, s_local = _event_signal(rng, seg, sampling_rate, dist, depth, float(rng.uniform(1.0, 3.0)), lead)
+    sig, s_local = event_signal(rng, seg, sampling_rate, dist, depth, float(rng.uniform(1.0, 3.0)), lead)
     peak = np.max(np.abs(sig[0, lead:lead + int(2 * sampling_rate)])) or 1.0
     sig = sig * snr * float(rng.uniform(0.7, 1.5)) / peak
     i0, i1 = i_p - lead, min(n, i_p - lead + seg)

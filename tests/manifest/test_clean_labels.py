@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import precision_score, recall_score
 
 from seisforge.cli import main
-from seisforge.data.manifest import read_manifest
+from seisforge.data.manifest_io import read_manifest
 from seisforge.data.sources import open_dataset
 
 KEY = ["chunk", "trace_name"]

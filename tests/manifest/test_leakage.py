@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 from helpers import event_trace, write_dataset
 
-from seisforge.bench.picking.targets import generate_targets, load_targets
+from seisforge.bench.picking.targets import generate_targets
 from seisforge.cli import main
 from seisforge.data.leakage import check_leakage, domain_label, enforce_no_leakage
-from seisforge.data.manifest import read_manifest
+from seisforge.data.manifest_io import read_manifest
 from seisforge.data.synthetic import SynthConfig, synthesize
+from seisforge.data.targets_io import load_targets
 from seisforge.errors import LeakageError
 
 N_SHARED_EVENTS = 3

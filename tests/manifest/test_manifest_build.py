@@ -11,8 +11,10 @@ from helpers import event_trace, names_by_original, write_dataset
 
 from seisforge.cli import main
 from seisforge.config import load_config
-from seisforge.data.manifest import ManifestConfig, build_manifest, read_manifest, write_manifest
-from seisforge.data.manifest_columns import MANIFEST_COLUMNS, distance_bins, event_keys, manifest_columns
+from seisforge.data.bins import DISTANCE
+from seisforge.data.manifest import ManifestConfig, build_manifest
+from seisforge.data.manifest_columns import MANIFEST_COLUMNS, event_keys, manifest_columns
+from seisforge.data.manifest_io import read_manifest, write_manifest
 from seisforge.errors import ConfigError, DataError
 from seisforge.runinfo import sha256_file
 
@@ -148,7 +150,7 @@ def test_columns_event_key_fallbacks_and_bins():
     assert list(df["distance_bin"]) == ["local", "regional", "teleseismic", "unknown"]
     assert list(df["category"]) == ["earthquake", "earthquake", "earthquake", "noise"]
     assert df["event_key"].iloc[3] == ""  # a noise trace belongs to no event
-    assert list(distance_bins(np.array([149.9, 1500.0, 1500.1]))) == ["local", "regional", "teleseismic"]
+    assert list(DISTANCE.label(np.array([149.9, 1500.0, 1500.1]))) == ["local", "regional", "teleseismic"]
 
 
 def test_config_errors(tmp_path, shared):

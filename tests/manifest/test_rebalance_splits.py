@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 
 from seisforge.cli import main
-from seisforge.data.manifest import ManifestConfig, manifest_from_metadata, read_manifest, write_manifest
-from seisforge.data.rebalance import RebalanceConfig, bin_labels, rebalance
+from seisforge.data.bins import interval_bins
+from seisforge.data.manifest import ManifestConfig, manifest_from_metadata
+from seisforge.data.manifest_io import read_manifest, write_manifest
+from seisforge.data.rebalance import RebalanceConfig, rebalance
 from seisforge.data.splits import assign_station_splits, assign_time_splits, events_in_several_splits
 from seisforge.data.synthetic import synthetic_metadata
 from seisforge.errors import ConfigError
@@ -57,7 +59,7 @@ def test_joint_targets_and_weight_mode(metas):
     for axis, col in (("distance", "distance_bin"), ("dataset", "dataset")):
         got = _fractions(df, col)
         assert all(abs(got[b] - t) <= 0.02 for b, t in targets[axis].items()), (axis, got)
-    mags = pd.Series(bin_labels(df.loc[df["category"] == "earthquake", "magnitude"].to_numpy(), [2, 4]))
+    mags = pd.Series(interval_bins([2, 4]).label(df.loc[df["category"] == "earthquake", "magnitude"].to_numpy()))
     got = mags.value_counts(normalize=True)
     assert all(abs(got[b] - t) <= 0.02 for b, t in targets["magnitude"].items())
     # weight mode keeps every earthquake trace and puts the targets into the weights (no repetition)
@@ -75,7 +77,7 @@ def test_report_says_where_targets_cannot_be_met(metas):
     df, report = _build(only_local, mode="subsample", targets={"distance": TARGETS})
     rows = report["rebalance"]["targets"]["distance"]
     assert not rows["regional"]["within_tolerance"] and rows["regional"]["reason"] == "no traces in this bin"
-    from seisforge.data.manifest import report_markdown
+    from seisforge.data.manifest_io import report_markdown
 
     assert "| regional | 0.350 | 0.000 | False | no traces in this bin |" in report_markdown(report)
 

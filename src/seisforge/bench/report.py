@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from seisforge.bench.picking import metrics as M
+from seisforge.data.bins import BENCH_BINS, ordered
 from seisforge.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def figure_recall_vs_threshold(dirs: dict[str, Path], results: dict[str, dict], 
             sub = df[df["phase_label"] == ph]
             if sub.empty:
                 continue
-            res, prob = M._residual(sub, ph), M._prob(sub, ph)
+            res, prob = M.pick_residuals(sub, ph), M.phase_probabilities(sub, ph)
             rec = [M.pick_outcome(prob, res, t)[1].mean() for t in thr_grid]
             (line,) = ax.plot(thr_grid, rec, label=name)
             thr = results[name]["thresholds"].get(f"{ph}_pick_threshold")
@@ -128,7 +129,7 @@ def figure_residuals(dirs: dict[str, Path], out: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     frames = {n: _test_rows(d) for n, d in dirs.items()}
     for ax, ph in zip(axes, M.PHASES):
-        residuals = {name: M._residual(df[df["phase_label"] == ph], ph) for name, df in frames.items() if df is not None}
+        residuals = {name: M.pick_residuals(df[df["phase_label"] == ph], ph) for name, df in frames.items() if df is not None}
         residuals = {name: r for name, r in residuals.items() if len(r)}
         if not residuals:
             continue
@@ -143,6 +144,13 @@ def figure_residuals(dirs: dict[str, Path], out: Path) -> Path:
     return _finish(fig, axes, "windows", out / "residual_histograms.png")
 
 
+def bin_order(frames, by: str) -> list[str]:
+    """The bins of grouping ``by`` present in the per-bin ``frames``, in numeric order (``unknown``
+    last) for distance, magnitude and SNR, in text order for datasets."""
+    present = {b for f in frames if not f.empty for b in f.loc[f["by"] == by, "bin"]}
+    return ordered(present, BENCH_BINS.get(by))
+
+
 def figure_bins(results: dict[str, dict], out: Path) -> Path:
     """Per-bin recall and MAE with 95% CI bars (distance, magnitude, SNR, dataset)."""
     plt = _pyplot()
@@ -152,7 +160,7 @@ def figure_bins(results: dict[str, dict], out: Path) -> Path:
     names = list(results)
     frames = {n: pd.DataFrame(results[n].get("bins", [])) for n in names}
     for col, by in enumerate(groups):
-        labels = sorted({b for f in frames.values() if not f.empty for b in f.loc[f["by"] == by, "bin"]}, key=str)
+        labels = bin_order(frames.values(), by)
         pos = {lab: i for i, lab in enumerate(labels)}
         width = 0.8 / max(2 * len(names), 1)
         for row, metric in enumerate(["recall", "mae_s"]):

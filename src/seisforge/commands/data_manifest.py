@@ -21,7 +21,8 @@ def _sources(items: list[str]) -> list[tuple[str, str]]:
 
 def _manifest(args: argparse.Namespace) -> int:
     from seisforge.config import load_config
-    from seisforge.data.manifest import ManifestConfig, build_manifest, manifest_paths, write_manifest
+    from seisforge.data.manifest import ManifestConfig, build_manifest
+    from seisforge.data.manifest_io import manifest_paths, write_manifest
 
     manifest_paths(args.out)  # a bad output name fails before any work
     if args.config is None and not args.dataset:
@@ -53,13 +54,8 @@ def _manifest(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from seisforge.data.manifest import (
-        SplitConfig,
-        assign_splits,
-        bin_table,
-        read_manifest,
-        write_manifest,
-    )
+    from seisforge.data.manifest import SplitConfig, assign_splits, bin_table
+    from seisforge.data.manifest_io import read_manifest, write_manifest
     from seisforge.data.splits import parse_fractions
     from seisforge.runinfo import sha256_file
 
@@ -87,7 +83,7 @@ def _split(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     from seisforge.data.leakage import check_leakage, leakage_markdown
-    from seisforge.data.manifest import read_manifest
+    from seisforge.data.manifest_io import read_manifest
     from seisforge.runinfo import write_json
 
     df = read_manifest(args.train)
@@ -110,7 +106,7 @@ def _screener(args: argparse.Namespace):
 
 def _clean(args: argparse.Namespace) -> int:
     from seisforge.data.label_errors import CleanLabelsConfig, find_label_errors
-    from seisforge.data.manifest import read_manifest
+    from seisforge.data.manifest_io import read_manifest
     from seisforge.data.noise_pool import write_table
     from seisforge.data.screening import open_manifest_datasets, parse_dataset_overrides
 
@@ -134,7 +130,7 @@ def _clean(args: argparse.Namespace) -> int:
 
 def _noise_pool(args: argparse.Namespace) -> int:
     from seisforge.config import load_config
-    from seisforge.data.manifest import read_manifest
+    from seisforge.data.manifest_io import read_manifest
     from seisforge.data.noise_pool import NoisePoolConfig, build_noise_pool, write_table
     from seisforge.data.screening import open_manifest_datasets
     from seisforge.paths import resolve_under

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from seisforge.data.manifest_columns import manifest_columns
+from seisforge.data.manifest_io import read_manifest
+from seisforge.data.targets_io import load_targets
 from seisforge.errors import DataError, LeakageError
 
 MAX_EXAMPLES = 20
@@ -41,13 +43,9 @@ def load_bench(path: str | Path, bench_dataset: str | Path | None = None,
         keys and the event-key fallback for traces without ``source_id``; without it station overlap is
         reported as unavailable (``station_key`` is ``""``).
     """
-    from seisforge.data.manifest import read_manifest
-
     path = Path(path)
     if path.is_file():
         return read_manifest(path)[["dataset", "chunk", "trace_name", "event_key", "station_key"]]
-    from seisforge.bench.picking.targets import load_targets
-
     if not path.is_dir():
         raise DataError(f"benchmark not found: {path} (give a targets folder or a manifest .parquet)")
     tables = load_targets(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from seisforge.data.bins import DISTANCE
 from seisforge.data.sources import PHASE_COLUMNS
 
 #: Manifest columns, in order (see ``docs/datasets.md``).
@@ -18,7 +19,6 @@ MANIFEST_COLUMNS = [
     "source_phase_column", "qc_flags", "event_time",
 ]
 KEY_COLUMNS = ["dataset", "chunk", "trace_name"]
-DISTANCE_BINS = ("local", "regional", "teleseismic", "unknown")
 #: Second-event columns label a later event inside the trace; they are not the trace's first arrival.
 SECOND_EVENT_COLUMNS = ("trace_p2_arrival_sample", "trace_s2_arrival_sample")
 EVENT_TIME_ROUND = "1s"
@@ -97,12 +97,6 @@ def distances(meta: pd.DataFrame) -> np.ndarray:
         miss = np.isnan(d)
         d[miss] = deg[miss] * 111.195
     return d
-
-
-def distance_bins(dist_km: np.ndarray) -> np.ndarray:
-    """``local`` (< 150 km), ``regional`` (150-1500 km), ``teleseismic`` (> 1500 km), ``unknown`` (NaN)."""
-    d = np.asarray(dist_km, dtype=float)
-    return np.select([d < 150, d <= 1500, d > 1500], list(DISTANCE_BINS[:3]), default="unknown").astype(object)
 
 
 def event_times(meta: pd.DataFrame) -> pd.Series:
@@ -253,7 +247,7 @@ def manifest_columns(meta: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, di
         "s_sample": s,
         "sampling_rate": sr,
         "distance_km": dist,
-        "distance_bin": distance_bins(dist),
+        "distance_bin": DISTANCE.label(dist),
         "magnitude": mag,
         "depth_km": depth,
         "snr_db": snr,

@@ -104,7 +104,7 @@ def write_table(df: pd.DataFrame, report: dict, out: str | Path, provenance: dic
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from seisforge.data.manifest import manifest_paths
+    from seisforge.data.manifest_io import manifest_paths
     from seisforge.runinfo import environment, sha256_file, write_json
 
     paths = manifest_paths(out)

@@ -72,76 +72,16 @@ def convert_phasenet_npz(
         Written to ``out/run_report.json`` as well.
     """
     src, out = Path(src), Path(out)
-    wave_dir = src / "waveforms" if (src / "waveforms").is_dir() else src
-    if not wave_dir.is_dir():
-        raise DataError(f"source folder not found: {src}")
-    picks_path = Path(picks)
-    if not picks_path.is_file() and (src / picks_path).is_file():
-        picks_path = src / picks_path
-    if not picks_path.is_file():
-        raise DataError(f"picks file not found: {picks}")
-    table = pd.read_csv(picks_path)
-    missing = [c for c in REQUIRED_PICK_COLUMNS if c not in table.columns]
-    if missing:
-        raise DataError(f"{picks_path}: missing pick column(s) {missing}; found {list(table.columns)}")
-    if split != "auto" and split not in SPLITS:
-        raise DataError(f"--split must be auto, train, dev or test; got {split!r}")
-    if (out / "metadata.csv").exists():
-        raise DataError(f"{out} already holds a dataset; choose a new --out")
+    wave_dir, picks_path, table = _checked_inputs(src, picks, out, split)
     out.mkdir(parents=True, exist_ok=True)
-
     report = RunReport("data convert phasenet-npz")
     rows, waves = [], []
     for rec in tqdm(table.itertuples(index=False), total=len(table), desc="reading npz", unit="trace"):
-        fname = str(rec.fname)
-        try:
-            path = resolve_under(wave_dir, fname)
-        except DataError:
-            report.fail("path_escapes_root", fname)
-            continue
-        if not path.is_file():
-            report.fail("missing_file", fname)
-            continue
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = np.asarray(z["data"], dtype=np.float64)
-                channels = str(z["channels"]) if "channels" in z else ""
-        except (OSError, ValueError, KeyError) as err:
-            report.fail("corrupt_npz", f"{fname}: {err}")
-            continue
-        if data.ndim != 2 or data.shape[1] != 3:
-            report.fail("bad_shape", f"{fname}: {data.shape}")
-            continue
-        if not np.isfinite(data).all():
-            report.fail("nonfinite_samples", fname)
-            continue
-        try:
-            info = parse_name(Path(fname).stem)
-        except DataError as err:
-            report.fail("bad_file_name", str(err))
-            continue
-        zne = data[:, [2, 1, 0]].T.astype(np.float32)  # E,N,Z -> Z,N,E
-        dead = [c for c, w in zip("ZNE", zne) if not np.any(w)]
-        if dead:
-            report.handle("dead_component_recorded", fname)
-        itp = float(rec.itp)
-        its = float(rec.its)
-        rows.append({
-            "trace_name": Path(fname).stem,
-            "station_network_code": info["net"],
-            "station_code": info["sta"],
-            "trace_channel": channels or getattr(rec, "channels", ""),
-            "trace_sampling_rate_hz": sampling_rate,
-            "trace_p_arrival_sample": itp if itp >= 0 else np.nan,
-            "trace_s_arrival_sample": its if its >= 0 else np.nan,
-            "source_id": info["source_id"],
-            "source_origin_time": info["origin"],
-            "trace_category": "earthquake",
-            "trace_dead_components": "".join(dead),
-            "trace_live_components": 3 - len(dead),
-        })
-        waves.append(zne)
-        report.processed += 1
+        trace = _read_trace(rec, wave_dir, sampling_rate, report)
+        if trace is not None:
+            rows.append(trace[0])
+            waves.append(trace[1])
+            report.processed += 1
     if not rows:
         raise DataError(f"no usable traces in {src}; see counts: {dict(report.failed)}")
     meta = pd.DataFrame(rows)
@@ -162,3 +102,78 @@ def convert_phasenet_npz(
     })
     report.write(out)
     return report
+
+
+def _checked_inputs(src: Path, picks: str | Path, out: Path, split: str) -> tuple[Path, Path, pd.DataFrame]:
+    """The waveform folder, the picks file and its table, after checking the arguments and that ``out``
+    holds no dataset yet."""
+    wave_dir = src / "waveforms" if (src / "waveforms").is_dir() else src
+    if not wave_dir.is_dir():
+        raise DataError(f"source folder not found: {src}")
+    picks_path = Path(picks)
+    if not picks_path.is_file() and (src / picks_path).is_file():
+        picks_path = src / picks_path
+    if not picks_path.is_file():
+        raise DataError(f"picks file not found: {picks}")
+    table = pd.read_csv(picks_path)
+    missing = [c for c in REQUIRED_PICK_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataError(f"{picks_path}: missing pick column(s) {missing}; found {list(table.columns)}")
+    if split != "auto" and split not in SPLITS:
+        raise DataError(f"--split must be auto, train, dev or test; got {split!r}")
+    if (out / "metadata.csv").exists():
+        raise DataError(f"{out} already holds a dataset; choose a new --out")
+    return wave_dir, picks_path, table
+
+
+def _read_trace(rec, wave_dir: Path, sampling_rate: float, report: RunReport) -> tuple[dict, np.ndarray] | None:
+    """Metadata row and Z, N, E waveform of one ``picks.csv`` record; None (counted in ``report``) when
+    the file is missing, unreadable, misshapen, non-finite or badly named."""
+    fname = str(rec.fname)
+    try:
+        path = resolve_under(wave_dir, fname)
+    except DataError:
+        report.fail("path_escapes_root", fname)
+        return None
+    if not path.is_file():
+        report.fail("missing_file", fname)
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = np.asarray(z["data"], dtype=np.float64)
+            channels = str(z["channels"]) if "channels" in z else ""
+    except (OSError, ValueError, KeyError) as err:
+        report.fail("corrupt_npz", f"{fname}: {err}")
+        return None
+    if data.ndim != 2 or data.shape[1] != 3:
+        report.fail("bad_shape", f"{fname}: {data.shape}")
+        return None
+    if not np.isfinite(data).all():
+        report.fail("nonfinite_samples", fname)
+        return None
+    try:
+        info = parse_name(Path(fname).stem)
+    except DataError as err:
+        report.fail("bad_file_name", str(err))
+        return None
+    zne = data[:, [2, 1, 0]].T.astype(np.float32)  # E,N,Z -> Z,N,E
+    dead = [c for c, w in zip("ZNE", zne) if not np.any(w)]
+    if dead:
+        report.handle("dead_component_recorded", fname)
+    itp = float(rec.itp)
+    its = float(rec.its)
+    row = {
+        "trace_name": Path(fname).stem,
+        "station_network_code": info["net"],
+        "station_code": info["sta"],
+        "trace_channel": channels or getattr(rec, "channels", ""),
+        "trace_sampling_rate_hz": sampling_rate,
+        "trace_p_arrival_sample": itp if itp >= 0 else np.nan,
+        "trace_s_arrival_sample": its if its >= 0 else np.nan,
+        "source_id": info["source_id"],
+        "source_origin_time": info["origin"],
+        "trace_category": "earthquake",
+        "trace_dead_components": "".join(dead),
+        "trace_live_components": 3 - len(dead),
+    }
+    return row, zne

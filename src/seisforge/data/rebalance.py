@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from seisforge.data.manifest_columns import DISTANCE_BINS
+from seisforge.data.bins import DISTANCE, interval_bins
 from seisforge.errors import ConfigError
 
 AXES = ("distance", "magnitude", "depth", "snr", "dataset")
@@ -67,23 +67,14 @@ class RebalanceConfig:
                 raise ConfigError(f"rebalance.targets.{axis}: fractions must be >= 0 and sum to 1, got {fr}")
         if self.targets and self.mode == "none":
             raise ConfigError("rebalance.targets given but rebalance.mode is 'none'; use subsample or weight")
-        bad_bins = sorted(set(self.s_required_in) - set(DISTANCE_BINS) - {"all"})
+        bad_bins = sorted(set(self.s_required_in) - set(DISTANCE.order) - {"all"})
         if bad_bins:
-            raise ConfigError(f"rebalance.s_required_in: unknown bin(s) {bad_bins}; use {list(DISTANCE_BINS)} or all")
+            raise ConfigError(f"rebalance.s_required_in: unknown bin(s) {bad_bins}; use {list(DISTANCE.order)} or all")
         for axis, e in self.edges.items():
             if axis not in _AXIS_COLUMN:
                 raise ConfigError(f"rebalance.edges: {axis!r} has no edges (only {list(_AXIS_COLUMN)})")
             if list(e) != sorted(e):
                 raise ConfigError(f"rebalance.edges.{axis} must be increasing, got {e}")
-
-
-def bin_labels(values: np.ndarray, edges: list[float]) -> np.ndarray:
-    """Labels ``<a``, ``[a,b)``, ..., ``>=z`` (``unknown`` for NaN) for numeric ``values``."""
-    v = np.asarray(values, dtype=float)
-    names = [f"<{edges[0]:g}"] + [f"[{a:g},{b:g})" for a, b in zip(edges[:-1], edges[1:])] + [f">={edges[-1]:g}"]
-    idx = np.searchsorted(np.asarray(edges, dtype=float), v, side="right")
-    out = np.asarray(names, dtype=object)[np.minimum(idx, len(names) - 1)]
-    return np.where(np.isnan(v), "unknown", out)
 
 
 def axis_bins(df: pd.DataFrame, axis: str, cfg: RebalanceConfig) -> np.ndarray:
@@ -93,7 +84,7 @@ def axis_bins(df: pd.DataFrame, axis: str, cfg: RebalanceConfig) -> np.ndarray:
     if axis == "dataset":
         return df["dataset"].to_numpy(dtype=object)
     edges = cfg.edges.get(axis) or _default_edges()[axis]
-    return bin_labels(df[_AXIS_COLUMN[axis]].to_numpy(dtype=float), edges)
+    return interval_bins(edges).label(df[_AXIS_COLUMN[axis]].to_numpy(dtype=float))
 
 
 def priority(df: pd.DataFrame, seed: int) -> np.ndarray:
@@ -153,6 +144,21 @@ def _ipf(cells: pd.DataFrame, cfg: RebalanceConfig) -> np.ndarray:
     return w
 
 
+class _Removals:
+    """Rows still kept, and the counter of rows removed by reason (shared with the manifest build)."""
+
+    def __init__(self, n: int, drops: dict[str, int]):
+        self.keep = np.ones(n, dtype=bool)
+        self.drops = drops
+
+    def drop(self, mask: np.ndarray, reason: str) -> None:
+        """Remove the kept rows in ``mask``, counting them under ``reason``."""
+        new = mask & self.keep
+        if new.any():
+            self.drops[reason] = self.drops.get(reason, 0) + int(new.sum())
+        self.keep[new] = False
+
+
 def rebalance(df: pd.DataFrame, cfg: RebalanceConfig, drops: dict[str, int]) -> tuple[pd.DataFrame, dict]:
     """Apply the policy to a manifest (see module docstring).
 
@@ -173,73 +179,93 @@ def rebalance(df: pd.DataFrame, cfg: RebalanceConfig, drops: dict[str, int]) -> 
     """
     df = df.copy()
     info: dict = {"mode": cfg.mode, "oversampling": "weight (no repetition)"}
-    keep = np.ones(len(df), dtype=bool)
-
-    def drop(mask: np.ndarray, reason: str) -> None:
-        new = mask & keep
-        if new.any():
-            drops[reason] = drops.get(reason, 0) + int(new.sum())
-        keep[new] = False
-
+    removals = _Removals(len(df), drops)
     quake = (df["category"] == "earthquake").to_numpy()
     if cfg.null_teleseismic_s:
-        tele = quake & (df["distance_bin"] == "teleseismic").to_numpy() & np.isfinite(df["s_sample"].to_numpy())
-        df.loc[tele, "s_sample"] = np.nan
-        df.loc[tele, "source_phase_column"] = df.loc[tele, "source_phase_column"].str.split(";").str[0] + ";"
-        info["teleseismic_s_nulled"] = int(tele.sum())
+        info["teleseismic_s_nulled"] = _null_teleseismic_s(df, quake)
     if cfg.s_required_in:
-        s, p = df["s_sample"].to_numpy(dtype=float), df["p_sample"].to_numpy(dtype=float)
-        valid = np.isfinite(s) & (s >= 0) & ~(np.isfinite(p) & (s <= p))
-        where = (np.ones(len(df), bool) if "all" in cfg.s_required_in
-                 else df["distance_bin"].isin(cfg.s_required_in).to_numpy())
-        drop(quake & where & ~valid, "s_required_no_valid_s")
+        removals.drop(quake & _distance_bins_needing_s(df, cfg) & ~_valid_s(df), "s_required_no_valid_s")
     prio = priority(df, cfg.seed) if (cfg.caps or cfg.mode == "subsample") and len(df) else np.zeros(len(df), np.uint64)
     if cfg.caps:
-        unknown = sorted(set(cfg.caps) - set(df["dataset"].unique()))
-        if unknown:
-            info["caps_for_absent_datasets"] = unknown
-        strata = _strata(df, cfg)
-        ds = df["dataset"].to_numpy(dtype=object)
-        for name, cap in cfg.caps.items():
-            m = (ds == name) & keep
-            if m.sum() <= cap:
-                continue
-            counts = pd.Series(strata[m]).value_counts()
-            quota = _largest_remainder(counts * cap / m.sum(), cap).to_dict()
-            sel = np.zeros(len(df), dtype=bool)
-            sel[m] = _take(strata[m], prio[m], quota)
-            drop(m & ~sel, "dataset_cap")
-        info["caps"] = dict(cfg.caps)
+        _apply_caps(df, cfg, prio, removals, info)
     if cfg.targets and cfg.mode != "none":
-        bins = {axis: axis_bins(df, axis, cfg) for axis in cfg.targets}
-        for axis, fr in cfg.targets.items():
-            bad = quake & keep & ~np.isin(bins[axis], [b for b, f in fr.items() if f > 0])
-            for b in pd.unique(bins[axis][bad]):
-                drop(bad & (bins[axis] == b), f"rebalance_untargeted_bin:{axis}={b}")
-        rows = np.flatnonzero(quake & keep)
-        cell_id = bins[next(iter(cfg.targets))][rows].astype(object)
-        for axis in list(cfg.targets)[1:]:
-            cell_id = cell_id + "/" + bins[axis][rows]
-        cells = pd.DataFrame({a: b[rows] for a, b in bins.items()}).assign(cid=cell_id).groupby(
-            "cid", sort=True).agg(n=("cid", "size"), **{a: (a, "first") for a in cfg.targets})
-        if len(cells):
-            w = _ipf(cells, cfg)
-            if cfg.mode == "subsample":
-                exact = cells["n"] * w / w.max()
-                keep_n = _largest_remainder(exact, int(round(exact.sum())))
-                sel = _take(cell_id, prio[rows], keep_n.to_dict())
-                mask = np.zeros(len(df), dtype=bool)
-                mask[rows[~sel]] = True
-                drop(mask, "rebalance_subsampled")
-            else:
-                rw = pd.Series(cell_id).map(pd.Series(w, index=cells.index)).to_numpy(dtype=float)
-                weights = df["weight"].to_numpy(dtype=float).copy()
-                weights[rows] = weights[rows] * rw / rw.mean()
-                df["weight"] = weights
-    df = df[keep]
+        _apply_targets(df, cfg, quake, prio, removals)
+    df = df[removals.keep]
     if cfg.targets and cfg.mode != "none":
         info["targets"] = achieved(df, cfg)
     return df, info
+
+
+def _null_teleseismic_s(df: pd.DataFrame, quake: np.ndarray) -> int:
+    """Set the S picks of teleseismic earthquake traces to NaN (in place); returns how many."""
+    tele = quake & (df["distance_bin"] == "teleseismic").to_numpy() & np.isfinite(df["s_sample"].to_numpy())
+    df.loc[tele, "s_sample"] = np.nan
+    df.loc[tele, "source_phase_column"] = df.loc[tele, "source_phase_column"].str.split(";").str[0] + ";"
+    return int(tele.sum())
+
+
+def _valid_s(df: pd.DataFrame) -> np.ndarray:
+    """Rows with a valid S pick: finite, >= 0 and after P (when P is known)."""
+    s, p = df["s_sample"].to_numpy(dtype=float), df["p_sample"].to_numpy(dtype=float)
+    return np.isfinite(s) & (s >= 0) & ~(np.isfinite(p) & (s <= p))
+
+
+def _distance_bins_needing_s(df: pd.DataFrame, cfg: RebalanceConfig) -> np.ndarray:
+    """Rows in the distance bins of ``s_required_in`` (all rows for ``all``)."""
+    if "all" in cfg.s_required_in:
+        return np.ones(len(df), bool)
+    return df["distance_bin"].isin(cfg.s_required_in).to_numpy()
+
+
+def _apply_caps(df: pd.DataFrame, cfg: RebalanceConfig, prio: np.ndarray, removals: _Removals, info: dict) -> None:
+    """Subsample every dataset above its cap to the cap, proportionally within its strata."""
+    unknown = sorted(set(cfg.caps) - set(df["dataset"].unique()))
+    if unknown:
+        info["caps_for_absent_datasets"] = unknown
+    strata = _strata(df, cfg)
+    ds = df["dataset"].to_numpy(dtype=object)
+    for name, cap in cfg.caps.items():
+        m = (ds == name) & removals.keep
+        if m.sum() <= cap:
+            continue
+        counts = pd.Series(strata[m]).value_counts()
+        quota = _largest_remainder(counts * cap / m.sum(), cap).to_dict()
+        sel = np.zeros(len(df), dtype=bool)
+        sel[m] = _take(strata[m], prio[m], quota)
+        removals.drop(m & ~sel, "dataset_cap")
+    info["caps"] = dict(cfg.caps)
+
+
+def _apply_targets(df: pd.DataFrame, cfg: RebalanceConfig, quake: np.ndarray, prio: np.ndarray,
+                   removals: _Removals) -> None:
+    """Target fractions: drop untargeted bins, fit the joint cell weights, then subsample or weight
+    (``df["weight"]``, in place)."""
+    bins = {axis: axis_bins(df, axis, cfg) for axis in cfg.targets}
+    for axis, fr in cfg.targets.items():
+        bad = quake & removals.keep & ~np.isin(bins[axis], [b for b, f in fr.items() if f > 0])
+        for b in pd.unique(bins[axis][bad]):
+            removals.drop(bad & (bins[axis] == b), f"rebalance_untargeted_bin:{axis}={b}")
+    rows = np.flatnonzero(quake & removals.keep)
+    cell_id = bins[next(iter(cfg.targets))][rows].astype(object)
+    for axis in list(cfg.targets)[1:]:
+        cell_id = cell_id + "/" + bins[axis][rows]
+    cells = pd.DataFrame({a: b[rows] for a, b in bins.items()}).assign(cid=cell_id).groupby(
+        "cid", sort=True).agg(n=("cid", "size"), **{a: (a, "first") for a in cfg.targets})
+    if not len(cells):
+        return
+    w = _ipf(cells, cfg)
+    if cfg.mode == "subsample":
+        exact = cells["n"] * w / w.max()
+        keep_n = _largest_remainder(exact, int(round(exact.sum())))
+        sel = _take(cell_id, prio[rows], keep_n.to_dict())
+        mask = np.zeros(len(df), dtype=bool)
+        mask[rows[~sel]] = True
+        removals.drop(mask, "rebalance_subsampled")
+    else:
+        rw = pd.Series(cell_id).map(pd.Series(w, index=cells.index)).to_numpy(dtype=float)
+        weights = df["weight"].to_numpy(dtype=float).copy()
+        weights[rows] = weights[rows] * rw / rw.mean()
+        df["weight"] = weights
 
 
 def achieved(df: pd.DataFrame, cfg: RebalanceConfig) -> dict:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from seisforge.errors import DataError
+from seisforge.seisbench_compat import rebuild_trace_index, set_metadata_column
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +127,11 @@ def open_dataset(
             ) from err
         name = str(spec)
     if "trace_chunk" not in ds.metadata.columns:
-        ds._metadata["trace_chunk"] = ""
-    ds._metadata["trace_chunk"] = ds._metadata["trace_chunk"].fillna("").astype(str)
-    ds._metadata["trace_dataset"] = name
+        set_metadata_column(ds, "trace_chunk", "")
+    set_metadata_column(ds, "trace_chunk", ds.metadata["trace_chunk"].fillna("").astype(str))
+    set_metadata_column(ds, "trace_dataset", name)
     check_unique_keys(ds.metadata)
-    ds._build_trace_name_to_idx_dict()
+    rebuild_trace_index(ds)
     return ds
 
 

@@ -120,7 +120,8 @@ def _transients(rng, n, fs, prob: float) -> np.ndarray:
     return out
 
 
-def _noise(rng, n, fs) -> np.ndarray:
+def coloured_noise(rng: np.random.Generator, n: int, fs: float) -> np.ndarray:
+    """Three unit-variance components of coloured noise: 1/f^alpha plus a random microseism bump."""
     alpha = rng.uniform(0.5, 1.5)
     micro = rng.uniform(0.0, 3.0)
     f_micro = rng.uniform(0.15, 0.4)
@@ -132,7 +133,8 @@ def _noise(rng, n, fs) -> np.ndarray:
     return np.stack([_shaped_noise(rng, n, fs, spec) for _ in range(3)])
 
 
-def _event_signal(rng, n, fs, dist, depth, mag, p_sample):
+def event_signal(rng: np.random.Generator, n: int, fs: float, dist: float, depth: float, mag: float,
+                 p_sample: float) -> tuple[np.ndarray, float]:
     """Z, N, E signal of one event with P at ``p_sample``; returns (signal, s_sample)."""
     tp = travel_time(np.array(dist), np.array(depth), "P")
     ts = travel_time(np.array(dist), np.array(depth), "S")
@@ -168,15 +170,144 @@ def _event_signal(rng, n, fs, dist, depth, mag, p_sample):
     return out, float(s_sample)
 
 
+def _scaled_to_snr(noise: np.ndarray, sig_z_power: float, snr_db: float) -> np.ndarray:
+    """``noise`` scaled so that the Z signal power over the Z noise power is ``snr_db``."""
+    target = sig_z_power / 10 ** (snr_db / 10)
+    return noise * np.sqrt(target / (np.mean(noise[0] ** 2) + 1e-30))
+
+
+def _random_magnitude(rng: np.random.Generator, cfg: SynthConfig) -> float:
+    lo, hi = cfg.magnitude_range
+    return float(np.clip(lo + rng.exponential(0.6), lo, hi))
+
+
+def _add_second_event(rng: np.random.Generator, cfg: SynthConfig, sig: np.ndarray, row: dict,
+                      p_sample: float, s_sample: float) -> np.ndarray:
+    """With probability ``second_event_prob``, a later event added to ``sig`` (labelled in ``row`` when
+    ``label_second_events``); returns the signal."""
+    fs, n = cfg.sampling_rate, sig.shape[-1]
+    if rng.random() >= cfg.second_event_prob:
+        return sig
+    p2 = float(rng.uniform(min(max(s_sample, p_sample) + 2 * fs, n), n + 10 * fs))
+    if p2 >= n - fs:
+        return sig
+    mag2 = _random_magnitude(rng, cfg)
+    sig2, s2 = event_signal(rng, n, fs, rng.uniform(5, 120), rng.uniform(2, 25), mag2, p2)
+    if cfg.second_event_min_rel_amp > 0:  # make seeded multiplets visible on demand
+        peak1, peak2 = np.abs(sig).max(), np.abs(sig2).max() + 1e-30
+        sig2 = sig2 * max(1.0, cfg.second_event_min_rel_amp * peak1 / peak2)
+    row["trace_multiplet"] = True
+    if cfg.label_second_events:
+        row["trace_p2_arrival_sample"] = round(p2, 2)
+        row["trace_s2_arrival_sample"] = round(s2, 2)
+    return sig + sig2
+
+
+def _event_trace(rng: np.random.Generator, cfg: SynthConfig, n: int, event: dict, st: int,
+                 sta_xy: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Metadata row and waveform of ``event`` (``ev``, ``x``, ``y``, ``depth``, ``mag``, ``origin``)
+    recorded at station ``st``."""
+    fs = cfg.sampling_rate
+    depth, mag, origin = event["depth"], event["mag"], event["origin"]
+    dist = float(np.hypot(event["x"] - sta_xy[st, 0], event["y"] - sta_xy[st, 1]))
+    sp = float(travel_time(np.array(dist), np.array(depth), "S")
+               - travel_time(np.array(dist), np.array(depth), "P")) * fs
+    # keep S inside the trace where the S-P time allows; P anywhere from 4 s on
+    p_sample = float(rng.uniform(4 * fs, max(4 * fs + 1, min(0.8 * n, n - sp - 4 * fs))))
+    sig, s_sample = event_signal(rng, n, fs, dist, depth, mag, p_sample)
+    i0 = int(p_sample)
+    win = sig[0, i0:i0 + int(3 * fs)]
+    power = float(np.mean(win**2)) if len(win) else 1.0
+    snr = float(rng.uniform(*cfg.snr_db_range))
+    noise = _scaled_to_snr(coloured_noise(rng, n, fs) + _transients(rng, n, fs, cfg.transient_prob), power, snr)
+    row = {
+        "trace_name": f"ev{event['ev']:06d}_SY.S{st:02d}",
+        "trace_category": "earthquake",
+        "source_id": f"syn{cfg.seed}_{event['ev']:06d}",
+        "source_origin_time": str(origin),
+        "source_magnitude": round(mag, 2),
+        "source_magnitude_type": "ML",
+        "source_depth_km": round(depth, 2),
+        "path_ep_distance_km": round(dist, 2),
+        "path_hyp_distance_km": round(float(np.hypot(dist, depth)), 2),
+        "trace_snr_db": round(snr, 2),
+        "trace_p_arrival_sample": round(p_sample, 2),
+        "trace_s_arrival_sample": round(s_sample, 2),
+        "trace_p2_arrival_sample": np.nan,
+        "trace_s2_arrival_sample": np.nan,
+        "trace_multiplet": False,
+        "trace_noise_has_event": False,
+        "trace_hidden_event_sample": np.nan,
+        "station_network_code": "SY",
+        "station_code": f"S{st:02d}",
+        "trace_sampling_rate_hz": fs,
+        "trace_start_time": str(
+            origin + np.timedelta64(int(1000 * (travel_time(np.array(dist), np.array(depth), "P")
+                                                - p_sample / fs)), "ms")),
+    }
+    sig = _add_second_event(rng, cfg, sig, row, p_sample, s_sample)
+    return row, (sig + noise).astype(np.float32)
+
+
+def _event_traces(rng: np.random.Generator, cfg: SynthConfig, n: int, ev: int, sta_xy: np.ndarray,
+                  t0: np.datetime64) -> list[tuple[dict, np.ndarray]]:
+    """Rows and waveforms of event number ``ev`` at 1 to ``max_stations_per_event`` stations."""
+    ex, ey = rng.uniform(-0.25, 1.25, size=2) * cfg.area_km
+    depth = rng.uniform(*cfg.depth_range_km)
+    mag = _random_magnitude(rng, cfg)
+    origin = t0 + np.timedelta64(int(ev * 3600 + rng.integers(0, 3000)), "s")
+    event = {"ev": ev, "x": ex, "y": ey, "depth": depth, "mag": mag, "origin": origin}
+    n_sta = int(rng.integers(1, cfg.max_stations_per_event + 1))
+    stations = rng.choice(cfg.stations, size=n_sta, replace=False)
+    return [_event_trace(rng, cfg, n, event, st, sta_xy) for st in stations]
+
+
+def _noise_trace(rng: np.random.Generator, cfg: SynthConfig, n: int, k: int,
+                 t0: np.datetime64) -> tuple[dict, np.ndarray]:
+    """Row and waveform of noise trace number ``k`` (with an unlabelled event when ``noise_event_prob``
+    draws one)."""
+    fs = cfg.sampling_rate
+    sta = int(rng.integers(0, cfg.stations))
+    noise = (coloured_noise(rng, n, fs) + _transients(rng, n, fs, cfg.transient_prob)) * 10 ** rng.uniform(-2, 0)
+    has_event = bool(cfg.noise_event_prob > 0 and rng.random() < cfg.noise_event_prob)
+    if has_event:  # an unlabelled event hidden in a noise trace, at an SNR in the configured range
+        p_hidden = float(rng.uniform(4 * fs, 0.7 * n))
+        sig, _ = event_signal(rng, n, fs, rng.uniform(5, 120), rng.uniform(*cfg.depth_range_km),
+                              _random_magnitude(rng, cfg), p_hidden)
+        i0 = int(p_hidden)
+        power = float(np.mean(sig[0, i0:i0 + int(3 * fs)] ** 2)) or 1.0
+        noise = sig + _scaled_to_snr(noise, power, float(rng.uniform(*cfg.snr_db_range)))
+    row = {
+        "trace_name": f"noise{k:06d}_SY.S{sta:02d}",
+        "trace_category": "noise",
+        "source_id": "",
+        "station_network_code": "SY",
+        "station_code": f"S{sta:02d}",
+        "trace_sampling_rate_hz": fs,
+        "trace_p_arrival_sample": np.nan,
+        "trace_s_arrival_sample": np.nan,
+        "trace_p2_arrival_sample": np.nan,
+        "trace_s2_arrival_sample": np.nan,
+        "trace_multiplet": False,
+        "trace_noise_has_event": has_event,
+        "trace_hidden_event_sample": round(p_hidden, 2) if has_event else np.nan,
+        "trace_start_time": str(t0 + np.timedelta64(int(rng.integers(0, 10**7)), "s")),
+    }
+    return row, noise.astype(np.float32)
+
+
 def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
     """Write a synthetic SeisBench-format dataset (``metadata.csv`` + ``waveforms.hdf5``) to ``out``.
+
+    One random generator (seeded with ``cfg.seed``) is drawn from in a fixed order: station positions,
+    then every event (its traces station by station), then every noise trace, so the output depends on
+    the configuration alone.
 
     Returns
     -------
     RunReport
         Also written to ``out/run_report.json``.
     """
-
     if cfg.events < 0 or cfg.noise_traces < 0 or cfg.events + cfg.noise_traces == 0:
         raise DataError("synth needs at least one event or noise trace")
     out = Path(out)
@@ -184,110 +315,19 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> RunReport:
         raise DataError(f"{out} already holds a dataset; choose a new --out")
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(cfg.seed)
-    fs, n = cfg.sampling_rate, int(round(cfg.duration_s * cfg.sampling_rate))
+    n = int(round(cfg.duration_s * cfg.sampling_rate))
     sta_xy = rng.uniform(0, cfg.area_km, size=(cfg.stations, 2))
-    rows, waves = [], []
-    report = RunReport("data synth")
     t0 = np.datetime64("2020-01-01T00:00:00")
-
-    def noise_for(sig_z_power: float, snr_db: float, noise: np.ndarray) -> np.ndarray:
-        target = sig_z_power / 10 ** (snr_db / 10)
-        return noise * np.sqrt(target / (np.mean(noise[0] ** 2) + 1e-30))
-
+    traces = []
     for ev in tqdm(range(cfg.events), desc="synthesizing events", unit="event"):
-        ex, ey = rng.uniform(-0.25, 1.25, size=2) * cfg.area_km
-        depth = rng.uniform(*cfg.depth_range_km)
-        lo, hi = cfg.magnitude_range
-        mag = float(np.clip(lo + rng.exponential(0.6), lo, hi))
-        origin = t0 + np.timedelta64(int(ev * 3600 + rng.integers(0, 3000)), "s")
-        n_sta = int(rng.integers(1, cfg.max_stations_per_event + 1))
-        for st in rng.choice(cfg.stations, size=n_sta, replace=False):
-            dist = float(np.hypot(ex - sta_xy[st, 0], ey - sta_xy[st, 1]))
-            sp = float(travel_time(np.array(dist), np.array(depth), "S")
-                       - travel_time(np.array(dist), np.array(depth), "P")) * fs
-            # keep S inside the trace where the S-P time allows; P anywhere from 4 s on
-            p_sample = float(rng.uniform(4 * fs, max(4 * fs + 1, min(0.8 * n, n - sp - 4 * fs))))
-            sig, s_sample = _event_signal(rng, n, fs, dist, depth, mag, p_sample)
-            i0 = int(p_sample)
-            win = sig[0, i0:i0 + int(3 * fs)]
-            power = float(np.mean(win**2)) if len(win) else 1.0
-            snr = float(rng.uniform(*cfg.snr_db_range))
-            noise = noise_for(power, snr, _noise(rng, n, fs) + _transients(rng, n, fs, cfg.transient_prob))
-            row = {
-                "trace_name": f"ev{ev:06d}_SY.S{st:02d}",
-                "trace_category": "earthquake",
-                "source_id": f"syn{cfg.seed}_{ev:06d}",
-                "source_origin_time": str(origin),
-                "source_magnitude": round(mag, 2),
-                "source_magnitude_type": "ML",
-                "source_depth_km": round(depth, 2),
-                "path_ep_distance_km": round(dist, 2),
-                "path_hyp_distance_km": round(float(np.hypot(dist, depth)), 2),
-                "trace_snr_db": round(snr, 2),
-                "trace_p_arrival_sample": round(p_sample, 2),
-                "trace_s_arrival_sample": round(s_sample, 2),
-                "trace_p2_arrival_sample": np.nan,
-                "trace_s2_arrival_sample": np.nan,
-                "trace_multiplet": False,
-                "trace_noise_has_event": False,
-                "trace_hidden_event_sample": np.nan,
-                "station_network_code": "SY",
-                "station_code": f"S{st:02d}",
-                "trace_sampling_rate_hz": fs,
-                "trace_start_time": str(
-                    origin + np.timedelta64(int(1000 * (travel_time(np.array(dist), np.array(depth), "P")
-                                                        - p_sample / fs)), "ms")),
-            }
-            if rng.random() < cfg.second_event_prob:
-                p2 = float(rng.uniform(min(max(s_sample, p_sample) + 2 * fs, n), n + 10 * fs))
-                if p2 < n - fs:
-                    mag2 = float(np.clip(lo + rng.exponential(0.6), lo, hi))
-                    sig2, s2 = _event_signal(rng, n, fs, rng.uniform(5, 120), rng.uniform(2, 25), mag2, p2)
-                    if cfg.second_event_min_rel_amp > 0:  # make seeded multiplets visible on demand
-                        peak1, peak2 = np.abs(sig).max(), np.abs(sig2).max() + 1e-30
-                        sig2 = sig2 * max(1.0, cfg.second_event_min_rel_amp * peak1 / peak2)
-                    sig = sig + sig2
-                    row["trace_multiplet"] = True
-                    if cfg.label_second_events:
-                        row["trace_p2_arrival_sample"] = round(p2, 2)
-                        row["trace_s2_arrival_sample"] = round(s2, 2)
-            rows.append(row)
-            waves.append((sig + noise).astype(np.float32))
-            report.processed += 1
-    for k in range(cfg.noise_traces):
-        sta = int(rng.integers(0, cfg.stations))
-        noise = (_noise(rng, n, fs) + _transients(rng, n, fs, cfg.transient_prob)) * 10 ** rng.uniform(-2, 0)
-        has_event = bool(cfg.noise_event_prob > 0 and rng.random() < cfg.noise_event_prob)
-        if has_event:  # an unlabelled event hidden in a noise trace, at an SNR in the configured range
-            lo, hi = cfg.magnitude_range
-            p_hidden = float(rng.uniform(4 * fs, 0.7 * n))
-            sig, _ = _event_signal(rng, n, fs, rng.uniform(5, 120), rng.uniform(*cfg.depth_range_km),
-                                   float(np.clip(lo + rng.exponential(0.6), lo, hi)), p_hidden)
-            i0 = int(p_hidden)
-            power = float(np.mean(sig[0, i0:i0 + int(3 * fs)] ** 2)) or 1.0
-            noise = sig + noise_for(power, float(rng.uniform(*cfg.snr_db_range)), noise)
-        rows.append({
-            "trace_name": f"noise{k:06d}_SY.S{sta:02d}",
-            "trace_category": "noise",
-            "source_id": "",
-            "station_network_code": "SY",
-            "station_code": f"S{sta:02d}",
-            "trace_sampling_rate_hz": fs,
-            "trace_p_arrival_sample": np.nan,
-            "trace_s_arrival_sample": np.nan,
-            "trace_p2_arrival_sample": np.nan,
-            "trace_s2_arrival_sample": np.nan,
-            "trace_multiplet": False,
-            "trace_noise_has_event": has_event,
-            "trace_hidden_event_sample": round(p_hidden, 2) if has_event else np.nan,
-            "trace_start_time": str(t0 + np.timedelta64(int(rng.integers(0, 10**7)), "s")),
-        })
-        waves.append(noise.astype(np.float32))
-        report.processed += 1
-    meta = pd.DataFrame(rows)
+        traces += _event_traces(rng, cfg, n, ev, sta_xy, t0)
+    traces += [_noise_trace(rng, cfg, n, k, t0) for k in range(cfg.noise_traces)]
+    report = RunReport("data synth")
+    report.processed = len(traces)
+    meta = pd.DataFrame([row for row, _ in traces])
     split_ids = np.where(meta["source_id"] == "", meta["trace_name"], meta["source_id"])
     meta["split"] = assign_event_splits(split_ids, cfg.fractions, cfg.seed)
-    write_dataset(out, meta, waves, unit="arbitrary", instrument_response="synthetic")
+    write_dataset(out, meta, [wave for _, wave in traces], unit="arbitrary", instrument_response="synthetic")
     report.notes.update({
         "config": {k: v for k, v in cfg.__dict__.items()},
         "traces_per_split": meta["split"].value_counts().to_dict(),

@@ -112,7 +112,7 @@ def open_training_datasets(cfg: DataConfig, sampling_rate: float, component_orde
     manifest's dataset names).
     """
     if cfg.manifest:
-        from seisforge.data.manifest import read_manifest
+        from seisforge.data.manifest_io import read_manifest
 
         manifest, prov = read_manifest(cfg.manifest, with_provenance=True)
         sources = prov.get("datasets") or {}

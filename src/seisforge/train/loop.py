@@ -9,8 +9,9 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -180,9 +181,53 @@ def _export_best(model, run_dir: Path, cfg: TrainConfig, epoch: int, metric: flo
     }, indent=2))
 
 
+METRIC_FIELDS = ["epoch", "global_step", "train_loss", "dev_loss", "dev_P_rms_s", "dev_S_rms_s", "dev_P_mae_s",
+                 "dev_S_mae_s", "lr", "bad_traces", "elapsed_s"]
+
+
+@dataclass
+class _Run:
+    """Everything one training session holds; ``state`` is what a checkpoint resumes from."""
+
+    cfg: TrainConfig
+    rank: int
+    world: int
+    device: str
+    precision: str
+    amp_dtype: Any
+    model: Any
+    model_source: str
+    net: Any  # the model, or its DistributedDataParallel wrapper
+    teacher: Any
+    teacher_order: list[int] | None
+    labels: str
+    train_data: SplitData
+    dev_data: SplitData
+    train_gen: SeededGenerator
+    sampler: OffsetSampler
+    loader_args: dict
+    dev_loader: Any
+    steps_per_epoch: int
+    opt: Any
+    sched: Any
+    scaler: Any
+    state: dict
+    run_dir: Path = Path()
+    t0: float = 0.0
+    steps_this_run: int = 0
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.run_dir / "metrics.csv"
+
+
 def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[str] | None = None,
           on_epoch=None) -> Path:
     """Train (or fine-tune) a picker; returns the run directory.
+
+    Set-up, then per epoch: the optimiser steps (:func:`_train_epoch`), evaluation on dev
+    (:func:`_evaluate`), selection of the best model and a checkpoint (:func:`_end_epoch`), until the
+    last epoch or early stopping; then :func:`_finish`.
 
     Parameters
     ----------
@@ -194,6 +239,23 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
         The ``--set`` strings, recorded in ``env.json``.
     on_epoch
         Optional callback receiving each epoch's metrics row (used by ``seisforge tune``).
+    """
+    run = _set_up(cfg, resume, overrides)
+    while run.state["epoch"] < cfg.train.epochs:
+        if not _train_epoch(run):
+            return run.run_dir  # train.stop_after_steps: checkpoint saved mid-epoch
+        if _end_epoch(run, _evaluate(run), on_epoch):
+            break
+    _finish(run)
+    return run.run_dir
+
+
+# ----------------------------------------------------------------------------- set-up
+def _set_up(cfg: TrainConfig, resume: str | Path | None, overrides: list[str] | None) -> _Run:
+    """Seeds, device, model, data, optimiser, then a new run directory or the resumed checkpoint.
+
+    The order is fixed: the model's initial weights and every later draw come from the generators
+    seeded first, so a run (and its resumption) is reproducible.
     """
     _validate(cfg)
     seed_everything(cfg.seed)
@@ -214,20 +276,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
     teacher_order = [label_string(teacher).index(c) for c in labels] if teacher is not None else None
     datasets, manifest = open_training_datasets(cfg.data, model.sampling_rate, model.component_order)
     overlap_note = _leakage_check(cfg, datasets, manifest)
-    train_data = SplitData(datasets, cfg.data.train_split, manifest)
-    dev_data = SplitData(datasets, cfg.data.dev_split, manifest)
-    if len(train_data) == 0:
-        raise DataError(f"no traces in split {cfg.data.train_split!r}")
-    if len(dev_data) == 0:
-        raise DataError(f"no traces in split {cfg.data.dev_split!r}; early stopping needs dev data")
-    label_cols = {}
-    for ds in datasets:
-        label_cols.update(phase_columns(ds.metadata))
-    if not label_cols:
-        raise DataError("training data have no pick columns (trace_p_arrival_sample, ...)")
-
-    n_ch = len(model.component_order)
-    gen_args = dict(seed=cfg.seed, in_samples=int(model.in_samples), n_channels=n_ch, n_classes=len(labels))
+    train_data, dev_data, label_cols = _splits(cfg, datasets, manifest)
+    gen_args = dict(seed=cfg.seed, in_samples=int(model.in_samples), n_channels=len(model.component_order),
+                    n_classes=len(labels))
     train_gen = SeededGenerator(train_data, build_augmentations(model, cfg.augment, cfg.labels, label_cols,
                                                                 train_data.noise_dataset(), train=True),
                                 **gen_args)
@@ -240,14 +291,56 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
     steps_per_epoch = math.ceil(math.ceil(len(train_data) / world) / cfg.train.batch_size)
     if cfg.train.steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.train.steps_per_epoch)
-    total_steps = steps_per_epoch * cfg.train.epochs
 
     model.to(device)
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.startswith("cuda") else None)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_schedule(cfg, steps_per_epoch * cfg.train.epochs))
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
+    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best": float("inf"), "bad_epochs": 0,
+             "bad_traces": 0, "train_loss_sum": 0.0, "train_loss_n": 0}
+    run = _Run(cfg=cfg, rank=rank, world=world, device=device, precision=precision, amp_dtype=amp_dtype,
+               model=model, model_source=student.source, net=net, teacher=teacher, teacher_order=teacher_order, labels=labels,
+               train_data=train_data, dev_data=dev_data, train_gen=train_gen, sampler=sampler,
+               loader_args=loader_args, dev_loader=dev_loader, steps_per_epoch=steps_per_epoch, opt=opt, sched=sched, scaler=scaler, state=state)
+    if resume is not None:
+        _restore(run, Path(resume))
+    else:
+        run.run_dir = _broadcast(_run_dir(cfg) if rank == 0 else None, world)
+        if rank == 0:
+            _write_run_files(run)
+    if rank == 0:
+        _write_env(run, resume is not None, overrides, overlap_note)
+        if not run.metrics_path.exists():
+            with open(run.metrics_path, "w", newline="") as f:
+                csv.writer(f).writerow(METRIC_FIELDS)
+    run.t0 = time.time()
+    return run
 
+
+def _splits(cfg: TrainConfig, datasets, manifest) -> tuple[SplitData, SplitData, dict[str, str]]:
+    """Train and dev splits (both must be non-empty) and the pick columns of the data."""
+    train_data = SplitData(datasets, cfg.data.train_split, manifest)
+    dev_data = SplitData(datasets, cfg.data.dev_split, manifest)
+    if len(train_data) == 0:
+        raise DataError(f"no traces in split {cfg.data.train_split!r}")
+    if len(dev_data) == 0:
+        raise DataError(f"no traces in split {cfg.data.dev_split!r}; early stopping needs dev data")
+    label_cols = {}
+    for ds in datasets:
+        label_cols.update(phase_columns(ds.metadata))
+    if not label_cols:
+        raise DataError("training data have no pick columns (trace_p_arrival_sample, ...)")
+    return train_data, dev_data, label_cols
+
+
+def _lr_schedule(cfg: TrainConfig, total_steps: int):
+    """Learning-rate factor per step: linear warm-up, then cosine decay to 0 (or constant).
+
+    A plain function (not a callable object), so that ``LambdaLR.state_dict`` stores no state for it.
+    """
     def lr_lambda(step):
         if cfg.optim.warmup_steps and step < cfg.optim.warmup_steps:
             return (step + 1) / cfg.optim.warmup_steps
@@ -256,156 +349,199 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
             return 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
         return 1.0
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
-    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
+    return lr_lambda
 
-    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best": float("inf"), "bad_epochs": 0,
-             "bad_traces": 0, "train_loss_sum": 0.0, "train_loss_n": 0}
-    if resume is not None:
-        run_dir = Path(resume)
-        ck_path = run_dir / "checkpoints/last.pt"
-        if not ck_path.is_file():
-            raise DataError(f"--resume: {ck_path} not found")
-        ck = torch.load(ck_path, weights_only=True, map_location="cpu")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        scaler.load_state_dict(ck["scaler"])
-        state.update(json.loads(ck["state"]))
-        _set_rng_state(ck["rng"])
-        log.info("resuming %s at epoch %d step %d", run_dir, state["epoch"], state["step_in_epoch"])
-    else:
-        run_dir = _broadcast(_run_dir(cfg) if rank == 0 else None, world)
-    if resume is None and rank == 0:
-        (run_dir / "checkpoints").mkdir(parents=True)
-        dump_yaml(asdict(cfg), run_dir / "config.resolved.yaml")
-        keys = sorted(f"{k}\t{cfg.data.train_split}" for k in train_data.keys) + sorted(
-            f"{k}\t{cfg.data.dev_split}" for k in dev_data.keys)
-        (run_dir / "data.sha256").write_text(sha256_lines(keys) + "\n")
-        rows = sorted(f"{k}\t{cfg.data.train_split}\t{e}" for k, e in zip(train_data.keys, train_data.events)) + sorted(
-            f"{k}\t{cfg.data.dev_split}\t{e}" for k, e in zip(dev_data.keys, dev_data.events))
-        (run_dir / "data_traces.tsv").write_text("trace_key\tsplit\tevent_key\n" + "\n".join(rows) + "\n")
-    env = environment(device=device, precision=precision)
-    env.update({"world_size": world, "config_precision": cfg.precision, "deterministic": cfg.deterministic,
+
+def _restore(run: _Run, run_dir: Path) -> None:
+    """Load model, optimiser, scheduler, scaler, loop state and RNG state from ``checkpoints/last.pt``."""
+    ck_path = run_dir / "checkpoints/last.pt"
+    if not ck_path.is_file():
+        raise DataError(f"--resume: {ck_path} not found")
+    ck = torch.load(ck_path, weights_only=True, map_location="cpu")
+    run.model.load_state_dict(ck["model"])
+    run.opt.load_state_dict(ck["optimizer"])
+    run.sched.load_state_dict(ck["scheduler"])
+    run.scaler.load_state_dict(ck["scaler"])
+    run.state.update(json.loads(ck["state"]))
+    _set_rng_state(ck["rng"])
+    run.run_dir = run_dir
+    log.info("resuming %s at epoch %d step %d", run_dir, run.state["epoch"], run.state["step_in_epoch"])
+
+
+def _write_run_files(run: _Run) -> None:
+    """A new run's resolved config, the hash of its trace list and the list itself."""
+    cfg, run_dir, train_data, dev_data = run.cfg, run.run_dir, run.train_data, run.dev_data
+    (run_dir / "checkpoints").mkdir(parents=True)
+    dump_yaml(asdict(cfg), run_dir / "config.resolved.yaml")
+    keys = sorted(f"{k}\t{cfg.data.train_split}" for k in train_data.keys) + sorted(
+        f"{k}\t{cfg.data.dev_split}" for k in dev_data.keys)
+    (run_dir / "data.sha256").write_text(sha256_lines(keys) + "\n")
+    rows = sorted(f"{k}\t{cfg.data.train_split}\t{e}" for k, e in zip(train_data.keys, train_data.events)) + sorted(
+        f"{k}\t{cfg.data.dev_split}\t{e}" for k, e in zip(dev_data.keys, dev_data.events))
+    (run_dir / "data_traces.tsv").write_text("trace_key\tsplit\tevent_key\n" + "\n".join(rows) + "\n")
+
+
+def _write_env(run: _Run, resumed: bool, overrides: list[str] | None, overlap_note: dict | None) -> None:
+    """``env.json``: the environment of this session; a resumed run keeps the first and appends this one."""
+    cfg = run.cfg
+    env = environment(device=run.device, precision=run.precision)
+    env.update({"world_size": run.world, "config_precision": cfg.precision, "deterministic": cfg.deterministic,
                 "overrides": overrides or [], "bench_overlap": overlap_note,
-                "model_source": student.source,
-                "teacher": cfg.loss.kd.teacher, "n_train": len(train_data), "n_dev": len(dev_data)})
-    if rank == 0:
-        env_path = run_dir / "env.json"
-        if resume is not None and env_path.is_file():  # keep the original, append this session
-            first = json.loads(env_path.read_text())
-            first.setdefault("resumes", []).append({**env, "from_epoch": state["epoch"],
-                                                    "from_step_in_epoch": state["step_in_epoch"]})
-            env = first
-        env_path.write_text(json.dumps(env, indent=2, default=str))
+                "model_source": run.model_source,
+                "teacher": cfg.loss.kd.teacher, "n_train": len(run.train_data), "n_dev": len(run.dev_data)})
+    env_path = run.run_dir / "env.json"
+    if resumed and env_path.is_file():  # keep the original, append this session
+        first = json.loads(env_path.read_text())
+        first.setdefault("resumes", []).append({**env, "from_epoch": run.state["epoch"],
+                                                "from_step_in_epoch": run.state["step_in_epoch"]})
+        env = first
+    env_path.write_text(json.dumps(env, indent=2, default=str))
 
-    metrics_path = run_dir / "metrics.csv"
-    fields = ["epoch", "global_step", "train_loss", "dev_loss", "dev_P_rms_s", "dev_S_rms_s", "dev_P_mae_s",
-              "dev_S_mae_s", "lr", "bad_traces", "elapsed_s"]
-    if rank == 0 and not metrics_path.exists():
-        with open(metrics_path, "w", newline="") as f:
-            csv.writer(f).writerow(fields)
 
-    def save_checkpoint():
-        if rank != 0:
-            return
-        ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-              "scaler": scaler.state_dict(), "state": json.dumps(state), "rng": _rng_state()}
-        tmp = run_dir / "checkpoints/last.pt.tmp"
-        torch.save(ck, tmp)
-        tmp.replace(run_dir / "checkpoints/last.pt")
+# ----------------------------------------------------------------------------- one epoch
+def _train_epoch(run: _Run) -> bool:
+    """The optimiser steps of the current epoch, from ``state["step_in_epoch"]`` when resuming.
 
-    n_traces = len(train_data) + len(dev_data)
-    t0 = time.time()
-    steps_this_run = 0
-    while state["epoch"] < cfg.train.epochs:
-        epoch = state["epoch"]
-        train_gen.epoch = epoch
-        sampler.epoch, sampler.start = epoch, state["step_in_epoch"] * cfg.train.batch_size
-        loader = torch.utils.data.DataLoader(train_gen, sampler=sampler, **loader_args)
-        model.train()
-        bar = tqdm(total=steps_per_epoch, initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
-                   unit="step", leave=False, disable=rank != 0)
-        for batch in loader:
-            if state["step_in_epoch"] >= steps_per_epoch:
-                break
-            valid = batch["valid"].bool()
-            for i in batch["idx"][~valid].tolist():
-                state["bad_traces"] += 1
-                log.warning("trace failed to load: %s", train_data.keys[i])
-            if state["bad_traces"] > cfg.data.max_bad_fraction * n_traces:
-                save_checkpoint()
-                raise DataError(f"{state['bad_traces']} traces failed to load (> max_bad_fraction "
-                                f"{cfg.data.max_bad_fraction} of {n_traces}); see the log for their keys")
-            if valid.any():
-                x, y = batch["X"][valid].to(device), batch["y"][valid].to(device)
-                with torch.autocast(device_type="cuda", dtype=amp_dtype, enabled=precision != "fp32"):
-                    pred = _forward(net, x).float()
-                    loss = losses.data_loss(cfg.loss.kind, pred, y, cfg.loss.gamma, cfg.loss.class_weights)
-                    kd = None
-                    if teacher is not None:
-                        with torch.no_grad():
-                            tp = _forward(teacher, x).float()[:, teacher_order]
-                        kd = losses.kd_term(pred, tp, cfg.loss.kd.temperature, multiclass="N" in labels)
-                    loss = losses.total_loss(loss, kd, cfg.loss.kd.alpha)
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if cfg.optim.grad_clip:
-                    scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-                scaler.step(opt)
-                scaler.update()
-                state["train_loss_sum"] += float(loss.detach())
-                state["train_loss_n"] += 1
-            sched.step()
-            state["step_in_epoch"] += 1
-            state["global_step"] += 1
-            steps_this_run += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{state['train_loss_sum'] / max(state['train_loss_n'], 1):.4f}")
-            if cfg.train.stop_after_steps and steps_this_run >= cfg.train.stop_after_steps:
-                save_checkpoint()
-                bar.close()
-                log.info("stopping after %d steps (train.stop_after_steps); resume with --resume %s",
-                         steps_this_run, run_dir)
-                return run_dir
-        bar.close()
-        dev = _dev_metrics(model, dev_loader, cfg, labels, device, float(model.sampling_rate)) if rank == 0 else None
-        dev = _broadcast(dev, world)
-        model.train()
-        row = {"epoch": epoch + 1, "global_step": state["global_step"],
-               "train_loss": state["train_loss_sum"] / max(state["train_loss_n"], 1), **dev,
-               "lr": sched.get_last_lr()[0], "bad_traces": state["bad_traces"],
-               "elapsed_s": round(time.time() - t0, 2)}
-        if rank == 0:
-            with open(metrics_path, "a", newline="") as f:
-                csv.writer(f).writerow([row.get(k) for k in fields])
-        value = dev[cfg.train.early_stopping_metric]
-        improved = np.isfinite(value) and value < state["best"]
-        if on_epoch is not None and rank == 0:
-            on_epoch({**row, "run_dir": str(run_dir)})
-        if rank == 0:
-            print(f"epoch {epoch + 1}/{cfg.train.epochs}  train_loss {row['train_loss']:.4f}  dev_loss "
-                  f"{dev['dev_loss']:.4f}  dev_P_rms {dev['dev_P_rms_s']:.3f}s  dev_S_rms "
-                  f"{dev['dev_S_rms_s']:.3f}s  {'*' if improved else ' '}")
-        if improved:
-            state["best"], state["bad_epochs"] = float(value), 0
-            if rank == 0:
-                _export_best(model, run_dir, cfg, epoch + 1, float(value))
-        else:
-            state["bad_epochs"] += 1
-        state.update({"epoch": epoch + 1, "step_in_epoch": 0, "train_loss_sum": 0.0, "train_loss_n": 0})
-        save_checkpoint()
-        if state["bad_epochs"] >= cfg.train.patience:
-            print(f"early stopping: no {cfg.train.early_stopping_metric} improvement for {cfg.train.patience} epochs")
+    Returns False when ``train.stop_after_steps`` stopped the session (a checkpoint is saved).
+    """
+    cfg, state = run.cfg, run.state
+    epoch = state["epoch"]
+    run.train_gen.epoch = epoch
+    run.sampler.epoch, run.sampler.start = epoch, state["step_in_epoch"] * cfg.train.batch_size
+    loader = torch.utils.data.DataLoader(run.train_gen, sampler=run.sampler, **run.loader_args)
+    run.model.train()
+    bar = tqdm(total=run.steps_per_epoch, initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
+               unit="step", leave=False, disable=run.rank != 0)
+    for batch in loader:
+        if state["step_in_epoch"] >= run.steps_per_epoch:
             break
-    if rank == 0 and not (run_dir / "best/seisforge.json").exists():
-        _export_best(model, run_dir, cfg, state["epoch"], float("nan"))
-    if world > 1:
+        valid = _count_bad_traces(run, batch)
+        if valid.any():
+            _optimiser_step(run, batch["X"][valid].to(run.device), batch["y"][valid].to(run.device))
+        run.sched.step()
+        state["step_in_epoch"] += 1
+        state["global_step"] += 1
+        run.steps_this_run += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{state['train_loss_sum'] / max(state['train_loss_n'], 1):.4f}")
+        if cfg.train.stop_after_steps and run.steps_this_run >= cfg.train.stop_after_steps:
+            _save_checkpoint(run)
+            bar.close()
+            log.info("stopping after %d steps (train.stop_after_steps); resume with --resume %s",
+                     run.steps_this_run, run.run_dir)
+            return False
+    bar.close()
+    return True
+
+
+def _count_bad_traces(run: _Run, batch: dict) -> torch.Tensor:
+    """The batch's valid-row mask; traces that failed to load are counted and logged, and too many of
+    them stop training (after a checkpoint)."""
+    state, cfg = run.state, run.cfg
+    valid = batch["valid"].bool()
+    for i in batch["idx"][~valid].tolist():
+        state["bad_traces"] += 1
+        log.warning("trace failed to load: %s", run.train_data.keys[i])
+    n_traces = len(run.train_data) + len(run.dev_data)
+    if state["bad_traces"] > cfg.data.max_bad_fraction * n_traces:
+        _save_checkpoint(run)
+        raise DataError(f"{state['bad_traces']} traces failed to load (> max_bad_fraction "
+                        f"{cfg.data.max_bad_fraction} of {n_traces}); see the log for their keys")
+    return valid
+
+
+def _optimiser_step(run: _Run, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Forward (mixed precision when configured), loss with the optional distillation term, backward,
+    gradient clipping and one optimiser step."""
+    cfg = run.cfg
+    with torch.autocast(device_type="cuda", dtype=run.amp_dtype, enabled=run.precision != "fp32"):
+        pred = _forward(run.net, x).float()
+        loss = losses.data_loss(cfg.loss.kind, pred, y, cfg.loss.gamma, cfg.loss.class_weights)
+        kd = None
+        if run.teacher is not None:
+            with torch.no_grad():
+                tp = _forward(run.teacher, x).float()[:, run.teacher_order]
+            kd = losses.kd_term(pred, tp, cfg.loss.kd.temperature, multiclass="N" in run.labels)
+        loss = losses.total_loss(loss, kd, cfg.loss.kd.alpha)
+    run.opt.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    if cfg.optim.grad_clip:
+        run.scaler.unscale_(run.opt)
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.optim.grad_clip)
+    run.scaler.step(run.opt)
+    run.scaler.update()
+    run.state["train_loss_sum"] += float(loss.detach())
+    run.state["train_loss_n"] += 1
+
+
+# ----------------------------------------------------------------------------- evaluation
+def _evaluate(run: _Run) -> dict:
+    """Dev metrics (computed on rank 0, shared with the other ranks)."""
+    dev = None
+    if run.rank == 0:
+        dev = _dev_metrics(run.model, run.dev_loader, run.cfg, run.labels, run.device,
+                           float(run.model.sampling_rate))
+    dev = _broadcast(dev, run.world)
+    run.model.train()
+    return dev
+
+
+# ----------------------------------------------------------------------------- checkpointing
+def _end_epoch(run: _Run, dev: dict, on_epoch) -> bool:
+    """Log the epoch, export the model when the selection metric improved, checkpoint; True when early
+    stopping ends training."""
+    cfg, state = run.cfg, run.state
+    epoch = state["epoch"]
+    row = {"epoch": epoch + 1, "global_step": state["global_step"],
+           "train_loss": state["train_loss_sum"] / max(state["train_loss_n"], 1), **dev,
+           "lr": run.sched.get_last_lr()[0], "bad_traces": state["bad_traces"],
+           "elapsed_s": round(time.time() - run.t0, 2)}
+    if run.rank == 0:
+        with open(run.metrics_path, "a", newline="") as f:
+            csv.writer(f).writerow([row.get(k) for k in METRIC_FIELDS])
+    value = dev[cfg.train.early_stopping_metric]
+    improved = np.isfinite(value) and value < state["best"]
+    if on_epoch is not None and run.rank == 0:
+        on_epoch({**row, "run_dir": str(run.run_dir)})
+    if run.rank == 0:
+        print(f"epoch {epoch + 1}/{cfg.train.epochs}  train_loss {row['train_loss']:.4f}  dev_loss "
+              f"{dev['dev_loss']:.4f}  dev_P_rms {dev['dev_P_rms_s']:.3f}s  dev_S_rms "
+              f"{dev['dev_S_rms_s']:.3f}s  {'*' if improved else ' '}")
+    if improved:
+        state["best"], state["bad_epochs"] = float(value), 0
+        if run.rank == 0:
+            _export_best(run.model, run.run_dir, cfg, epoch + 1, float(value))
+    else:
+        state["bad_epochs"] += 1
+    state.update({"epoch": epoch + 1, "step_in_epoch": 0, "train_loss_sum": 0.0, "train_loss_n": 0})
+    _save_checkpoint(run)
+    if state["bad_epochs"] >= cfg.train.patience:
+        print(f"early stopping: no {cfg.train.early_stopping_metric} improvement for {cfg.train.patience} epochs")
+        return True
+    return False
+
+
+def _save_checkpoint(run: _Run) -> None:
+    """``checkpoints/last.pt`` (rank 0): weights, optimiser, scheduler, scaler, loop and RNG state,
+    written to a temporary file first so that an interrupted write never replaces a good checkpoint."""
+    if run.rank != 0:
+        return
+    ck = {"model": run.model.state_dict(), "optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(),
+          "scaler": run.scaler.state_dict(), "state": json.dumps(run.state), "rng": _rng_state()}
+    tmp = run.run_dir / "checkpoints/last.pt.tmp"
+    torch.save(ck, tmp)
+    tmp.replace(run.run_dir / "checkpoints/last.pt")
+
+
+# ----------------------------------------------------------------------------- finishing
+def _finish(run: _Run) -> None:
+    """Export the last model when no epoch improved the selection metric; wait for the other ranks."""
+    if run.rank == 0 and not (run.run_dir / "best/seisforge.json").exists():
+        _export_best(run.model, run.run_dir, run.cfg, run.state["epoch"], float("nan"))
+    if run.world > 1:
         import torch.distributed as dist
 
         dist.barrier()
-    return run_dir
 
 
 def _leakage_check(cfg: TrainConfig, datasets, manifest) -> dict | None:

@@ -15,6 +15,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from seisforge.data.bins import BENCH_BINS
+
 PICK_TOLERANCE_S = 0.5
 OUTLIER_THRESHOLDS_S = (0.45, 1.0, 1.5)
 PHASES = ("P", "S")
@@ -97,12 +99,14 @@ def pick_threshold(
     return float(cands[int(np.argmax(f1))])
 
 
-def _residual(df: pd.DataFrame, phase: str) -> np.ndarray:
+def pick_residuals(df: pd.DataFrame, phase: str) -> np.ndarray:
+    """Predicted minus labelled ``phase`` onset (s) per task-2/3 window (``{p,s}_sample_pred`` columns)."""
     col = f"{phase.lower()}_sample_pred"
     return ((df[col] - df["phase_onset"]) / df["sampling_rate"]).to_numpy(dtype=float)
 
 
-def _prob(df: pd.DataFrame, phase: str) -> np.ndarray:
+def phase_probabilities(df: pd.DataFrame, phase: str) -> np.ndarray:
+    """Peak ``phase`` probability per window (``{p,s}_prob``; NaN when the column is absent)."""
     col = f"{phase.lower()}_prob"
     return df[col].to_numpy(dtype=float) if col in df else np.full(len(df), NAN)
 
@@ -172,23 +176,29 @@ def task3_metrics(
         d = dev[dev["phase_label"] == phase]
         t = test[test["phase_label"] == phase]
         for name, df in (("dev", d), ("test", t)):
-            for k, v in residual_stats(_residual(df, phase)).items():
+            for k, v in residual_stats(pick_residuals(df, phase)).items():
                 out[f"{name}_{phase}_{k}"] = v
         if d.empty or t.empty:
             reasons[f"{phase}_pick_threshold"] = f"no {phase} windows in dev or test"
             continue
-        noise_d = _prob(dev_noise, phase) if dev_noise is not None else np.array([])
-        thr = pick_threshold(_prob(d, phase), _residual(d, phase), noise_d)
+        noise_d = phase_probabilities(dev_noise, phase) if dev_noise is not None else np.array([])
+        thr = pick_threshold(phase_probabilities(d, phase), pick_residuals(d, phase), noise_d)
         thresholds[phase] = thr
         out[f"{phase}_pick_threshold"] = thr
-        noise_t = _prob(test_noise, phase) if test_noise is not None else np.array([])
-        out.update(_pick_stats(_prob(t, phase), _residual(t, phase), noise_t, thr, f"test_{phase}"))
+        noise_t = phase_probabilities(test_noise, phase) if test_noise is not None else np.array([])
+        out.update(pick_stats(phase_probabilities(t, phase), pick_residuals(t, phase), noise_t, thr, f"test_{phase}"))
         if len(noise_t) == 0:
             reasons[f"test_{phase}_noise_fp_rate"] = "no noise windows in test task1"
     return out, thresholds
 
 
-def _pick_stats(prob, res, noise_prob, thr, prefix) -> dict:
+def pick_stats(prob: np.ndarray, res: np.ndarray, noise_prob: np.ndarray, thr: float, prefix: str) -> dict:
+    """Pick metrics at threshold ``thr``, keys prefixed with ``prefix``.
+
+    Recall (correct picks over arrival windows), the fraction detected, pick precision and the noise
+    false-positive rate (when ``noise_prob`` is not empty), and residual statistics and outlier
+    fractions both conditional on detection (``cond_``) and over all windows.
+    """
     detected, correct = pick_outcome(prob, res, thr)
     n_noise_fp = int(np.sum(noise_prob >= thr)) if len(noise_prob) else 0
     tp = int(correct.sum())
@@ -213,22 +223,12 @@ def _pick_stats(prob, res, noise_prob, thr, prefix) -> dict:
 
 # --------------------------------------------------------------------------- bins
 
-DISTANCE_BINS = ([0, 150, 1500, np.inf], ["local", "regional", "teleseismic"])
-MAGNITUDE_BINS = ([-np.inf, 1, 2, 3, 4, np.inf], ["<1", "1-2", "2-3", "3-4", ">=4"])
-SNR_BINS = ([-np.inf, 0, 10, 20, np.inf], ["<0 dB", "0-10 dB", "10-20 dB", ">=20 dB"])
-
-
-def bin_labels(values: pd.Series, edges, names) -> pd.Series:
-    """Bin numeric values; NaN becomes ``unknown``."""
-    lab = pd.cut(pd.to_numeric(values, errors="coerce"), bins=edges, labels=names, right=False)
-    return lab.astype(object).where(lab.notna(), "unknown")
-
 
 def binning(df: pd.DataFrame) -> dict[str, pd.Series]:
-    """The per-bin groupings: distance, magnitude, SNR and dataset."""
-    out = {}
-    out["distance"] = bin_labels(df.get("distance_km", pd.Series(np.nan, index=df.index)), *DISTANCE_BINS)
-    out["magnitude"] = bin_labels(df.get("magnitude", pd.Series(np.nan, index=df.index)), *MAGNITUDE_BINS)
-    out["snr"] = bin_labels(df.get("snr_db", pd.Series(np.nan, index=df.index)), *SNR_BINS)
+    """The per-bin groupings: distance, magnitude, SNR (bins of :mod:`seisforge.data.bins`) and dataset."""
+    columns = {"distance": "distance_km", "magnitude": "magnitude", "snr": "snr_db"}
+    out = {by: pd.Series(bins.label(df.get(columns[by], pd.Series(np.nan, index=df.index))), index=df.index,
+                         dtype=object)
+           for by, bins in BENCH_BINS.items()}
     out["dataset"] = df.get("dataset", pd.Series("unknown", index=df.index)).fillna("unknown").astype(str)
     return out

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from seisforge.bench.picking.targets import load_targets
 from seisforge.data.sources import open_dataset, trace_keys
+from seisforge.data.targets_io import load_targets
 from seisforge.errors import DataError
 from seisforge.models.loaded import LoadedModel
 from seisforge.models.registry import load_model

@@ -57,8 +57,8 @@ def _task23_stat(test: pd.DataFrame, met: dict, thresholds: dict):
     mthr = met.get("phase_threshold_mcc", np.nan)
     fthr = met.get("phase_threshold", np.nan)
     phase_rows = {ph: (test["phase_label"] == ph).to_numpy() for ph in M.PHASES}
-    res = {ph: M._residual(test, ph) for ph in M.PHASES}
-    prob = {ph: M._prob(test, ph) for ph in M.PHASES}
+    res = {ph: M.pick_residuals(test, ph) for ph in M.PHASES}
+    prob = {ph: M.phase_probabilities(test, ph) for ph in M.PHASES}
 
     def stat(idx):
         out = {}
@@ -71,7 +71,7 @@ def _task23_stat(test: pd.DataFrame, met: dict, thresholds: dict):
             for k, v in M.residual_stats(r).items():
                 out[f"test_{ph}_{k}"] = v
             if ph in thresholds:
-                st = M._pick_stats(prob[ph][sel], r, np.array([]), thresholds[ph], f"test_{ph}")
+                st = M.pick_stats(prob[ph][sel], r, np.array([]), thresholds[ph], f"test_{ph}")
                 for k in ("recall", "cond_mae_s", "cond_rms_s", "cond_outlier_frac_0.45s",
                           "cond_outlier_frac_1s", "cond_outlier_frac_1.5s"):
                     out[f"test_{ph}_{k}"] = st[f"test_{ph}_{k}"]
@@ -90,7 +90,7 @@ def _bins(test23: pd.DataFrame, thresholds: dict, n_boot: int, seed: int) -> lis
                 d = sub[sub["phase_label"] == ph]
                 if d.empty:
                     continue
-                res, prob = M._residual(d, ph), M._prob(d, ph)
+                res, prob = M.pick_residuals(d, ph), M.phase_probabilities(d, ph)
                 thr = thresholds.get(ph, np.nan)
 
                 def stat(idx, res=res, prob=prob, thr=thr):
@@ -131,7 +131,7 @@ def training_domain(predict_notes: dict, train_manifest: str | Path | None = Non
         return "unknown", None
     frame = None
     if train_manifest is not None:
-        from seisforge.data.manifest import read_manifest
+        from seisforge.data.manifest_io import read_manifest
 
         frame = read_manifest(train_manifest)
     else:
@@ -144,7 +144,7 @@ def training_domain(predict_notes: dict, train_manifest: str | Path | None = Non
                                   "event_key": t.get("event_key", ""), "station_key": "", "split": t["split"]})
     if frame is None:
         return "unknown", None
-    from seisforge.bench.picking.targets import load_targets
+    from seisforge.data.targets_io import load_targets
 
     report = check_leakage(frame, targets, bench_splits=["test"])
     test_sets = set()

@@ -1,12 +1,8 @@
 """Evaluation targets in pick-benchmark's format (Münchmeyer et al., 2022).
 
 ``task1.csv`` (detection, 30 s windows) and ``task23.csv`` (phase identification and onset time, 10 s
-windows around isolated arrivals) keep pick-benchmark's columns::
-
-    task1:  trace_name, trace_idx, trace_split, sampling_rate, start_sample, end_sample, trace_type
-    task23: trace_name, trace_idx, trace_split, sampling_rate, start_sample, end_sample,
-            phase_label, full_phase_label, phase_onset
-
+windows around isolated arrivals) keep pick-benchmark's columns (listed, with the reader
+:func:`~seisforge.data.targets_io.load_targets`, in :mod:`seisforge.data.targets_io`)
 and add ``trace_chunk``, ``trace_dataset`` and ``source_id`` so traces are keyed uniquely and bootstrap
 resampling can be done by event. The window selection follows pick-benchmark's
 ``generate_eval_targets.py``: task-1 earthquake windows contain the first arrival at least 100 samples
@@ -24,14 +20,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from seisforge.data.sources import open_dataset, phase_columns
+from seisforge.data.targets_io import write_targets
 from seisforge.errors import DataError
 from seisforge.runinfo import RunReport
-
-TASK1_COLUMNS = ["trace_name", "trace_idx", "trace_split", "sampling_rate", "start_sample", "end_sample",
-                 "trace_type"]
-TASK23_COLUMNS = ["trace_name", "trace_idx", "trace_split", "sampling_rate", "start_sample", "end_sample",
-                  "phase_label", "full_phase_label", "phase_onset"]
-EXTRA_COLUMNS = ["trace_chunk", "trace_dataset", "source_id"]
 
 
 def select_window_containing(
@@ -105,104 +96,97 @@ def generate_targets(
     rng1 = np.random.default_rng(seed)
     rng23 = np.random.default_rng(seed + 1)
     w1, w23 = int(30 * sampling_rate), int(10 * sampling_rate)
-    min_gap = int(0.5 * sampling_rate)
     task1, task23 = [], []
-    records = meta.to_dict("records")
-    for idx, row in enumerate(tqdm(records, desc="targets", unit="trace")):
+    for idx, row in enumerate(tqdm(meta.to_dict("records"), desc="targets", unit="trace")):
         split = str(row.get("split", ""))
         if split not in splits:
             report.skip(f"split_{split or 'missing'}_not_evaluated")
             continue
-        try:
-            wave = ds.get_waveforms(idx)
-        except Exception as err:  # corrupt trace: count it, keep going
-            report.fail("waveform_unreadable", f"{row['trace_name']}: {err}")
+        scaled = _scaled_length(ds, idx, row, sampling_rate, report)
+        if scaled is None:
             continue
-        sr = float(row.get("trace_sampling_rate_hz", sampling_rate))
-        if not np.isfinite(sr) or sr <= 0:
-            report.fail("unknown_sampling_rate", row["trace_name"])
-            continue
-        scale = sampling_rate / sr
-        if scale != 1:
-            report.handle(f"rescaled_from_{sr:g}Hz")
-        npts = int(wave.shape[-1] * scale)
+        scale, npts = scaled
         base = {
             "trace_name": row["trace_name"], "trace_idx": idx, "trace_split": split,
             "sampling_rate": sampling_rate,
-        }
-        extra = {
             "trace_chunk": row.get("trace_chunk", ""), "trace_dataset": row.get("trace_dataset", ""),
             "source_id": row.get("source_id", ""),
         }
         arrivals = _arrivals(row, cols, scale, npts)
-        p_s = [a[0] for a in arrivals]
-        if not arrivals:
-            s0, e0 = select_window_containing(rng1, npts, w1)
-            task1.append({**base, "start_sample": s0, "end_sample": e0, "trace_type": "noise", **extra})
-        else:
-            first = min(p_s)
-            s0, e0 = select_window_containing(rng1, npts, w1, containing=first)
-            if e0 - s0 <= w1:
-                task1.append({**base, "start_sample": s0, "end_sample": e0, "trace_type": "earthquake",
-                              **extra})
-            if noise_before_events and first > w1:
-                s0, e0 = select_window_containing(rng1, min(npts, int(first)), w1)
-                if e0 - s0 <= w1:
-                    task1.append({**base, "start_sample": s0, "end_sample": e0, "trace_type": "noise",
-                                  **extra})
-        for i, (onset, phase, full) in enumerate(arrivals):
-            before = 0 if i == 0 else int(arrivals[i - 1][0]) + min_gap
-            after = np.inf if i == len(arrivals) - 1 else int(arrivals[i + 1][0]) - min_gap
-            if after - before < w23 or before > onset or after < onset:
-                report.skip("arrival_not_isolated")
-                continue
-            after = min(after, npts)
-            s0, e0 = select_window_containing(rng23, int(after - before), w23, containing=onset - before,
-                                              bounds=(50, 50))
-            s0, e0 = s0 + before, e0 + before
-            if e0 - s0 <= w23:
-                task23.append({**base, "start_sample": s0, "end_sample": e0, "phase_label": phase,
-                               "full_phase_label": full, "phase_onset": onset, **extra})
-            else:
-                report.skip("no_window_isolates_arrival")
+        task1 += [{**base, **w} for w in _task1_windows(rng1, arrivals, npts, w1, noise_before_events)]
+        task23 += [{**base, **w} for w in _task23_windows(rng23, arrivals, npts, w23, int(0.5 * sampling_rate),
+                                                          report)]
         report.processed += 1
-    t1 = pd.DataFrame(task1, columns=TASK1_COLUMNS + EXTRA_COLUMNS)
-    t23 = pd.DataFrame(task23, columns=TASK23_COLUMNS + EXTRA_COLUMNS)
-    t1.to_csv(out / "task1.csv", index=False)
-    t23.to_csv(out / "task23.csv", index=False)
+    t1, t23 = write_targets(out, task1, task23)
     report.notes.update({
         "dataset": str(dataset), "seed": seed, "sampling_rate": sampling_rate, "splits": list(splits),
-        "task1_rows": t1.groupby(["trace_split", "trace_type"]).size().to_dict() if len(t1) else {},
-        "task23_rows": t23.groupby(["trace_split", "phase_label"]).size().to_dict() if len(t23) else {},
+        "task1_rows": _counts(t1, "trace_type"), "task23_rows": _counts(t23, "phase_label"),
     })
-    report.notes["task1_rows"] = {"/".join(k): v for k, v in report.notes["task1_rows"].items()}
-    report.notes["task23_rows"] = {"/".join(k): v for k, v in report.notes["task23_rows"].items()}
     report.write(out / "targets_report.json")
     return report
 
 
-def load_targets(targets_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Read ``task1.csv`` / ``task23.csv`` (ours or published pick-benchmark files).
+def _scaled_length(ds, idx: int, row: dict, sampling_rate: float, report: RunReport) -> tuple[float, int] | None:
+    """``(scale, npts)`` of trace ``idx`` at ``sampling_rate``; None (counted) when it cannot be read or
+    has no valid sampling rate."""
+    try:
+        wave = ds.get_waveforms(idx)
+    except Exception as err:  # corrupt trace: count it, keep going
+        report.fail("waveform_unreadable", f"{row['trace_name']}: {err}")
+        return None
+    sr = float(row.get("trace_sampling_rate_hz", sampling_rate))
+    if not np.isfinite(sr) or sr <= 0:
+        report.fail("unknown_sampling_rate", row["trace_name"])
+        return None
+    scale = sampling_rate / sr
+    if scale != 1:
+        report.handle(f"rescaled_from_{sr:g}Hz")
+    return scale, int(wave.shape[-1] * scale)
 
-    Returns
-    -------
-    dict
-        ``{"1": df, "23": df}`` for the files present.
-    """
-    targets_dir = Path(targets_dir)
-    if not targets_dir.is_dir():
-        raise DataError(f"targets folder not found: {targets_dir}")
-    found = {}
-    for task, cols in (("1", TASK1_COLUMNS), ("23", TASK23_COLUMNS)):
-        path = targets_dir / f"task{task}.csv"
-        if not path.is_file():
+
+def _task1_windows(rng: np.random.Generator, arrivals: list, npts: int, w1: int,
+                   noise_before_events: bool) -> list[dict]:
+    """Task-1 windows of one trace: noise without arrivals; else one containing the first arrival and,
+    with ``noise_before_events``, a noise window before it."""
+    if not arrivals:
+        s0, e0 = select_window_containing(rng, npts, w1)
+        return [{"start_sample": s0, "end_sample": e0, "trace_type": "noise"}]
+    out = []
+    first = min(a[0] for a in arrivals)
+    s0, e0 = select_window_containing(rng, npts, w1, containing=first)
+    if e0 - s0 <= w1:
+        out.append({"start_sample": s0, "end_sample": e0, "trace_type": "earthquake"})
+    if noise_before_events and first > w1:
+        s0, e0 = select_window_containing(rng, min(npts, int(first)), w1)
+        if e0 - s0 <= w1:
+            out.append({"start_sample": s0, "end_sample": e0, "trace_type": "noise"})
+    return out
+
+
+def _task23_windows(rng: np.random.Generator, arrivals: list, npts: int, w23: int, min_gap: int,
+                    report: RunReport) -> list[dict]:
+    """Task-2/3 windows of one trace: one per arrival isolated from its neighbours by ``min_gap``."""
+    out = []
+    for i, (onset, phase, full) in enumerate(arrivals):
+        before = 0 if i == 0 else int(arrivals[i - 1][0]) + min_gap
+        after = np.inf if i == len(arrivals) - 1 else int(arrivals[i + 1][0]) - min_gap
+        if after - before < w23 or before > onset or after < onset:
+            report.skip("arrival_not_isolated")
             continue
-        df = pd.read_csv(path, dtype={"trace_chunk": str, "source_id": str})
-        required = [c for c in cols if c != "trace_idx"]
-        missing = [c for c in required if c not in df.columns]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {missing}")
-        found[task] = df
-    if not found:
-        raise DataError(f"{targets_dir}: neither task1.csv nor task23.csv found")
-    return found
+        after = min(after, npts)
+        s0, e0 = select_window_containing(rng, int(after - before), w23, containing=onset - before,
+                                          bounds=(50, 50))
+        s0, e0 = s0 + before, e0 + before
+        if e0 - s0 <= w23:
+            out.append({"start_sample": s0, "end_sample": e0, "phase_label": phase, "full_phase_label": full,
+                        "phase_onset": onset})
+        else:
+            report.skip("no_window_isolates_arrival")
+    return out
+
+
+def _counts(table: pd.DataFrame, kind: str) -> dict[str, int]:
+    """Rows per ``split/kind`` for the report."""
+    if not len(table):
+        return {}
+    return {"/".join(k): v for k, v in table.groupby(["trace_split", kind]).size().to_dict().items()}
