@@ -121,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     agree = pick_set_f1(picks_frame(sb_picks), picks_frame(sf_picks), tolerance=one_sample + 1e-6)
 
     # end to end: file -> Parquet, through the same code as `seisforge pick`
+    from seisforge.data.continuous.sources import index_files
     from seisforge.deploy.runner import get_picker, process_unit
     from seisforge.deploy.settings import PickSettings
-    from seisforge.deploy.sources import index_files
 
     with tempfile.TemporaryDirectory() as tmp:
         f = Path(tmp) / "day.mseed"

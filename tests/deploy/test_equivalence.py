@@ -65,7 +65,7 @@ def test_gappy_multi_station_stream_matches_classify(model):
 
 
 def test_nan_input_is_not_zero_filled(model):
-    from seisforge.deploy.preprocess import sanitize
+    from seisforge.data.continuous.preprocess import sanitize
     from seisforge.runinfo import RunReport
 
     stream, _ = continuous_stream(duration_s=600, n_events=3, seed=4)

@@ -142,7 +142,7 @@ def test_midnight_is_seamless(weights, model, tmp_path):
 
 
 def test_failing_format_detectors_are_reported_not_swallowed(tmp_path):
-    from seisforge.deploy.waveio import ReadProblem, read_waveforms
+    from seisforge.data.continuous.waveio import ReadProblem, read_waveforms
 
     (tmp_path / "junk.mseed").write_bytes(b"x")  # detectors say no: plain unknown format
     with pytest.raises(ReadProblem) as plain:

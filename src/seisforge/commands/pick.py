@@ -60,6 +60,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``seisforge pick``."""
+    from seisforge.data.continuous.sources import archive_units, index_files, parse_stations
     from seisforge.deploy.pick_export import to_csv, to_quakeml
     from seisforge.deploy.runner import (
         get_picker,
@@ -68,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
         summarise,
     )
     from seisforge.deploy.settings import PickSettings
-    from seisforge.deploy.sources import archive_units, index_files, parse_stations
     from seisforge.deploy.store import PickStore, read_picks
     from seisforge.errors import ConfigError
     from seisforge.models.registry import SEISBENCH_KINDS, parse_spec

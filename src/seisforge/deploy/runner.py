@@ -17,8 +17,8 @@ import numpy as np
 import obspy
 
 from seisforge import seisbench_compat as sbc
+from seisforge.data.continuous.sources import StationDay, load_unit
 from seisforge.deploy.settings import PickSettings
-from seisforge.deploy.sources import StationDay, load_unit
 from seisforge.runinfo import RunReport
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def align_cut_start(stream, cut: float, picker) -> None:
 
 def prepare_unit(unit: StationDay, settings: PickSettings) -> Prepared:
     """Load and clean one unit (I/O and ObsPy work; runs in a prefetch thread in serial mode)."""
-    from seisforge.deploy.preprocess import sanitize
+    from seisforge.data.continuous.preprocess import sanitize
 
     t_start = time.time()
     picker = get_picker(settings)

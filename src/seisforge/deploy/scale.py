@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from seisforge.data.continuous.sources import StationDay
 from seisforge.deploy.settings import PickSettings
-from seisforge.deploy.sources import StationDay
 from seisforge.errors import ConfigError
 
 #: the per-unit pipeline a task runs: ``(unit, settings, out_dir) -> unit state``

@@ -24,8 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from seisforge.data.continuous.sources import StationDay, safe_name
 from seisforge.deploy.engine import Pick
-from seisforge.deploy.sources import StationDay, safe_name
 
 SCHEMA = pa.schema(
     [

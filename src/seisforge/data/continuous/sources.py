@@ -17,7 +17,7 @@ from pathlib import Path
 
 import obspy
 
-from seisforge.deploy.waveio import ReadProblem, read_waveforms
+from seisforge.data.continuous.waveio import ReadProblem, read_waveforms
 from seisforge.errors import ConfigError, DataError
 
 DAY = 86400.0
