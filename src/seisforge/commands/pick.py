@@ -17,7 +17,7 @@ def register(sub) -> None:
     )
     p.add_argument("--model", default="seisbench:PhaseNet",
                    help="model spec of a SeisBench array picker: seisbench:<Class>, just <Class> "
-                   "(PhaseNet, PhaseNetLight, ...) or run:DIR (grammar: seisforge.models.registry)")
+                   "(PhaseNet, PhaseNetLight, ...), run:DIR or onnx:PATH (grammar: seisforge.models.registry)")
     p.add_argument("--weights", help="SeisBench weight pair prefix, file or folder")
     p.add_argument("--pretrained", help="SeisBench pretrained name (needs network or cache)")
     p.add_argument("--random-init", action="store_true",
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from seisforge.deploy.settings import PickSettings
     from seisforge.deploy.store import PickStore, read_picks
     from seisforge.errors import ConfigError
-    from seisforge.models.registry import SEISBENCH_KINDS, parse_spec
+    from seisforge.models.registry import PICKING_KINDS, parse_spec
     from seisforge.runinfo import RunReport, environment, write_json
 
     sources = [x for x in (args.input, args.sds, args.fdsn) if x]
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--batch-size must be >= 1")
     report = RunReport(command="pick")
     # canonical spec (a bare <Class> is seisbench:<Class>): what run.json records and reruns must match
-    model = str(parse_spec(args.model, kinds=SEISBENCH_KINDS, user="seisforge pick"))
+    model = str(parse_spec(args.model, kinds=PICKING_KINDS, user="seisforge pick"))
     if args.overlap is not None and args.overlap < 0:
         raise ConfigError("--overlap must be >= 0")
     overlap = int(args.overlap) if args.overlap is not None and args.overlap >= 1 else args.overlap

@@ -19,6 +19,10 @@ Grammar
     The classical baseline in :mod:`seisforge.models.stalta` (``stalta`` is ``stalta:aic``).
 ``run:DIR``
     The selected model of a seisforge training run (:mod:`seisforge.models.run_dir`).
+``onnx:PATH``
+    A picker exported by ``seisforge export`` (a ``.onnx`` file, or the folder holding ``model.onnx``),
+    run without its torch class (:mod:`seisforge.models.onnx_picker`); its embedded model card gives
+    the sampling rate, components, normalisation, labels and thresholds.
 ``ensemble:SPEC1,SPEC2[,...]``
     Averaged probabilities of two or more SeisBench pickers (:mod:`seisforge.models.ensemble`); each
     member is a spec of this grammar, optionally with its weight pair as ``SPEC@WEIGHTS``
@@ -94,6 +98,12 @@ def _load_run(spec: ModelSpec, **_) -> LoadedModel:
     return load_run_dir(spec.arg)
 
 
+def _load_onnx(spec: ModelSpec, **_) -> LoadedModel:
+    from seisforge.models.onnx_picker import load_onnx  # onnx and onnxruntime, only when used
+
+    return load_onnx(spec.arg)
+
+
 def _load_ensemble(spec: ModelSpec, **_) -> LoadedModel:
     members = [load_model(s, weights=w) for s, w in ensemble_members(spec.arg)]
     picker = EnsemblePicker(members)
@@ -106,10 +116,13 @@ KINDS: dict[str, SpecKind] = {
     "stalta": SpecKind("stalta[:aic|:baer]", _load_stalta, needs_arg=False),
     "run": SpecKind("run:DIR", _load_run),
     "ensemble": SpecKind("ensemble:SPEC1,SPEC2[,...]", _load_ensemble),
+    "onnx": SpecKind("onnx:PATH", _load_onnx),
 }
 
 #: The kinds that load a SeisBench ``WaveformModel`` (what continuous picking and training need).
 SEISBENCH_KINDS = ("seisbench", "run")
+#: The kinds continuous picking can run: SeisBench array pickers and exported artifacts.
+PICKING_KINDS = (*SEISBENCH_KINDS, "onnx")
 
 
 def spec_forms(kinds: Collection[str] | None = None) -> str:

@@ -55,6 +55,12 @@ def export_graph(model: Any, in_channels: int, in_samples: int, argdict: dict[st
     if part not in ("auto", "net", "pre"):
         raise ValueError(f"part must be auto, net or pre, got {part!r}")
     example = torch.randn(4, in_channels, in_samples, generator=torch.Generator().manual_seed(0))
+    stored = getattr(model, "onnx_net_graph", None)  # an exported picker (onnx:PATH) is not re-exported
+    if stored is not None and part != "pre":
+        if part == "net":
+            return stored, False, example.numpy()
+        pre = export_graph(model, in_channels, in_samples, argdict, part="pre")[0]
+        return fuse_graphs(pre, stored), True, example.numpy()
     with torch.inference_mode():
         plain_pre = isinstance(model.annotate_batch_pre(example, argdict=argdict), torch.Tensor)
     if part == "pre" and not plain_pre:
@@ -72,3 +78,17 @@ def export_graph(model: Any, in_channels: int, in_samples: int, argdict: dict[st
         )
     model.train(was_training)
     return buf.getvalue(), includes_pre, example.numpy()
+
+
+def fuse_graphs(pre: bytes, net: bytes) -> bytes:
+    """One graph ``x -> pre -> net -> y`` from a normalisation graph and a network graph (both ``x -> y``)."""
+    import onnx
+    from onnx import compose
+
+    first, second = onnx.load_from_string(pre), onnx.load_from_string(net)
+    second = compose.add_prefix(second, prefix="net_")
+    fused = compose.merge_models(first, second, io_map=[("y", "net_x")])
+    for node in fused.graph.node:  # the fused graph keeps the plain names x -> y
+        node.output[:] = ["y" if o == "net_y" else o for o in node.output]
+    fused.graph.output[0].name = "y"
+    return fused.SerializeToString()
