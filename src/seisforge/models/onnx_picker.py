@@ -67,19 +67,64 @@ class OnnxPicker(sbm.WaveformModel):
         return sbm.PhaseNet.annotate_batch_pre(self, batch, argdict)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Probabilities from the ONNX graph (ONNX Runtime, CPU, float32)."""
+        """Probabilities from the graph (CPU, float32 in and out)."""
+        return torch.from_numpy(np.asarray(self.run(x.detach().cpu().numpy().astype(np.float32, copy=False))))
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """The graph on a float32 batch, in ONNX Runtime."""
         if self._session is None:
             import onnxruntime as ort
 
             opts = ort.SessionOptions()
             opts.enable_profiling = False
             self._session = ort.InferenceSession(self.onnx_net_graph, opts, providers=["CPUExecutionProvider"])
-        y = self._session.run(["y"], {"x": x.detach().cpu().numpy().astype(np.float32, copy=False)})[0]
-        return torch.from_numpy(y)
+        return self._session.run(["y"], {"x": x})[0]
 
     def get_model_args(self) -> dict[str, Any]:
         """Not saved through SeisBench: the artifact is the ONNX file."""
         raise NotImplementedError("an OnnxPicker is saved as its ONNX file (seisforge export)")
+
+
+class OpenVinoPicker(OnnxPicker):
+    """An exported or quantized OpenVINO IR picker (``openvino:PATH``), run by OpenVINO on the CPU.
+
+    It has no ONNX graph to hand to ``seisforge pick``'s runtimes, so ``pick`` runs it through its
+    own ``forward`` (``--backend torch``, chosen automatically); windowing, stacking and triggers stay
+    SeisBench's.
+    """
+
+    traceable = False  # seisforge pick's runtimes cannot re-export it; they fall back to its forward
+
+    def __init__(self, xml: Path, card: ModelCard, source: str = "openvino") -> None:
+        super().__init__(b"", card, source)
+        self.onnx_net_graph = None
+        self.xml = Path(xml)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """The IR on a float32 batch (compiled once, float32 precision hint)."""
+        if self._session is None:
+            import openvino as ov
+
+            self._session = ov.Core().compile_model(str(self.xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        return self._session(x)[0]
+
+
+def load_openvino(path: str | Path) -> LoadedModel:
+    """Load an OpenVINO IR picker (``openvino:PATH``: ``model.xml`` or its folder, with its card)."""
+    import openvino as ov
+
+    xml = Path(path)
+    if xml.is_dir():
+        xml = xml / "model.xml"
+    if not xml.is_file():
+        raise DataError(f"openvino:{path}: no such file")
+    try:
+        ir = ov.Core().read_model(str(xml))
+        card = ModelCard(**json.loads(str(ir.get_rt_info([CARD_KEY]))))
+    except Exception as err:  # openvino raises RuntimeError/OVAny errors for foreign or card-less files
+        raise DataError(f"openvino:{path}: not a seisforge-exported IR with a model card ({err})") from None
+    model = OpenVinoPicker(xml, card, source=f"openvino:{path}")
+    return LoadedModel(model.eval(), source=f"openvino:{path}", spec=f"openvino:{path}")
 
 
 def card_json(card: ModelCard) -> str:

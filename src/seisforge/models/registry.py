@@ -23,6 +23,9 @@ Grammar
     A picker exported by ``seisforge export`` (a ``.onnx`` file, or the folder holding ``model.onnx``),
     run without its torch class (:mod:`seisforge.models.onnx_picker`); its embedded model card gives
     the sampling rate, components, normalisation, labels and thresholds.
+``openvino:PATH``
+    An OpenVINO IR picker written by ``seisforge export --format openvino`` or ``seisforge compress``
+    (``model.xml`` or its folder), run by OpenVINO; the card is in the IR's ``rt_info``.
 ``ensemble:SPEC1,SPEC2[,...]``
     Averaged probabilities of two or more SeisBench pickers (:mod:`seisforge.models.ensemble`); each
     member is a spec of this grammar, optionally with its weight pair as ``SPEC@WEIGHTS``
@@ -104,6 +107,12 @@ def _load_onnx(spec: ModelSpec, **_) -> LoadedModel:
     return load_onnx(spec.arg)
 
 
+def _load_openvino(spec: ModelSpec, **_) -> LoadedModel:
+    from seisforge.models.onnx_picker import load_openvino  # openvino, only when used
+
+    return load_openvino(spec.arg)
+
+
 def _load_ensemble(spec: ModelSpec, **_) -> LoadedModel:
     members = [load_model(s, weights=w) for s, w in ensemble_members(spec.arg)]
     picker = EnsemblePicker(members)
@@ -117,12 +126,13 @@ KINDS: dict[str, SpecKind] = {
     "run": SpecKind("run:DIR", _load_run),
     "ensemble": SpecKind("ensemble:SPEC1,SPEC2[,...]", _load_ensemble),
     "onnx": SpecKind("onnx:PATH", _load_onnx),
+    "openvino": SpecKind("openvino:PATH", _load_openvino),
 }
 
 #: The kinds that load a SeisBench ``WaveformModel`` (what continuous picking and training need).
 SEISBENCH_KINDS = ("seisbench", "run")
 #: The kinds continuous picking can run: SeisBench array pickers and exported artifacts.
-PICKING_KINDS = (*SEISBENCH_KINDS, "onnx")
+PICKING_KINDS = (*SEISBENCH_KINDS, "onnx", "openvino")
 
 
 def spec_forms(kinds: Collection[str] | None = None) -> str:

@@ -363,3 +363,31 @@ def predict(
     })
     report.write(out)
     return report
+
+
+def target_windows(dataset: str | Path, targets_dir: str | Path, picker: WindowPicker, split: str = "dev",
+                   batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """The normalised model-input windows of one split's targets, as ``bench predict`` builds them.
+
+    Returns ``(x, borders, rows)``: windows (N, C, T) float32 after the same placement and
+    normalisation as :func:`predict`, the local target borders (N, 2), and the target rows (with a
+    ``_group`` column ``{split}_task{1,23}``). Windows ``bench predict`` would skip are left out and
+    counted nowhere; use :func:`predict` for accounted runs. Used for calibration and accuracy-control
+    sets in compression.
+    """
+    report = RunReport("target windows")
+    ds, meta, keys = _open_with_keys(dataset, picker, True, report)
+    groups = _target_groups(load_targets(targets_dir), (split,), ds, meta, keys, picker, str(dataset), report)
+    if not groups:
+        raise DataError(f"{targets_dir}: no {split} targets in {dataset}")
+    rows = pd.concat(groups, ignore_index=True)
+    xs, bs, keep = [], [], np.zeros(len(rows), dtype=bool)
+    pos = 0
+    for batch in _window_batches(_loading_view(ds, meta, rows), rows, picker, batch_size, True, 0):
+        x = np.asarray(batch["X"])
+        good = _check_batch(batch, rows.iloc[pos:pos + len(x)], picker, report)
+        keep[pos:pos + len(x)] = good
+        xs.append(x[good])
+        bs.append(np.asarray(batch["window_borders"])[good])
+        pos += len(x)
+    return np.concatenate(xs), np.concatenate(bs), rows[keep].reset_index(drop=True)

@@ -33,38 +33,59 @@ def export_artifact(loaded: LoadedModel, fmt: str, out: str | Path, card: ModelC
     """Write ``loaded``'s network as an ONNX or OpenVINO artifact with its card; returns the model file."""
     import onnx
 
-    from seisforge.deploy.runtimes.export import export_graph
-
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {FORMATS}, got {fmt!r}")
     model = loaded.model
     if getattr(model, "output_type", None) != "array":
         raise ConfigError(f"{loaded.spec}: only SeisBench array pickers (PhaseNet-like) can be exported")
     card = card or model_card_of(loaded)
-    graph = export_graph(model, len(model.component_order), int(model.in_samples), {}, part="net")[0]
-    proto = onnx.load_from_string(graph)
-    del proto.metadata_props[:]
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = CARD_KEY, card_json(card)
+    graph = network_graph(loaded)
+    out = prepare_out(out)
+    if fmt == "onnx":
+        return save_onnx(onnx.load_from_string(graph), card, out)
+    import openvino as ov
+
+    return save_openvino(ov.Core().read_model(graph, b""), card, out)
+
+
+def network_graph(loaded: LoadedModel) -> bytes:
+    """The ONNX graph of a picker's network alone (input ``x`` normalised windows, output ``y``)."""
+    from seisforge.deploy.runtimes.export import export_graph
+
+    model = loaded.model
+    try:
+        return export_graph(model, len(model.component_order), int(model.in_samples), {}, part="net")[0]
+    except ValueError as err:
+        raise ConfigError(f"{loaded.spec}: {err}") from None
+
+
+def prepare_out(out: str | Path) -> Path:
+    """Create the artifact folder, or a clear error naming it."""
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DataError(f"--out {out}: cannot create the folder ({err.strerror})") from None
+    return out
+
+
+def save_onnx(proto: Any, card: ModelCard, out: Path) -> Path:
+    """``out/model.onnx`` with the card in ``metadata_props``, and ``out/model_card.json``."""
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = CARD_KEY, card_json(card)
     write_card(card, out / "model_card.json")
-    if fmt == "onnx":
-        path = out / "model.onnx"
-        path.write_bytes(proto.SerializeToString())
-        return path
-    return _write_openvino(proto, card, out)
+    path = out / "model.onnx"
+    path.write_bytes(proto.SerializeToString())
+    return path
 
 
-def _write_openvino(proto: Any, card: ModelCard, out: Path) -> Path:
-    """OpenVINO IR (``model.xml`` + ``model.bin``) converted from the ONNX graph, the card in ``rt_info``."""
+def save_openvino(model: Any, card: ModelCard, out: Path, fp16: bool = False) -> Path:
+    """``out/model.xml`` + ``model.bin`` (float16 weights when ``fp16``), the card in ``rt_info``."""
     import openvino as ov
 
-    model = ov.Core().read_model(proto.SerializeToString(), b"")  # ONNX bytes, weights inside
     model.set_rt_info(card_json(card), CARD_KEY)
+    write_card(card, out / "model_card.json")
     path = out / "model.xml"
-    ov.save_model(model, str(path), compress_to_fp16=False)
+    ov.save_model(model, str(path), compress_to_fp16=fp16)
     return path

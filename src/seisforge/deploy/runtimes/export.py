@@ -55,6 +55,8 @@ def export_graph(model: Any, in_channels: int, in_samples: int, argdict: dict[st
     if part not in ("auto", "net", "pre"):
         raise ValueError(f"part must be auto, net or pre, got {part!r}")
     example = torch.randn(4, in_channels, in_samples, generator=torch.Generator().manual_seed(0))
+    if not getattr(model, "traceable", True):  # its forward leaves torch: tracing would freeze constants
+        raise ValueError(f"{type(model).__name__} has no graph to export; run it with --backend torch")
     stored = getattr(model, "onnx_net_graph", None)  # an exported picker (onnx:PATH) is not re-exported
     if stored is not None and part != "pre":
         if part == "net":

@@ -1,0 +1,95 @@
+"""One compression step: load, compress, write the artifact, its card and ``compress_report.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from seisforge.compress import int8
+from seisforge.deploy.runtimes.artifact import (
+    model_card_of,
+    network_graph,
+    prepare_out,
+    save_onnx,
+    save_openvino,
+)
+from seisforge.errors import ConfigError
+from seisforge.models.loaded import LoadedModel
+from seisforge.runinfo import RunReport, environment, sha256_file
+
+METHODS = ("int8", "fp16")
+BACKENDS = ("openvino", "onnxruntime")
+
+
+def compress(loaded: LoadedModel, method: str, out: str | Path, dataset: str | Path | None = None,
+             targets: str | Path | None = None, backend: str = "openvino", max_drop: float = 0.01,
+             calibration_windows: int = 300, seed: int = 0) -> dict[str, Any]:
+    """Compress ``loaded`` with ``method`` into ``out``; returns the report (also written as JSON)."""
+    if method not in METHODS:
+        raise ConfigError(f"--method must be one of {METHODS}, got {method!r}")
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend must be one of {BACKENDS}, got {backend!r}")
+    out = prepare_out(out)
+    graph = network_graph(loaded)
+    card = model_card_of(loaded, _parent_card(loaded))
+    if method == "fp16":
+        path, info = _fp16(graph, card, loaded, out)
+    else:
+        path, info = _int8(graph, card, loaded, out, dataset, targets, backend, max_drop, calibration_windows, seed)
+    return _write_report(loaded, method, backend, path, graph, info, out)
+
+
+def _parent_card(loaded: LoadedModel) -> Path | None:
+    spec = loaded.spec
+    for prefix in ("run:", "onnx:", "openvino:"):
+        if spec.startswith(prefix):
+            path = Path(spec[len(prefix):])
+            return (path if path.is_dir() else path.parent) / "model_card.json"
+    return None
+
+
+def _with_training(card, **training: Any):
+    return dataclasses.replace(card, training={**card.training, **training})
+
+
+def _fp16(graph: bytes, card, loaded: LoadedModel, out: Path):
+    import openvino as ov
+
+    card = _with_training(card, method="fp16", parent=loaded.source, weights="float16 (OpenVINO IR)")
+    return save_openvino(ov.Core().read_model(graph, b""), card, out, fp16=True), {}
+
+
+def _int8(graph, card, loaded, out, dataset, targets, backend, max_drop, n_calib, seed):
+    if dataset is None or targets is None:
+        raise ConfigError("int8 needs --dataset and --targets: dev windows calibrate the quantization and "
+                          "measure the accuracy drop (thresholds and selection use dev data only)")
+    int8.validate_max_drop(max_drop)
+    dev = int8.dev_set(loaded, dataset, targets)
+    calib = int8.calibration_windows(dev, n_calib, seed)
+    common = dict(method="int8", parent=loaded.source, backend=backend, max_drop=max_drop,
+                  calibration_windows=len(calib), calibration_seed=seed, dev_windows=len(dev))
+    if backend == "openvino":
+        model, info = int8.quantize_openvino(graph, dev, calib, max_drop)
+        return save_openvino(model, _with_training(card, **common, **info), out), info
+    path, info = int8.quantize_onnxruntime(graph, dev, calib, max_drop, out)
+    import onnx
+
+    return save_onnx(onnx.load(str(path)), _with_training(card, **common, **info), out), info
+
+
+def _write_report(loaded, method, backend, path: Path, graph: bytes, info: dict, out: Path) -> dict[str, Any]:
+    files = [path] + ([path.with_suffix(".bin")] if path.suffix == ".xml" else [])
+    size = sum(f.stat().st_size for f in files)
+    report = RunReport("compress")
+    report.processed = 1
+    report.notes.update({
+        "method": method, "backend": backend if method == "int8" else "openvino", "input": loaded.spec,
+        "artifact": str(path), "artifact_bytes": size, "float32_graph_bytes": len(graph),
+        "size_ratio": len(graph) / size if size else None, "sha256": sha256_file(path), **info,
+    })
+    report.write(out)
+    report.write(out / "compress_report.json")
+    (out / "env.json").write_text(json.dumps(environment(), indent=2, default=str))
+    return report.notes
