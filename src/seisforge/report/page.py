@@ -24,8 +24,8 @@ main{padding:8px 24px 40px}section{background:#fff;border:1px solid #ddd;border-
 padding:8px 18px 18px;margin:18px 0}h2{border-bottom:2px solid #56B4E9;padding-bottom:4px}
 figure{margin:12px 0}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:.9em;color:#444;
 max-width:1000px}table{border-collapse:collapse;font-size:.85em;margin:8px 0}
-th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f0f0f0}
-td:first-child,th:first-child{text-align:left}table.sortable th{cursor:pointer}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f0f0f0;text-align:center}
+td:first-child,th:first-child,td[data-v=""]{text-align:left}table.sortable th{cursor:pointer}
 table.sortable th[data-dir="asc"]::after{content:" \\25B2"}table.sortable th[data-dir="desc"]::after{content:" \\25BC"}
 pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:360px;font-size:.8em}
 .note{color:#555;font-size:.9em}.sources{color:#777;font-size:.8em}

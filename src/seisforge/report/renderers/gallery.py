@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from seisforge.bench.picking.score import read_predictions
 from seisforge.report import page
 from seisforge.report.core import Context, esc
 
@@ -29,17 +30,12 @@ log = logging.getLogger(__name__)
 GALLERY_N = 3  # windows per category
 
 
-def _read(pred_dir: Path, name: str) -> pd.DataFrame | None:
-    p = pred_dir / f"{name}.csv"
-    return pd.read_csv(p, dtype={"source_id": str, "trace_chunk": str}) if p.is_file() else None
-
-
 def select_windows(pred_dir: Path, result: dict, n: int, seed: int) -> dict[str, pd.DataFrame]:
     """The rows of each gallery category (see the module docstring)."""
     from seisforge.bench.picking import metrics as M
 
     out: dict[str, pd.DataFrame] = {}
-    t23, t1 = _read(pred_dir, "test_task23"), _read(pred_dir, "test_task1")
+    t23, t1 = read_predictions(pred_dir, "test_task23"), read_predictions(pred_dir, "test_task1")
     thr = result.get("thresholds", {})
     if t23 is not None and not t23.empty:
         t23 = t23.copy()
@@ -178,12 +174,17 @@ def gallery_html(pred_dir: Path, result: dict, ctx: Context) -> str:
         picker = _load(pred_dir, notes)
         dataset = _existing(notes["dataset"], pred_dir)
         parts = []
-        t23 = _read(pred_dir, "test_task23")
+        t23 = read_predictions(pred_dir, "test_task23")
+        # one pass over the dataset and one model call for all categories
+        x, borders = window_inputs(dataset, pd.concat(cats.values(), ignore_index=True), picker)
+        probs = picker.probabilities(x) if hasattr(picker, "probabilities") else None
+        start = 0
         for name, rows in cats.items():
-            x, borders = window_inputs(dataset, rows, picker)
-            rows = rows.assign(_border=borders[:, 0])
-            probs = picker.probabilities(x) if hasattr(picker, "probabilities") else None
-            parts.append(page.figure(category_figure(name, rows, x, probs, picker, t23), _caption(name)))
+            sl = slice(start, start + len(rows))
+            start += len(rows)
+            rows = rows.assign(_border=borders[sl, 0])
+            fig = category_figure(name, rows, x[sl], None if probs is None else probs[sl], picker, t23)
+            parts.append(page.figure(fig, _caption(name)))
     except Exception as err:  # noqa: BLE001 - a gone dataset or model must not break the report
         log.warning("gallery of %s: %s", pred_dir, err)
         return page.note(f"No gallery: cannot rebuild the windows ({esc(type(err).__name__)}: {esc(err)}).")

@@ -66,8 +66,11 @@ def leaderboard_html(results: dict[str, dict]) -> str:
             + page.note(CI_CAPTION.format(n=n) + " Click a column header to sort."))
 
 
-def comparisons_html(dirs: dict[str, Path], results: dict[str, dict]) -> str:
-    """Paired differences of every model against the first, with event-bootstrap CIs."""
+def comparisons_html(dirs: dict[str, Path], results: dict[str, dict], n_boot: int | None = None) -> str:
+    """Paired differences of every model against the first, with event-bootstrap CIs.
+
+    ``n_boot`` resamples (default: as many as the first model's ``metrics.json`` used).
+    """
     from seisforge.bench.picking.score import paired_compare
     from seisforge.bench.report import HEADLINE
     from seisforge.errors import DataError
@@ -75,11 +78,11 @@ def comparisons_html(dirs: dict[str, Path], results: dict[str, dict]) -> str:
     names = list(dirs)
     base = names[0]
     boot = results[base].get("bootstrap", {})
+    n_boot = int(n_boot or boot.get("n", 1000))
     cols, diffs = [], {}
     for other in names[1:]:
         try:
-            diffs[other] = paired_compare(dirs[base], dirs[other], n_boot=int(boot.get("n", 1000)),
-                                          seed=int(boot.get("seed", 0)))
+            diffs[other] = paired_compare(dirs[base], dirs[other], n_boot=n_boot, seed=int(boot.get("seed", 0)))
             cols.append(other)
         except (DataError, FileNotFoundError) as err:
             diffs[other] = {"error": str(err)}
@@ -88,8 +91,9 @@ def comparisons_html(dirs: dict[str, Path], results: dict[str, dict]) -> str:
     errors = [f"{o}: {esc(d['error'])}" for o, d in diffs.items() if "error" in d]
     html = page.table(["metric"] + [f"{o} − {base}" for o in cols], rows, table_id="paired") if cols else ""
     return html + page.note(
-        f"Paired differences (other − {esc(base)}) on the same test windows; the same event resamples are "
-        "applied to both models, so the 95% CI of a difference accounts for their correlation. A CI "
+        f"Paired differences (other − {esc(base)}) on the same test windows, with 95% CIs from {n_boot} "
+        "event-level resamples; the same resamples are applied to both models, so the CI of a difference "
+        "accounts for their correlation. A CI "
         "that excludes 0 is a difference the test set supports." + (" Not compared: " + "; ".join(errors)
                                                                     if errors else ""))
 
@@ -185,7 +189,8 @@ class PickingRenderer:
         if results:
             sec.add(page.heading("Leaderboard (test split)") + leaderboard_html(results))
             if len(results) > 1:
-                sec.add(page.heading("Paired comparisons") + comparisons_html(dirs, results))
+                sec.add(page.heading("Paired comparisons")
+                        + comparisons_html(dirs, results, ctx.options.get("compare_bootstrap")))
             sec.add(page.heading("Figures") + figures_html(dirs, results))
             sec.add(page.heading("Per-bin metrics") + bins_html(results))
             for name, d in dirs.items():

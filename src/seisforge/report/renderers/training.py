@@ -19,9 +19,9 @@ def is_run_dir(path: Path) -> bool:
 
 def curves_figure(runs: dict[str, pd.DataFrame]):
     """Loss (left) and dev residual metrics (right) per epoch, one colour per run."""
-    from seisforge.bench.report import pyplot
-
     from matplotlib.ticker import MaxNLocator
+
+    from seisforge.bench.report import pyplot
 
     plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
