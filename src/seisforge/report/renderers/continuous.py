@@ -107,6 +107,17 @@ def strip_figure(stream, picks: pd.DataFrame, station: str, hour: pd.Timestamp):
     return fig
 
 
+def _hour(text: str) -> pd.Timestamp:
+    """``--hour`` (an ISO UTC time such as ``2024-01-01T05``) floored to the hour."""
+    from seisforge.errors import ConfigError
+
+    try:
+        t = pd.Timestamp(text)
+    except ValueError as err:
+        raise ConfigError(f"--hour {text!r}: not a time (use e.g. 2024-01-01T05)") from err
+    return (t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")).floor("h")
+
+
 def _report_html(rep: dict) -> str:
     rows = [["processed", "", rep.get("processed", 0)]]
     for kind in ("skipped", "failed", "handled"):
@@ -133,7 +144,7 @@ def pick_dir_html(path: Path, ctx: Context) -> str:
     station, hour = busiest_hour(picks)
     station = ctx.options.get("station") or station
     if ctx.options.get("hour"):
-        hour = pd.Timestamp(ctx.options["hour"], tz="UTC").floor("h")
+        hour = _hour(ctx.options["hour"])
     sel = picks[(picks["station"] == station) & (picks["peak_time"].dt.floor("h") == hour)]
     try:
         fig = strip_figure(_stream(run, station, hour), sel, station, hour)

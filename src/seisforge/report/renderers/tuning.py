@@ -57,6 +57,9 @@ def asha_figure(trials: pd.DataFrame, metric: str, hist: dict[str, pd.DataFrame]
             ax.plot([last_x], [last_y], "o", color=color, label=tid)
         if last_x < budget:
             ax.plot([last_x], [last_y], "x", color="k", ms=8)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("budget step (training iteration = epoch)")
     ax.set_ylabel(f"{metric} (objective)")
     ax.set_title("ASHA: x = trial stopped early")
