@@ -1,4 +1,4 @@
-"""The demo pipeline: synthesize -> targets -> predict -> score -> leaderboard, offline."""
+"""The demo pipeline: synthesize -> targets -> predict -> score -> leaderboard -> HTML report, offline."""
 
 from __future__ import annotations
 
@@ -136,4 +136,15 @@ def run_demo(out: str | Path, events: int = 400, noise_traces: int = 120, seed: 
     for p in paths:
         print(f"  {p}")
     print(f"  {out / 'demo_summary.json'}")
+    index = demo_report(out)
+    print(f"\nReport (open in a browser, works offline): {index}")
     return summary
+
+
+def demo_report(out: Path) -> Path:
+    """The HTML report over the demo's outputs: ``out/report/index.html``."""
+    from seisforge.report import build_report
+
+    print("[report] writing the HTML report (leaderboard, figures, waveform gallery, training curves)")
+    # 100 paired-comparison resamples keep this step short; the caption states the number
+    return build_report([out], out / "report", title="seisforge demo report", options={"compare_bootstrap": 100})

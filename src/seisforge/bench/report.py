@@ -73,12 +73,19 @@ def leaderboard_table(results: dict[str, dict]) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame(rows), "\n".join(lines) + "\n"
 
 
-def _pyplot():
+#: Okabe & Ito (2008) colour-blind-safe palette, the colour cycle of every benchmark and report figure
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000"]
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend with the :data:`OKABE_ITO` colour cycle."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from cycler import cycler
 
+    plt.rcParams["axes.prop_cycle"] = cycler(color=OKABE_ITO)
     return plt
 
 
@@ -88,7 +95,7 @@ def _finish(fig, axes_row, ylabel: str, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     fig.clf()
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -99,7 +106,7 @@ def _test_rows(pred_dir: Path) -> pd.DataFrame | None:
 
 def figure_recall_vs_threshold(dirs: dict[str, Path], results: dict[str, dict], out: Path) -> Path:
     """Test recall (correct picks within the tolerance) against the pick threshold, per phase."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     thr_grid = np.linspace(0, 1, 101)
     for name, d in dirs.items():
@@ -118,14 +125,14 @@ def figure_recall_vs_threshold(dirs: dict[str, Path], results: dict[str, dict], 
                 ax.plot([thr], [M.pick_outcome(prob, res, thr)[1].mean()], "o", color=line.get_color())
     for ax, ph in zip(axes, M.PHASES):
         ax.set_title(f"{ph}: recall (|residual| <= {M.PICK_TOLERANCE_S} s) vs threshold")
-        ax.set_xlabel("pick threshold (o: chosen on dev)")
+        ax.set_xlabel("pick threshold on peak probability (o: chosen on dev)")
         ax.grid(alpha=0.3)
-    return _finish(fig, axes, "test recall", out / "recall_vs_threshold.png")
+    return _finish(fig, axes, "test recall (fraction)", out / "recall_vs_threshold.png")
 
 
 def figure_residuals(dirs: dict[str, Path], out: Path) -> Path:
     """Residual histograms over the full window (no clipping), per phase, log counts."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     frames = {n: _test_rows(d) for n, d in dirs.items()}
     for ax, ph in zip(axes, M.PHASES):
@@ -141,7 +148,7 @@ def figure_residuals(dirs: dict[str, Path], out: Path) -> Path:
         ax.set_title(f"{ph} residual, full window range")
         ax.set_xlabel("predicted - labelled onset (s)")
         ax.grid(alpha=0.3)
-    return _finish(fig, axes, "windows", out / "residual_histograms.png")
+    return _finish(fig, axes, "windows (count, log scale)", out / "residual_histograms.png")
 
 
 def bin_order(frames, by: str) -> list[str]:
@@ -151,9 +158,13 @@ def bin_order(frames, by: str) -> list[str]:
     return ordered(present, BENCH_BINS.get(by))
 
 
+BIN_AXIS_LABELS = {"distance": "epicentral distance bin (km)", "magnitude": "magnitude bin",
+                   "snr": "SNR bin (dB)", "dataset": "dataset"}
+
+
 def figure_bins(results: dict[str, dict], out: Path) -> Path:
     """Per-bin recall and MAE with 95% CI bars (distance, magnitude, SNR, dataset)."""
-    plt = _pyplot()
+    plt = pyplot()
 
     groups = ["distance", "magnitude", "snr", "dataset"]
     fig, axes = plt.subplots(2, len(groups), figsize=(4 * len(groups), 7), squeeze=False)
@@ -184,6 +195,8 @@ def figure_bins(results: dict[str, dict], out: Path) -> Path:
             ax.set_xticklabels(labels, rotation=30, fontsize=8)
             ax.set_xlim(-0.5, max(len(labels), 1) - 0.5)
             ax.set_title(f"{metric} by {by}")
+            ax.set_xlabel(BIN_AXIS_LABELS.get(by, by))
+            ax.set_ylabel("test recall (fraction)" if metric == "recall" else "test MAE (s)")
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()

@@ -91,7 +91,7 @@ def heatmap(runs: list[dict[str, Any]], path: Path) -> Path:
     labels = [f"{r['dataset']}/{r['label']}" for r in runs]
     vals = np.array([[r["E"][c] for c in E_COLS] + [r["avg"]] for r in runs], dtype=float)
     fig, ax = plt.subplots(figsize=(1.0 + 0.7 * 13, 1.0 + 0.45 * len(runs)))
-    im = ax.imshow(np.clip(vals, -100, 100), cmap="RdYlGn", vmin=-100, vmax=100, aspect="auto")
+    im = ax.imshow(np.clip(vals, -100, 100), cmap="PuOr", vmin=-100, vmax=100, aspect="auto")
     ax.set_xticks(range(13), E_COLS + ["Avg"])
     ax.set_yticks(range(len(runs)), labels)
     for i in range(vals.shape[0]):

@@ -161,6 +161,19 @@ def _preloaded_batches(source, rows: pd.DataFrame, picker, batch_size: int):
         yield {"X": x, "window_borders": borders, "checks": checks}
 
 
+def window_inputs(dataset: str | Path, rows: pd.DataFrame, picker: WindowPicker) -> tuple[np.ndarray, np.ndarray]:
+    """The model inputs of some target ``rows`` exactly as :func:`predict` builds them.
+
+    Returns ``(x, borders)``: normalised windows (N, C, in_samples) and their local evaluation borders
+    (N, 2). ``rows`` need ``trace_name``, ``trace_chunk``, ``start_sample`` and ``end_sample`` at the
+    picker's rate (a prediction CSV's rows are). Used to look at single windows again (report gallery).
+    """
+    ds, _, _ = _open_with_keys(dataset, picker, False, RunReport("window inputs"))
+    rows = rows.assign(trace_chunk=rows["trace_chunk"].fillna("").astype(str)).reset_index(drop=True)
+    batch = next(_preloaded_batches(ds, rows, picker, max(len(rows), 1)))
+    return batch["X"], batch["window_borders"]
+
+
 def _check_batch(batch, rows: pd.DataFrame, picker, report: RunReport) -> np.ndarray:
     """Which windows of a batch can be predicted; counts the rest (and documented handlings)."""
     checks = np.asarray(batch["checks"])

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 SCHEMA = "seisforge.metrics/1"
 
 
-def _read(pred_dir: Path, name: str) -> pd.DataFrame | None:
+def read_predictions(pred_dir: Path, name: str) -> pd.DataFrame | None:
+    """One prediction CSV (``{split}_task{1,23}``) of a prediction folder; None when absent."""
     path = pred_dir / f"{name}.csv"
     if not path.is_file():
         return None
@@ -175,7 +176,7 @@ def score(pred_dir: str | Path, n_boot: int = 1000, seed: int = 0,
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
         raise DataError(f"prediction folder not found: {pred_dir}")
-    files = {n: _read(pred_dir, n) for n in ("dev_task1", "test_task1", "dev_task23", "test_task23")}
+    files = {n: read_predictions(pred_dir, n) for n in ("dev_task1", "test_task1", "dev_task23", "test_task23")}
     if all(v is None for v in files.values()):
         raise DataError(f"{pred_dir}: no {{dev,test}}_task{{1,23}}.csv prediction files")
     reasons: dict[str, str] = {}
@@ -254,7 +255,7 @@ def paired_compare(base_dir: str | Path, other_dir: str | Path, n_boot: int = 10
     mb, mo = (json.loads((d / "metrics.json").read_text()) for d in (base_dir, other_dir))
     out: dict = {"base": str(base_dir), "other": str(other_dir), "delta": {}, "ci95": {}}
     for name in ("test_task1", "test_task23"):
-        b, o = _read(base_dir, name), _read(other_dir, name)
+        b, o = read_predictions(base_dir, name), read_predictions(other_dir, name)
         if b is None or o is None or b.empty:
             continue
         b, o = _aligned(b, o, name)
