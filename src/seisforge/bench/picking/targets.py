@@ -29,8 +29,8 @@ real arrival is somewhere else) gives no noise window; such windows are dropped 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
