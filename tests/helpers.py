@@ -63,13 +63,16 @@ EDGE_TARGET_TRACES = [
 ]
 
 
-def label_table_dataset(path: Path, rows=None, sampling_rate: float = 100.0) -> Path:
-    """A SeisBench dataset (zero waveforms) from ``(n_samples, P, S, second P, second S, split)`` rows
-    (default :data:`EDGE_TARGET_TRACES`); trace ``i`` is named ``lab{i:03d}``."""
+def label_table_dataset(path: Path, rows=None, sampling_rate: float = 100.0, seed: int | None = None) -> Path:
+    """A SeisBench dataset from ``(n_samples, P, S, second P, second S, split)`` rows (default
+    :data:`EDGE_TARGET_TRACES`); trace ``i`` is named ``lab{i:03d}``. Waveforms are zeros, or white noise
+    with ``seed`` (distinct traces, for the manifest's duplicate check)."""
+    rng = None if seed is None else np.random.default_rng(seed)
     traces = []
     for i, (npts, p, s, p2, s2, split) in enumerate(EDGE_TARGET_TRACES if rows is None else rows):
         meta = {"trace_name": f"lab{i:03d}", "trace_sampling_rate_hz": sampling_rate, "split": split,
                 "source_id": f"ev{i:03d}", "trace_p_arrival_sample": p, "trace_s_arrival_sample": s,
                 "trace_p2_arrival_sample": p2, "trace_s2_arrival_sample": s2}
-        traces.append((meta, np.zeros((3, int(npts)), dtype=np.float32)))
+        wave = np.zeros((3, int(npts))) if rng is None else rng.normal(size=(3, int(npts)))
+        traces.append((meta, wave.astype(np.float32)))
     return write_dataset(path, traces)
