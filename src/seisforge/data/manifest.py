@@ -31,8 +31,8 @@ from seisforge.data.manifest_columns import KEY_COLUMNS, MANIFEST_COLUMNS, manif
 from seisforge.data.manifest_io import FORMAT_VERSION, manifest_key
 from seisforge.data.quality import (
     QcConfig,
-    apply_policy,
     apply_pick_policy,
+    apply_policy,
     flag_counts,
     mark_duplicates,
     scan_dataset,
