@@ -96,3 +96,19 @@ def test_manifest_without_waveform_scan_still_catches_negative_picks(tmp_path):
     df, report = _manifest(tmp_path, "drop_pick", qc=False)
     assert report["qc"]["picks_dropped_outside_trace"] == {"P": 1, "S": 0}  # the negative one
     assert df["qc_flags"].str.contains("pick_outside_trace").sum() == 1
+
+
+def test_converted_flagged_traces_never_give_noise_windows(tmp_path):
+    """itp = -50 emptied by convert: the real P is still in the trace, so no noise window may come from it."""
+    from seisforge.bench.picking.targets import generate_targets
+
+    src = _npz_folder(tmp_path)
+    convert_phasenet_npz(src, "picks.csv", tmp_path / "ds", split="test")
+    for generator in ("seisforge", "pick-benchmark"):
+        rep = generate_targets(tmp_path / "ds", tmp_path / generator, splits=("test",), generator=generator)
+        t1 = pd.read_csv(tmp_path / generator / "task1.csv")
+        meta = open_dataset(tmp_path / "ds").metadata
+        flagged = set(meta.loc[meta["trace_label_qc"].fillna("") != "", "trace_name"])
+        assert len(flagged) == 4
+        assert not set(t1.loc[t1["trace_type"] == "noise", "trace_name"]) & flagged
+        assert rep.to_dict()["skipped"]["noise_window_trace_has_flagged_pick"] >= 1

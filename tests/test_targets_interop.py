@@ -79,7 +79,7 @@ def test_pick_benchmark_generator_reproduces_official_windows(tmp_path, case):
     if case == "edge_100hz":
         assert report["skipped"]["noise_window_trace_has_flagged_pick"] == 3
         assert report["skipped"]["noise_window_overlaps_label"] == 2
-        assert report["handled"]["pick_outside_trace_ignored"] == 5
+        assert report["handled"]["flagged_pick_ignored"] == 5
 
 
 @pytest.mark.parametrize("generator", ["seisforge", "pick-benchmark"])

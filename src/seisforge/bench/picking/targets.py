@@ -24,7 +24,8 @@ Two generators share that logic (``generator=``):
 Both follow pick-benchmark's ``phase_dict``: second-event labels (``trace_p2/s2_arrival_sample``) are
 not targets unless ``second_event_targets``. In both, a noise window never overlaps a labelled arrival
 (second events included), and a trace with a label outside ``[0, n_samples)`` (a *flagged pick*: the
-real arrival is somewhere else) gives no noise window; such windows are dropped and counted.
+real arrival is somewhere else; also a trace whose ``trace_label_qc`` says ``data convert`` emptied such a
+pick) gives no noise window; such windows are dropped and counted.
 """
 
 from __future__ import annotations
@@ -84,9 +85,12 @@ def _labels(row: dict, cols: dict[str, str], scale: float, npts: int,
 
     Targets are the labelled arrivals inside ``[0, npts)`` that pick-benchmark's ``phase_dict`` knows
     (plus second events with ``second_event_targets``); all labels include second events; flagged
-    picks are labels outside the trace.
+    picks are labels outside the trace, plus one for a ``trace_label_qc`` flag left by ``data convert``
+    (a pick it emptied: the real arrival is still in the trace somewhere).
     """
     targets, labels, flagged = [], [], 0
+    if "pick_outside_trace" in str(row.get("trace_label_qc") or ""):
+        flagged += 1
     for col, phase in cols.items():
         v = row.get(col)
         if v is None or not np.isfinite(v):
@@ -248,7 +252,7 @@ def _seisforge_rows(dataset, seed: int, sampling_rate: float, splits: tuple[str,
         base = _base(row, idx, split, sampling_rate)
         targets, labels, flagged = _labels(row, cols, scale, npts, second_event_targets)
         if flagged:
-            report.handle("pick_outside_trace_ignored", row["trace_name"], n=flagged)
+            report.handle("flagged_pick_ignored", row["trace_name"], n=flagged)
         before = min(labels) if labels else None
         task1 += [{**base, **w} for w in _task1_windows(draw1, targets, labels, flagged, npts, w1,
                                                          noise_before_events, report, noise_before=before)]
@@ -275,7 +279,7 @@ def _pick_benchmark_rows(dataset, seed: int, sampling_rate: float, splits: tuple
         npts = wave.shape[-1]
         targets, labels, flagged = _labels(meta, cols, 1.0, npts, second_event_targets)
         if flagged:
-            report.handle("pick_outside_trace_ignored", meta["trace_name"], n=flagged)
+            report.handle("flagged_pick_ignored", meta["trace_name"], n=flagged)
         samples.append((_base(meta, i, str(meta.get("split", "")), sampling_rate), npts, targets, labels, flagged))
         report.processed += 1
     draw = _legacy_draw(np.random.RandomState(seed))
