@@ -41,3 +41,38 @@ def names_by_original(path: Path) -> dict[str, str]:
     meta = pd.read_csv(path / "metadata.csv")
     orig = meta["trace_name_original"] if "trace_name_original" in meta else meta["trace_name"]
     return dict(zip(orig.fillna(meta["trace_name"]), meta["trace_name"]))
+
+
+#: Traces of :func:`edge_target_dataset`: (n_samples, P, S, second P, second S, split). Labels beyond the
+#: trace, negative labels, short traces, second events before and after the first event, float onsets.
+EDGE_TARGET_TRACES = [
+    (6000, 7000.0, 8000.0, np.nan, np.nan, "test"),
+    (6000, -50.0, 3500.0, np.nan, np.nan, "test"),
+    (200, 3000.0, np.nan, np.nan, np.nan, "test"),
+    (2500, 1200.0, 1800.0, np.nan, np.nan, "dev"),
+    (6000, 4500.0, 5200.0, 1000.0, 1500.0, "dev"),
+    (6000, 3600.0, 4100.0, 4300.0, 4800.0, "dev"),
+    (6000, np.nan, np.nan, np.nan, np.nan, "dev"),
+    (6000, np.nan, np.nan, 2000.0, 2600.0, "test"),
+    (6000, 3050.5, 3500.7, np.nan, np.nan, "test"),
+    (4000, 150.0, 3950.0, np.nan, np.nan, "train"),
+    (12000, 9000.0, 10000.0, np.nan, np.nan, "dev"),
+    (6000, 3000.4, 3055.0, np.nan, np.nan, "dev"),
+    (6000, 5990.0, np.nan, np.nan, np.nan, "test"),
+    (3000, 2950.0, 6100.0, np.nan, np.nan, "test"),
+]
+
+
+def label_table_dataset(path: Path, rows=None, sampling_rate: float = 100.0, seed: int | None = None) -> Path:
+    """A SeisBench dataset from ``(n_samples, P, S, second P, second S, split)`` rows (default
+    :data:`EDGE_TARGET_TRACES`); trace ``i`` is named ``lab{i:03d}``. Waveforms are zeros, or white noise
+    with ``seed`` (distinct traces, for the manifest's duplicate check)."""
+    rng = None if seed is None else np.random.default_rng(seed)
+    traces = []
+    for i, (npts, p, s, p2, s2, split) in enumerate(EDGE_TARGET_TRACES if rows is None else rows):
+        meta = {"trace_name": f"lab{i:03d}", "trace_sampling_rate_hz": sampling_rate, "split": split,
+                "source_id": f"ev{i:03d}", "trace_p_arrival_sample": p, "trace_s_arrival_sample": s,
+                "trace_p2_arrival_sample": p2, "trace_s2_arrival_sample": s2}
+        wave = np.zeros((3, int(npts))) if rng is None else rng.normal(size=(3, int(npts)))
+        traces.append((meta, wave.astype(np.float32)))
+    return write_dataset(path, traces)

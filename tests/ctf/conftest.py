@@ -11,10 +11,10 @@ from seisforge.wavefield.simulate import simulate
 
 @pytest.fixture(scope="session")
 def tiny_datasets(tmp_path_factory) -> dict[str, Path]:
-    """One ``tiny`` dataset per simulator (seed 0)."""
+    """One ``tiny`` dataset per simulator (seed 0), in the official layout ``data/<name>/<name>.yaml``."""
     root = tmp_path_factory.mktemp("ctf_tiny")
     out = {}
     for kind in ("global", "das", "crustal"):
-        simulate(kind, root / kind, size="tiny", seed=0)
-        out[kind] = root / kind
+        out[kind] = root / "data" / f"{kind}_tiny"
+        simulate(kind, out[kind], size="tiny", seed=0)
     return out

@@ -15,25 +15,30 @@ from seisforge.wavefield.models.simple import NoConfig, ZeroModel
 
 
 def test_simulate_run_leaderboard(tmp_path, capsys):
-    data = tmp_path / "das"
-    assert main(["ctf", "simulate", "das", "--size", "tiny", "--seed", "1", "--out", str(data)]) == 0
+    top = tmp_path / "ctf"
+    data = top / "data" / "das_tiny"
+    assert main(["ctf", "simulate", "das", "--size", "tiny", "--seed", "1", "--out", str(top)]) == 0
     assert "cell-updates/s" in capsys.readouterr().out
+    assert (data / "das_tiny.yaml").is_file()
     for model in ("zero", "dmd"):
-        assert main(["ctf", "run", "--data", str(data), "--model", model, "--out", str(tmp_path / "res" / model)]) == 0
-    res = tmp_path / "res" / "dmd"
+        assert main(["ctf", "run", "--data", str(data), "--model", model, "--out", str(top), "--batch-id", "b1"]) == 0
+    res = top / "results" / "das_tiny" / "dmd" / "b1"
     for pid in range(1, 10):
         pred = np.load(res / f"pair{pid}" / "predictions.npy")
         assert pred.ndim == 2
         assert set(yaml.safe_load((res / f"pair{pid}" / "evaluation_results.yaml").read_text()))
     batch = yaml.safe_load((res / "batch_results.yaml").read_text())
-    assert [p["pair_id"] for p in batch["pairs"]] == list(range(1, 10))
+    assert [p["pair_id"] for p in batch["pairs"]] == list(range(1, 10)) and batch["batch_id"] == "b1"
     assert (res / "config.resolved.yaml").is_file() and (res / "environment.json").is_file()
-    assert main(["ctf", "leaderboard", str(tmp_path / "res"), "--out", str(tmp_path / "lb")]) == 0
+    # the same batch id twice is refused: two runs never mix in one batch folder
+    assert main(["ctf", "run", "--data", str(data), "--model", "dmd", "--out", str(top), "--batch-id", "b1"]) == 2
+    assert main(["ctf", "leaderboard", str(top / "results"), "--out", str(tmp_path / "lb")]) == 0
     md = (tmp_path / "lb" / "leaderboard.md").read_text()
     zero_row = next(line for line in md.splitlines() if line.startswith("| zero "))
-    assert zero_row == "| zero | " + " | ".join(["0.0"] * 12) + " | 0.0 |"
+    assert zero_row == "| zero | " + " | ".join(["0.0"] * 12) + " | 0.0 | 0.0 |"
+    assert "AvgScore (official mean) | AvgScore (clipped)" in md
     csv = (tmp_path / "lb" / "leaderboard.csv").read_text().splitlines()
-    assert len(csv) == 3 and csv[0].startswith("dataset,model,label,split,E1")
+    assert len(csv) == 3 and csv[0].startswith("dataset,model,label,batch_id,split,E1")
     assert (tmp_path / "lb" / "heatmap.png").stat().st_size > 1000
     assert (tmp_path / "lb" / "panels_das_tiny_dmd.png").is_file()
 
@@ -63,9 +68,9 @@ def extra_models(monkeypatch):
 
 
 def test_nan_predictions_score_minus_100_with_reason(tiny_datasets, tmp_path, extra_models, capsys):
-    out = tmp_path / "nan"
     assert main(["ctf", "run", "--data", str(tiny_datasets["crustal"]), "--model", "nan", "--pairs", "1-2",
-                 "--out", str(out)]) == 0
+                 "--out", str(tmp_path), "--batch-id", "n"]) == 0
+    out = tmp_path / "results" / "crustal_tiny" / "nan" / "n"
     assert "non_finite_prediction" in capsys.readouterr().out
     batch = yaml.safe_load((out / "batch_results.yaml").read_text())
     assert batch["pairs"][0]["metrics"] == {"short_time": -100.0, "long_time": -100.0}
@@ -91,8 +96,9 @@ def test_bad_input_errors_through_cli(tiny_datasets, tmp_path, extra_models, cap
 
 
 def test_chronos_is_skipped_with_reason(tiny_datasets, tmp_path, capsys):
-    out = tmp_path / "chronos"
-    assert main(["ctf", "run", "--data", str(tiny_datasets["das"]), "--model", "chronos", "--out", str(out)]) == 0
+    assert main(["ctf", "run", "--data", str(tiny_datasets["das"]), "--model", "chronos", "--out", str(tmp_path),
+                 "--batch-id", "c"]) == 0
+    out = tmp_path / "results" / "das_tiny" / "chronos" / "c"
     assert "skipped model chronos" in capsys.readouterr().out
     report = json.loads((out / "run_report.json").read_text())
     assert report["skipped"] == {"model_unavailable": 1} and "local weights" in report["notes"]["reason"]

@@ -9,7 +9,8 @@ def _targets(args: argparse.Namespace) -> int:
     from seisforge.bench.picking.targets import generate_targets
 
     report = generate_targets(args.dataset, args.out, seed=args.seed, sampling_rate=args.sampling_rate,
-                              splits=tuple(args.splits.split(",")))
+                              splits=tuple(args.splits.split(",")), generator=args.generator,
+                              second_event_targets=args.second_event_targets)
     n = report.to_dict()["notes"]
     print(f"task1: {n['task1_rows']}\ntask23: {n['task23_rows']}\n-> {args.out}")
     return 0
@@ -88,6 +89,10 @@ def register(sub: argparse._SubParsersAction):
     t.add_argument("--seed", type=int, default=42)
     t.add_argument("--sampling-rate", type=float, default=100.0)
     t.add_argument("--splits", default="dev,test")
+    t.add_argument("--generator", choices=("seisforge", "pick-benchmark"), default="seisforge",
+                   help="pick-benchmark: the same windows as its generate_eval_targets.py for the same seed")
+    t.add_argument("--second-event-targets", action="store_true",
+                   help="also make second-event arrivals (p2/s2) targets; pick-benchmark ignores them")
     t.set_defaults(func=_targets)
 
     p = verbs.add_parser("predict", help="predict target windows with a model")

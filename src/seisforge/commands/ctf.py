@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 log = logging.getLogger("seisforge.ctf")
 
@@ -16,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
 
     p = sub.add_parser("simulate", help="simulate a dataset in the official CTF layout")
     p.add_argument("kind", choices=["global", "das", "crustal"])
-    p.add_argument("--out", required=True, help="dataset folder to write")
+    p.add_argument("--out", required=True, help="CTF top folder: the dataset goes to OUT/data/NAME/NAME.yaml")
+    p.add_argument("--name", help="dataset name (default KIND_SIZE, e.g. crustal_small)")
     p.add_argument("--size", default="small", choices=["tiny", "small", "paper"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--format", default="npz", choices=["npz", "npy", "mat"], help="matrix file format")
@@ -30,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     p.add_argument("--config", help="model config yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--pairs", default="all", help="all, 4, 1-3 or 1,3,5")
-    p.add_argument("--out", required=True, help="results folder")
+    p.add_argument("--out", required=True,
+                   help="CTF top folder: results go to OUT/results/DATASET/MODEL/BATCH_ID/pairN")
+    p.add_argument("--batch-id", help="batch folder name (default batch_<UTC yyyymmdd_HHMMSS>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--validation", action="store_true", help="score on the validation split instead of test")
     p.add_argument("--norm", default="spectral", choices=["spectral", "frobenius"],
@@ -60,12 +64,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Handler of ``ctf simulate``."""
+    from seisforge.paths import resolve_under
     from seisforge.wavefield.simulate import simulate
 
-    info = simulate(args.kind, args.out, size=args.size, seed=args.seed, overrides=args.overrides,
+    name = args.name or f"{args.kind}_{args.size}"
+    out = resolve_under(Path(args.out), Path("data") / name)
+    info = simulate(args.kind, out, size=args.size, seed=args.seed, overrides=args.overrides,
                     ext=args.format, progress=lambda label: log.info("%s: simulating %s", args.kind, label))
     rate = info["cell_updates"] / max(info["elapsed_s"], 1e-9)
-    print(f"wrote {args.out} ({args.kind}, {args.size}, seed {args.seed}) in {info['elapsed_s']:.2f} s, "
+    print(f"wrote {out} ({args.kind}, {args.size}, seed {args.seed}) in {info['elapsed_s']:.2f} s, "
           f"{rate:.3g} cell-updates/s")
     return 0
 
@@ -79,31 +86,32 @@ def _model_config(args: argparse.Namespace) -> dict:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Handler of ``ctf run``."""
-    from pathlib import Path
-
     from seisforge.runinfo import RunReport
     from seisforge.wavefield.layout import read_ctf_dataset
     from seisforge.wavefield.models import ModelUnavailable
-    from seisforge.wavefield.runner import run_model
+    from seisforge.wavefield.runner import batch_dir, run_model
 
     ds = read_ctf_dataset(args.data)
     pairs = ds.parse_pairs(args.pairs)
     cfg = _model_config(args)
+    out = batch_dir(args.out, ds.name, args.model, args.batch_id)
     try:
-        batch = run_model(ds, args.model, cfg, pairs, args.out, seed=args.seed, validation=args.validation,
+        batch = run_model(ds, args.model, cfg, pairs, out, seed=args.seed, validation=args.validation,
                           norm=args.norm, log_power=args.log_power, progress=True)
     except ModelUnavailable as err:
         report = RunReport(command=f"ctf run {args.model}")
         report.skip("model_unavailable", key=args.model)
         report.notes["reason"] = str(err)
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        report.write(Path(args.out) / "run_report.json")
+        out.mkdir(parents=True, exist_ok=True)
+        report.write(out / "run_report.json")
         print(f"skipped model {args.model}: {err}")
         return 0
     es = batch["E"]
     shown = " ".join(f"{k}={v:.1f}" for k, v in es.items() if v is not None)
-    avg = batch["avg_score"]
-    print(f"{ds.name}/{args.model}: {shown}" + (f" | AvgScore={avg:.2f}" if avg is not None else ""))
+    avgs = [(label, batch[key]) for label, key in (("AvgScore(official mean)", "avg_score_official"),
+                                                   ("AvgScore(clipped)", "avg_score_clipped"))]
+    print(f"{ds.name}/{args.model}: {shown}" + "".join(f" | {k}={v:.2f}" for k, v in avgs if v is not None))
+    print(f"-> {out}")
     fails = [p for p in batch["pairs"] if p.get("failure")]
     for p in fails:
         print(f"pair {p['pair_id']}: {p['failure']} (scored -100)")

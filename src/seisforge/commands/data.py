@@ -11,11 +11,14 @@ def _convert(args: argparse.Namespace) -> int:
 
     report = convert_phasenet_npz(
         args.src, args.picks, args.out, split=args.split, fractions=parse_fractions(args.fractions),
-        seed=args.seed,
+        seed=args.seed, pick_policy=args.pick_policy,
     )
     d = report.to_dict()
     print(f"converted {d['processed']} traces -> {args.out} (failed: {d['failed'] or 0}; "
           f"dead components recorded: {d['handled'].get('dead_component_recorded', 0)})")
+    outside = d["handled"].get("pick_outside_trace_dropped", 0) + d["skipped"].get("pick_outside_trace", 0)
+    if outside:
+        print(f"label QC: {outside} pick(s)/trace(s) outside their trace ({args.pick_policy}); see the report")
     print(f"splits: {d['notes']['traces_per_split']}; report: {args.out}/run_report.json")
     return 0
 
@@ -53,6 +56,9 @@ def register(sub: argparse._SubParsersAction):
     p.add_argument("--split", default="auto", choices=["auto", "train", "dev", "test"])
     p.add_argument("--fractions", default="0.6,0.2,0.2", help="train,dev,test fractions for --split auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pick-policy", default="drop_pick", choices=["drop_pick", "drop_trace", "error"],
+                   help="label QC of an itp/its outside the trace: drop the pick (counted), drop the trace "
+                        "(counted) or stop with an error")
     p.set_defaults(func=_convert)
 
     s = verbs.add_parser("synth", help="synthetic labelled seismograms as a SeisBench dataset")

@@ -29,7 +29,14 @@ from seisforge.data.bins import DISTANCE
 from seisforge.data.leakage import exclusion_mask, load_bench
 from seisforge.data.manifest_columns import KEY_COLUMNS, MANIFEST_COLUMNS, manifest_columns
 from seisforge.data.manifest_io import FORMAT_VERSION, manifest_key
-from seisforge.data.quality import QcConfig, apply_policy, flag_counts, mark_duplicates, scan_dataset
+from seisforge.data.quality import (
+    QcConfig,
+    apply_pick_policy,
+    apply_policy,
+    flag_counts,
+    mark_duplicates,
+    scan_dataset,
+)
 from seisforge.data.rebalance import RebalanceConfig, rebalance
 from seisforge.data.splits import (
     assign_event_splits,
@@ -217,7 +224,7 @@ def build_manifest(
 
 def manifest_from_metadata(
     metas: list[tuple[str, pd.DataFrame, str]], cfg: ManifestConfig,
-    qc_scans: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    qc_scans: dict[str, tuple[np.ndarray, ...]] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """:func:`build_manifest` after the waveform scan: columns, QC policy, filters, flags, benchmark
     exclusion, splits and rebalancing, on metadata already loaded (vectorised).
@@ -229,7 +236,7 @@ def manifest_from_metadata(
     cfg
         Configuration.
     qc_scans
-        Per dataset name, the QC flags and waveform hashes from
+        Per dataset name, the QC flags, waveform hashes and (optionally) trace lengths from
         :func:`seisforge.data.quality.scan_dataset` (``None``: QC not run, reported as such).
     """
     drops: dict[str, int] = {}
@@ -238,6 +245,8 @@ def manifest_from_metadata(
         cols, st = manifest_columns(meta, name)
         if qc_scans is not None:
             cols["qc_flags"] = qc_scans[name][0]
+            if len(qc_scans[name]) > 2:  # trace lengths: label QC of picks outside the trace
+                cols["n_samples"] = qc_scans[name][2]
         frames.append(cols)
         stats[name] = {"source": src, "traces": int(len(cols)), **st}
     df = assemble(frames)
@@ -248,6 +257,7 @@ def manifest_from_metadata(
         df["qc_flags"] = mark_duplicates(manifest_key(df), df["qc_flags"].to_numpy(dtype=object), hashes)
         qc["flag_counts"] = flag_counts(df["qc_flags"])
         df = apply_policy(df, cfg.qc, drops)
+    df, qc["picks_dropped_outside_trace"] = apply_pick_policy(df, cfg.qc, drops)
     df = apply_filters(df, cfg.filters, drops)
     notes: dict = {}
     if cfg.drop_flags:

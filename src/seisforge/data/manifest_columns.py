@@ -60,13 +60,14 @@ def numeric(meta: pd.DataFrame, *candidates: str) -> tuple[np.ndarray, np.ndarra
 def first_picks(meta: pd.DataFrame, phase: str, scale_to: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Earliest finite onset among the ``phase`` (``"P"``/``"S"``) columns, and the column it came from.
 
-    Second-event columns (``trace_p2/s2``) are ignored: they label another event.
+    Second-event columns (``trace_p2/s2``) are ignored: they label another event. Negative onsets are
+    kept (as the earliest): they are labels outside the trace, which the manifest's label QC flags and
+    handles by its policy (:func:`seisforge.data.quality.apply_pick_policy`).
     """
     cols = [c for c, p in PHASE_COLUMNS.items() if p == phase and c in meta.columns and c not in SECOND_EVENT_COLUMNS]
     if not cols:
         return np.full(len(meta), np.nan), np.full(len(meta), "", dtype=object)
     arr = np.column_stack([pd.to_numeric(meta[c], errors="coerce").to_numpy(dtype=float) for c in cols])
-    arr[arr < 0] = np.nan
     has = np.isfinite(arr).any(axis=1)
     idx = np.argmin(np.where(np.isfinite(arr), arr, np.inf), axis=1)
     val = np.where(has, arr[np.arange(len(arr)), idx], np.nan)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from seisforge.data.quality import check_pick_policy, picks_outside
 from seisforge.data.sources import write_dataset
 from seisforge.data.splits import SPLITS, assign_event_splits
 from seisforge.errors import DataError
@@ -46,6 +47,7 @@ def convert_phasenet_npz(
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
     seed: int = 0,
     sampling_rate: float = 100.0,
+    pick_policy: str = "drop_pick",
 ) -> RunReport:
     """Convert a PhaseNet npz folder to ``out/metadata.csv`` + ``out/waveforms.hdf5``.
 
@@ -65,6 +67,11 @@ def convert_phasenet_npz(
         Seed for ``auto``.
     sampling_rate
         Sampling rate of the npz data in Hz.
+    pick_policy
+        Label QC of an ``itp``/``its`` outside ``[0, n_samples)`` (beyond the end or negative):
+        ``drop_pick`` (the pick is left empty, the trace flagged ``pick_outside_trace`` in
+        ``trace_label_qc``, counted as ``pick_outside_trace_dropped``), ``drop_trace`` (counted as
+        skipped ``pick_outside_trace``) or ``error``.
 
     Returns
     -------
@@ -72,13 +79,14 @@ def convert_phasenet_npz(
         Written to ``out/run_report.json`` as well.
     """
     src, out = Path(src), Path(out)
+    check_pick_policy(pick_policy, "--pick-policy")
     wave_dir, picks_path, table = _checked_inputs(src, picks, out, split)
     out.mkdir(parents=True, exist_ok=True)
     report = RunReport("data convert phasenet-npz")
     rows, waves = [], []
     for rec in tqdm(table.itertuples(index=False), total=len(table), desc="reading npz", unit="trace"):
         trace = _read_trace(rec, wave_dir, sampling_rate, report)
-        if trace is not None:
+        if trace is not None and _label_qc(rec, trace, pick_policy, report):
             rows.append(trace[0])
             waves.append(trace[1])
             report.processed += 1
@@ -99,6 +107,7 @@ def convert_phasenet_npz(
         "traces_per_split": meta["split"].value_counts().to_dict(),
         "events_per_split": meta.groupby("split")["source_id"].nunique().to_dict(),
         "traces_with_dead_components": int((meta["trace_dead_components"] != "").sum()),
+        "pick_policy": pick_policy,
     })
     report.write(out)
     return report
@@ -177,3 +186,28 @@ def _read_trace(rec, wave_dir: Path, sampling_rate: float, report: RunReport) ->
         "trace_live_components": 3 - len(dead),
     }
     return row, zne
+
+
+def _label_qc(rec, trace: tuple[dict, np.ndarray], policy: str, report: RunReport) -> bool:
+    """Apply ``policy`` to the picks of ``rec`` outside its trace; False when the trace is dropped.
+
+    The raw ``itp``/``its`` are judged (a negative value is a pick before the trace, not "no pick"; an
+    empty value is no pick).
+    """
+    row, wave = trace
+    cols = {"trace_p_arrival_sample": rec.itp, "trace_s_arrival_sample": rec.its}
+    bad = picks_outside(cols, wave.shape[-1])
+    row["trace_label_qc"] = "pick_outside_trace" if bad else ""
+    if not bad:
+        return True
+    if policy == "error":
+        picks = ", ".join(f"{c.split('_')[1]}={cols[c]}" for c in bad)
+        raise DataError(f"{rec.fname}: pick(s) {picks} outside the {wave.shape[-1]}-sample trace "
+                        "(--pick-policy error)")
+    if policy == "drop_trace":
+        report.skip("pick_outside_trace", str(rec.fname))
+        return False
+    for col in bad:
+        row[col] = np.nan
+    report.handle("pick_outside_trace_dropped", str(rec.fname), n=len(bad))
+    return True

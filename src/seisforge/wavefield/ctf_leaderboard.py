@@ -1,5 +1,10 @@
 """Leaderboard over ``ctf run`` result folders: E1-E12 + AvgScore tables (Markdown, CSV) and figures.
 
+Two AvgScores, named apart: ``AvgScore (official mean)``, the plain mean of E1-E12 as ``ctf4science``
+computes it (NaN when an E is missing), and ``AvgScore (clipped)``, each E clipped to [-100, 100] and
+a missing E counted -100. Tables are ordered by the clipped one, which one diverging long-time score
+cannot dominate.
+
 Figures (matplotlib, Agg): ``heatmap.png`` (rows dataset/model, columns E1-E12 and Avg) and, for each
 run whose dataset folder is still present, ``panels_<dataset>_<model>.png``: truth, prediction and
 error of pair 1 as space-time images.
@@ -16,7 +21,7 @@ import numpy as np
 import yaml
 
 from seisforge.errors import DataError
-from seisforge.wavefield.scores import avg_score, e_scores
+from seisforge.wavefield.scores import avg_score, e_scores, official_avg_score
 
 E_COLS = [f"E{i}" for i in range(1, 13)]
 
@@ -48,9 +53,19 @@ def load_run(run_dir: Path) -> dict[str, Any]:
     return {
         "dir": run_dir, "dataset": str(data.get("dataset", "?")), "model": str(data.get("model", "?")),
         "split": data.get("split", "test"), "data_dir": data.get("data_dir"), "E": es,
-        "avg": avg_score(es), "missing": missing, "failures": failures,
-        "label": str(data.get("model", "?")) + ("" if run_dir.name == data.get("model") else f" ({run_dir.name})"),
+        "avg": avg_score(es), "avg_official": official_avg_score(es), "missing": missing, "failures": failures,
+        "batch_id": str(data.get("batch_id") or run_dir.name), "label": str(data.get("model", "?")),
     }
+
+
+def _disambiguate(runs: list[dict[str, Any]]) -> None:
+    """Add the batch id to the label of runs sharing dataset and model."""
+    seen: dict[tuple[str, str], int] = {}
+    for r in runs:
+        seen[(r["dataset"], r["model"])] = seen.get((r["dataset"], r["model"]), 0) + 1
+    for r in runs:
+        if seen[(r["dataset"], r["model"])] > 1:
+            r["label"] = f"{r['model']} ({r['batch_id']})"
 
 
 def _fmt(v: float) -> str:
@@ -63,18 +78,23 @@ def write_tables(runs: list[dict[str, Any]], out: Path) -> tuple[Path, Path]:
     csv_path, md_path = out / "leaderboard.csv", out / "leaderboard.md"
     with open(csv_path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["dataset", "model", "label", "split", *E_COLS, "AvgScore", "missing", "failures", "dir"])
+        w.writerow(["dataset", "model", "label", "batch_id", "split", *E_COLS, "AvgScore_official_mean",
+                    "AvgScore_clipped", "missing", "failures", "dir"])
         for r in runs:
-            w.writerow([r["dataset"], r["model"], r["label"], r["split"], *[r["E"][c] for c in E_COLS], r["avg"],
+            w.writerow([r["dataset"], r["model"], r["label"], r["batch_id"], r["split"],
+                        *[r["E"][c] for c in E_COLS], r["avg_official"], r["avg"],
                         " ".join(r["missing"]), "; ".join(r["failures"]), str(r["dir"])])
     lines = ["# CTF leaderboard", "",
-             "Scores are 100·(1 − E), clipped to [−100, 100] in AvgScore; a missing or failed E counts −100.", ""]
+             "Scores are 100·(1 − E). AvgScore (official mean): the plain mean of E1–E12, as ctf4science "
+             "computes it. AvgScore (clipped): each E clipped to [−100, 100], a missing or failed E counts −100; "
+             "rows are ordered by it.", ""]
     for ds in sorted({r["dataset"] for r in runs}):
-        lines += [f"## {ds}", "", "| model | " + " | ".join(E_COLS) + " | AvgScore |",
-                  "|---" * (len(E_COLS) + 2) + "|"]
+        lines += [f"## {ds}", "", "| model | " + " | ".join(E_COLS)
+                  + " | AvgScore (official mean) | AvgScore (clipped) |", "|---" * (len(E_COLS) + 3) + "|"]
         for r in sorted((r for r in runs if r["dataset"] == ds), key=lambda r: -r["avg"]):
             name = r["label"] + (" [validation]" if r["split"] == "validation" else "")
-            lines.append(f"| {name} | " + " | ".join(_fmt(r["E"][c]) for c in E_COLS) + f" | {r['avg']:.1f} |")
+            lines.append(f"| {name} | " + " | ".join(_fmt(r["E"][c]) for c in E_COLS)
+                         + f" | {_fmt(r['avg_official'])} | {r['avg']:.1f} |")
         notes = [f"- {r['label']}: {f}" for r in runs if r["dataset"] == ds for f in r["failures"]]
         lines += [""] + (["Failures (scored −100):", *notes, ""] if notes else [])
     md_path.write_text("\n".join(lines))
@@ -92,7 +112,7 @@ def heatmap(runs: list[dict[str, Any]], path: Path) -> Path:
     vals = np.array([[r["E"][c] for c in E_COLS] + [r["avg"]] for r in runs], dtype=float)
     fig, ax = plt.subplots(figsize=(1.0 + 0.7 * 13, 1.0 + 0.45 * len(runs)))
     im = ax.imshow(np.clip(vals, -100, 100), cmap="PuOr", vmin=-100, vmax=100, aspect="auto")
-    ax.set_xticks(range(13), E_COLS + ["Avg"])
+    ax.set_xticks(range(13), E_COLS + ["Avg (clipped)"])
     ax.set_yticks(range(len(runs)), labels)
     for i in range(vals.shape[0]):
         for j in range(vals.shape[1]):
@@ -141,6 +161,7 @@ def ctf_leaderboard(paths: list[str | Path], out: str | Path) -> dict[str, Any]:
     """Build tables and figures for the runs under ``paths`` into ``out``."""
     out = Path(out)
     runs = [load_run(d) for d in find_runs(paths)]
+    _disambiguate(runs)
     csv_path, md_path = write_tables(runs, out)
     figs = [heatmap(runs, out / "heatmap.png")]
     used: set[str] = set()

@@ -1,9 +1,10 @@
 """Run a wavefield model on CTF pairs and write the ``ctf4science`` result layout.
 
-``<out>/pair<id>/predictions.npy``, ``<out>/pair<id>/evaluation_results.yaml`` (metric -> score),
-``<out>/pair<id>/config.yaml``, ``<out>/batch_results.yaml`` (``pairs: [{pair_id, metrics}]`` plus
-E1-E12 and ``avg_score``), ``<out>/config.resolved.yaml``, ``<out>/environment.json`` and
-``<out>/run_report.json``.
+A run writes one *batch folder*, in the official layout ``results/<dataset>/<method>/<batch_id>/``
+(:func:`batch_dir`): ``pair<id>/predictions.npy``, ``pair<id>/evaluation_results.yaml`` (metric -> score),
+``pair<id>/config.yaml`` (the resolved model configuration), ``batch_results.yaml`` (``batch_id``,
+``pairs: [{pair_id, metrics}]``, E1-E12 and both AvgScores), ``config.resolved.yaml``,
+``environment.json`` and ``run_report.json``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ import yaml
 from seisforge.errors import DataError
 from seisforge.runinfo import RunReport, environment, seed_everything, write_json
 from seisforge.wavefield.layout import CTFDataset, Split, evaluation_split, validation_split
-from seisforge.wavefield.models import build_wavefield_model
+from seisforge.wavefield.models import build_wavefield_model, resolved_model_config
 from seisforge.wavefield.models.base import Task
-from seisforge.wavefield.scores import FAIL_SCORE, Norm, avg_score, e_scores, score_metrics
+from seisforge.wavefield.scores import (
+    FAIL_SCORE,
+    Norm,
+    avg_score,
+    e_scores,
+    official_avg_score,
+    score_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +87,17 @@ def run_model(
     norm: Norm = "spectral",
     log_power: bool = False,
     progress: bool = False,
+    batch_id: str | None = None,
 ) -> dict[str, Any]:
     """Run ``model_name`` on ``pair_ids`` (test split, or validation split for tuning).
 
-    A prediction with NaN/Inf scores -100 on its metrics with the reason recorded in
+    ``out`` is the batch folder (see :func:`batch_dir`); ``batch_id`` defaults to its name. A
+    prediction with NaN/Inf scores -100 on its metrics with the reason recorded in
     ``batch_results.yaml`` and ``run_report.json``. Returns the batch-results mapping.
     """
-    model_config = dict(model_config or {})
+    model_config = resolved_model_config(model_name, model_config)
+    if batch_id is None and out is not None:
+        batch_id = Path(out).name
     report = RunReport(command=f"ctf run {model_name}")
     results: list[PairResult] = []
     it = pair_ids
@@ -103,7 +115,9 @@ def run_model(
             log.warning("pair %d: %s -> scored %s", pid, res.failure, FAIL_SCORE)
     by_pair = {r.pair_id: r.metrics for r in results}
     es = e_scores(by_pair)
+    full = set(pair_ids) == set(ds.pairs)
     batch: dict[str, Any] = {
+        "batch_id": batch_id,
         "dataset": ds.name,
         "data_dir": str(Path(ds.root).resolve()),
         "model": model_name,
@@ -117,7 +131,9 @@ def run_model(
             for r in results
         ],
         "E": {k: (None if np.isnan(v) else float(v)) for k, v in es.items()},
-        "avg_score": avg_score(es) if set(pair_ids) == set(ds.pairs) else None,
+        # both AvgScores, for a run over all nine pairs only: the official plain mean and the clipped one
+        "avg_score_official": _finite_or_none(official_avg_score(es)) if full else None,
+        "avg_score_clipped": avg_score(es) if full else None,
     }
     if out is not None:
         write_results(Path(out), ds, model_name, model_config, results, batch, report)
@@ -138,7 +154,9 @@ def write_results(
             yaml.safe_dump({k: float(v) for k, v in r.metrics.items()}, sort_keys=False)
         )
         (pdir / "config.yaml").write_text(yaml.safe_dump(
-            {"model": {"name": model_name, **model_config}, "dataset": {"name": ds.name, "pair_id": r.pair_id}},
+            {"dataset": {"name": ds.name, "pair_id": [r.pair_id]},
+             "model": {"name": model_name, "batch_id": batch["batch_id"], **model_config},
+             "seed": batch["seed"], "norm": batch["norm"], "log_power": batch["log_power"]},
             sort_keys=False,
         ))
     (out / "batch_results.yaml").write_text(yaml.safe_dump(batch, sort_keys=False))
@@ -149,5 +167,31 @@ def write_results(
         sort_keys=False,
     ))
     write_json(environment(), out / "environment.json")
-    report.notes["avg_score"] = batch["avg_score"]
+    report.notes["avg_score_official"] = batch["avg_score_official"]
+    report.notes["avg_score_clipped"] = batch["avg_score_clipped"]
     report.write(out / "run_report.json")
+
+
+def _finite_or_none(v: float) -> float | None:
+    return None if np.isnan(v) else float(v)
+
+
+def batch_dir(top: str | Path, dataset: str, method: str, batch_id: str | None = None) -> Path:
+    """The official batch folder ``<top>/results/<dataset>/<method>/<batch_id>`` (as
+    ``ctf4science.eval_module.save_results`` builds it from its ``top_dir``).
+
+    ``batch_id`` defaults to ``batch_<UTC yyyymmdd_HHMMSS>``, the official examples' form. An existing
+    batch folder that already holds results is refused, so two runs never mix.
+    """
+    import datetime as _dt
+
+    from seisforge.paths import resolve_under
+
+    if batch_id is None:
+        batch_id = "batch_" + _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d_%H%M%S")
+    if not batch_id or "/" in batch_id or batch_id in (".", ".."):
+        raise DataError(f"--batch-id {batch_id!r} must be a plain folder name")
+    path = resolve_under(Path(top), Path("results") / dataset / method / batch_id)
+    if (path / "batch_results.yaml").exists():
+        raise DataError(f"{path} already holds a batch; choose another --batch-id")
+    return path

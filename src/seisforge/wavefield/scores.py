@@ -157,7 +157,8 @@ def e_scores(pair_metrics: Mapping[int, Mapping[str, float]]) -> dict[str, float
 
 
 def avg_score(scores: Mapping[str, float | None] | Iterable[float | None]) -> float:
-    """Mean of E1-E12 after clipping each to [-100, 100]; NaN, None or a missing E counts as -100."""
+    """The clipped AvgScore (a seisforge variant): mean of E1-E12 after clipping each to [-100, 100];
+    NaN, None or a missing E counts as -100. See :func:`official_avg_score` for the official mean."""
     if isinstance(scores, Mapping):
         values = [scores.get(f"E{e}") for e in range(1, 13)]
     else:
@@ -169,3 +170,16 @@ def avg_score(scores: Mapping[str, float | None] | Iterable[float | None]) -> fl
         for v in values
     ]
     return float(sum(clean) / 12.0)
+
+
+def official_avg_score(scores: Mapping[str, float | None]) -> float:
+    """The official AvgScore: the plain mean of E1-E12, unclipped, as ``ctf4science``'s
+    ``evaluate_kaggle_csv`` computes its ``average`` (``np.mean`` of the twelve values).
+
+    A failed pair is already scored :data:`FAIL_SCORE`; a missing E makes the mean NaN (the official
+    code cannot compute it either).
+    """
+    values = [scores.get(f"E{e}") for e in range(1, 13)]
+    if any(v is None or not math.isfinite(float(v)) for v in values):
+        return math.nan
+    return float(np.mean([float(v) for v in values]))

@@ -111,6 +111,11 @@ def phase_probabilities(df: pd.DataFrame, phase: str) -> np.ndarray:
     return df[col].to_numpy(dtype=float) if col in df else np.full(len(df), NAN)
 
 
+def has_probabilities(df: pd.DataFrame, phase: str) -> bool:
+    """Whether ``df`` has at least one finite ``{p,s}_prob`` value (pick-benchmark's files have none)."""
+    return bool(np.isfinite(phase_probabilities(df, phase)).any())
+
+
 def task1_metrics(dev: pd.DataFrame | None, test: pd.DataFrame | None, reasons: dict) -> dict:
     """Detection: dev F1-optimal threshold, test AUC/P/R/F1 (pick-benchmark keys)."""
     out: dict = {}
@@ -124,9 +129,11 @@ def task1_metrics(dev: pd.DataFrame | None, test: pd.DataFrame | None, reasons: 
     if np.isnan(out["test_det_auc"]):
         reasons["test_det_auc"] = f"test task1 has a single class ({_classes(yt)}); AUC undefined"
     if len(np.unique(yd)) < 2:
-        reasons["det_threshold"] = f"dev task1 has a single class ({_classes(yd)}); no threshold can be tuned"
-        for k in ("det_threshold", "test_det_precision", "test_det_recall", "test_det_f1"):
+        why = f"dev task1 has a single class ({_classes(yd)}); no threshold can be tuned"
+        for k in ("det_threshold", "dev_det_precision", "dev_det_recall", "dev_det_f1", "test_det_precision",
+                  "test_det_recall", "test_det_f1"):
             out[k] = NAN
+            reasons[k] = why
         return out
     thr, p, r, f = f1_optimal_threshold(yd, dev["score_detection"].to_numpy())
     out.update({"dev_det_precision": p, "dev_det_recall": r, "dev_det_f1": f, "det_threshold": thr})
@@ -182,12 +189,20 @@ def task3_metrics(
             reasons[f"{phase}_pick_threshold"] = f"no {phase} windows in dev or test"
             continue
         noise_d = phase_probabilities(dev_noise, phase) if dev_noise is not None else np.array([])
-        thr = pick_threshold(phase_probabilities(d, phase), pick_residuals(d, phase), noise_d)
-        thresholds[phase] = thr
-        out[f"{phase}_pick_threshold"] = thr
         noise_t = phase_probabilities(test_noise, phase) if test_noise is not None else np.array([])
-        out.update(pick_stats(phase_probabilities(t, phase), pick_residuals(t, phase), noise_t, thr, f"test_{phase}"))
-        if len(noise_t) == 0:
+        missing = [name for name, df in (("dev", d), ("test", t)) if not has_probabilities(df, phase)]
+        thr = NAN if missing else pick_threshold(phase_probabilities(d, phase), pick_residuals(d, phase), noise_d)
+        if np.isfinite(thr):
+            thresholds[phase] = thr
+        out[f"{phase}_pick_threshold"] = thr
+        stats = pick_stats(phase_probabilities(t, phase), pick_residuals(t, phase), noise_t, thr, f"test_{phase}")
+        out.update(stats)
+        if missing:
+            why = (f"no {phase.lower()}_prob values in the {'/'.join(missing)} task23 predictions (pick-benchmark "
+                   f"format has none): the {phase} pick threshold and the pick extras that need it are undefined")
+            for k in [f"{phase}_pick_threshold"] + [k for k, v in stats.items() if not np.isfinite(v)]:
+                reasons[k] = why
+        elif len(noise_t) == 0:
             reasons[f"test_{phase}_noise_fp_rate"] = "no noise windows in test task1"
     return out, thresholds
 
@@ -199,6 +214,13 @@ def pick_stats(prob: np.ndarray, res: np.ndarray, noise_prob: np.ndarray, thr: f
     false-positive rate (when ``noise_prob`` is not empty), and residual statistics and outlier
     fractions both conditional on detection (``cond_``) and over all windows.
     """
+    if not np.isfinite(thr):  # no threshold (no probabilities): nothing that needs one is defined
+        out = {f"{prefix}_{k}": NAN for k in ("recall", "detected_frac", "pick_precision", "noise_fp_rate",
+                                              "cond_mae_s", "cond_rms_s", "cond_mean_s")}
+        for x in OUTLIER_THRESHOLDS_S:
+            out[f"{prefix}_cond_outlier_frac_{x:g}s"] = NAN
+            out[f"{prefix}_outlier_frac_{x:g}s"] = float(np.mean(np.abs(res) > x)) if len(res) else NAN
+        return out
     detected, correct = pick_outcome(prob, res, thr)
     n_noise_fp = int(np.sum(noise_prob >= thr)) if len(noise_prob) else 0
     tp = int(correct.sum())

@@ -47,4 +47,11 @@ def build_wavefield_model(name: str, config: dict[str, Any] | None = None, seed:
     return cls(cfg, seed=seed)
 
 
-__all__ = ["MODELS", "ModelUnavailable", "Task", "WavefieldModel", "build_wavefield_model", "model_class"]
+def resolved_model_config(name: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The full configuration model ``name`` runs with: its defaults updated by ``config`` (checked)."""
+    from seisforge.config import to_dict
+
+    return to_dict(from_dict(model_class(name).Config, dict(config or {}), where=f"{name} config"))
+
+
+__all__ = ["MODELS", "ModelUnavailable", "Task", "WavefieldModel", "build_wavefield_model", "model_class", "resolved_model_config"]

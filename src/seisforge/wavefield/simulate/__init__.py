@@ -41,7 +41,11 @@ def simulate(
     kind: str, out: str | Path, size: str = "small", seed: int = 0, overrides: list[str] | None = None,
     ext: str = "npz", progress=None,
 ) -> dict[str, Any]:
-    """Simulate dataset ``kind`` into ``out`` and return its provenance (also stored in the yaml).
+    """Simulate dataset ``kind`` into the dataset folder ``out`` and return its provenance (also stored
+    in the yaml, and the folder as ``path``).
+
+    The dataset is named after the folder and its yaml is ``out/<out name>.yaml``, as the official
+    layout ``data/<name>/<name>.yaml`` requires (``ctf4science.data_module.get_config``).
 
     Raises
     ------
@@ -55,8 +59,9 @@ def simulate(
     elapsed = time.perf_counter() - t0
     space = next(iter(mats.values()))[0].shape[1]
     info.update({"simulator": kind, "seed": seed, "config": to_dict(cfg), "elapsed_s": round(elapsed, 3)})
-    name = f"{kind}_{cfg.size}"
-    write_ctf_dataset(out, name, mats, delta_t, eval_params(space), extra={"simulation": info}, ext=ext)
+    out = Path(out)
+    write_ctf_dataset(out, out.name, mats, delta_t, eval_params(space), extra={"simulation": info}, ext=ext)
+    info["path"] = str(out)
     return info
 
 
