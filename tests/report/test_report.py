@@ -48,10 +48,11 @@ def _picks(root: Path, run: Path) -> None:
 
 
 def _ctf(root: Path) -> None:
-    assert main(["ctf", "simulate", "das", "--size", "tiny", "--seed", "0", "--out", str(root / "ctfdata")]) == 0
+    top = root / "ctf"  # the official ctf4science layout: data/<name>/, results/<name>/<model>/<batch>/
+    assert main(["ctf", "simulate", "das", "--size", "tiny", "--seed", "0", "--out", str(top)]) == 0
     for model in ("zero", "mean"):
-        assert main(["ctf", "run", "--data", str(root / "ctfdata"), "--model", model,
-                     "--out", str(root / "ctf" / model)]) == 0
+        assert main(["ctf", "run", "--data", str(top / "data" / "das_tiny"), "--model", model,
+                     "--out", str(top), "--batch-id", model]) == 0
 
 
 def _tune(root: Path, run: Path) -> None:

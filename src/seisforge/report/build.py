@@ -15,7 +15,7 @@ from seisforge.report.page import assemble
 log = logging.getLogger(__name__)
 
 #: how deep a folder that is no known kind is searched for known kinds
-SEARCH_DEPTH = 4
+SEARCH_DEPTH = 6  # deep enough for the official CTF layout: results/<dataset>/<model>/<batch_id>
 
 
 def renderers() -> list[Renderer]:
