@@ -135,12 +135,13 @@ class PretrainLoopConfig:
 
 @dataclass
 class PretrainConfig:
-    """The whole pretraining config."""
+    """The whole pretraining config; ``precision: bf16`` autocasts the forward pass on a GPU (fp32 on CPU)."""
 
     name: str = "pretrain"
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"
+    precision: str = "fp32"
     data: PretrainDataConfig = field(default_factory=PretrainDataConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
@@ -168,6 +169,8 @@ def validate(cfg: PretrainConfig) -> None:
         (o.target_norm in ("patch", "patch_channel", "none"), "objective.target_norm: patch, patch_channel or none"),
         (o.temperature > 0 and o.max_shift >= 0, "objective.temperature > 0 and objective.max_shift >= 0"),
         (cfg.optim.schedule in ("cosine", "constant"), "optim.schedule must be cosine or constant"),
+        (cfg.precision in ("fp32", "bf16"), f"precision must be fp32 or bf16 (bf16 autocast on a GPU), "
+                                            f"got {cfg.precision!r}"),
     ]
     for ok, message in checks:
         if not ok:

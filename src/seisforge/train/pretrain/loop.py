@@ -67,6 +67,7 @@ class _Pretrain:
     rank: int
     world: int
     device: str
+    precision: str
     encoder: Any
     sb_model: Any
     objective: Any
@@ -121,6 +122,9 @@ def _set_up(cfg: PretrainConfig, resume: str | Path | None, overrides: list[str]
         torch.backends.cudnn.benchmark = False
     rank, world, local_rank = init_distributed()
     device = resolve_device(cfg.device, local_rank)
+    precision = cfg.precision if device.startswith("cuda") else "fp32"
+    if precision != cfg.precision:
+        log.warning("precision %s needs a GPU; running fp32 (recorded in env.json)", cfg.precision)
     source = open_source(cfg.data, cfg.seed)
     views = _views(cfg)
     dev, dev_rejects = _draw_dev(WindowDataset(source, cfg.data, cfg.seed, cfg.data.dev_windows, dev=True,
@@ -140,7 +144,7 @@ def _set_up(cfg: PretrainConfig, resume: str | Path | None, overrides: list[str]
             if cfg.objective.prior.kind == "l2_to_init" else None)
     state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "train_loss_sum": 0.0, "train_loss_n": 0,
              "windows": 0, "rejects": dict.fromkeys(REASONS, 0)}
-    run = _Pretrain(cfg=cfg, rank=rank, world=world, device=device, encoder=encoder, sb_model=sb_model,
+    run = _Pretrain(cfg=cfg, rank=rank, world=world, device=device, precision=precision, encoder=encoder, sb_model=sb_model,
                     objective=objective, net=net, source=source, train_ds=train_ds, sampler=sampler, dev=dev,
                     dev_rejects=dev_rejects, steps_per_epoch=steps, opt=opt, sched=sched, state=state,
                     init_params=init)
@@ -251,7 +255,7 @@ def _write_run_files(run: _Pretrain) -> None:
 
 def _write_env(run: _Pretrain, resumed: bool, overrides: list[str] | None) -> None:
     """``env.json``: this session's environment; a resumed run keeps the first and appends this one."""
-    env = environment(device=run.device, precision="fp32")
+    env = environment(device=run.device, precision=run.precision)
     env.update({"world_size": run.world, "deterministic": run.cfg.deterministic, "overrides": overrides or [],
                 "n_units": run.source.n_units, "num_workers": run.cfg.train.num_workers})
     path = run.run_dir / "env.json"
@@ -309,10 +313,12 @@ def _optimiser_step(run: _Pretrain, batch: dict) -> None:
     """Loss (+ weighted prior), backward, gradient clipping, one AdamW step."""
     cfg = run.cfg
     gen = torch.Generator().manual_seed(sample_seed(cfg.seed, run.state["epoch"], run.state["global_step"]))
-    loss, feats = _loss(run, batch, gen)
-    prior = cfg.objective.prior
-    if prior.kind != "none" and prior.weight:
-        loss = loss + prior.weight * obj.prior_term(prior.kind, run.encoder, run.init_params, feats)
+    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=run.precision == "bf16"):
+        loss, feats = _loss(run, batch, gen)
+        prior = cfg.objective.prior
+        if prior.kind != "none" and prior.weight:
+            loss = loss + prior.weight * obj.prior_term(prior.kind, run.encoder, run.init_params, feats.float())
+    loss = loss.float()
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.optim.grad_clip:

@@ -132,6 +132,7 @@ class TraceSource(WindowSource):
 
         self.cfg = cfg
         self.report = RunReport("pretrain")
+        self._cache: tuple[bool, int, np.ndarray] | None = None
         dcfg = DataConfig(datasets=list(cfg.datasets), manifest=cfg.manifest, cache=cfg.cache)
         datasets, manifest = open_training_datasets(dcfg, cfg.sampling_rate, cfg.components)
         if manifest is None:
@@ -150,8 +151,11 @@ class TraceSource(WindowSource):
         split = self.splits[dev]
         if len(split) == 0:
             return "no_data"
-        part, j = split.locate(int(rng.integers(len(split))) if dev else unit % len(split))
-        wave = part.get_waveforms(j)
+        idx = int(rng.integers(len(split))) if dev else unit % len(split)
+        if self._cache is None or self._cache[:2] != (dev, idx):  # retries re-use the trace just read
+            part, j = split.locate(idx)
+            self._cache = (dev, idx, part.get_waveforms(j))
+        wave = self._cache[2]
         if wave.shape[-1] < length:
             return "too_short"
         start = int(rng.integers(wave.shape[-1] - length + 1))
@@ -337,6 +341,8 @@ class WindowDataset(torch.utils.data.Dataset):
             rejects[reason] += 1
             if reason in UNIT_REASONS:
                 break
+            if self.source.block == 1:  # a bad trace is usually bad throughout: the next try takes another
+                unit = int(rng.integers(self.source.n_units))
         item = {"valid": w is not None, "rejects": torch.tensor([rejects[r] for r in REASONS]), "idx": i}
         if self.views is not None:
             shape = (len(self.cfg.components), self.cfg.window_samples)
