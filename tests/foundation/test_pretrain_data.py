@@ -79,3 +79,23 @@ def test_gaps_and_nan_become_nonfinite_rejects(tmp_path):
     assert sum(dict(zip(REASONS, it["rejects"].tolist()))["nonfinite"] for it in items) > 0
     valid = [it for it in items if it["valid"]]
     assert len(valid) > 16 and all(np.isfinite(it["x"].numpy()).all() for it in valid)
+
+
+def test_seisbench_dataset_source_ignores_labels_and_test_split(tmp_path, shared):
+    dummy = shared / "data" / "seisbench_dummy"
+    if not dummy.is_dir():
+        pytest.skip(f"{dummy} not found")
+    sets = {"data.kind": "seisbench", "data.datasets": f"[{dummy}]", "data.sampling_rate": 20.0,
+            "train.epochs": 1}
+    run = pretrain(tiny_config(tmp_path, **sets))
+    import json
+
+    import pandas as pd
+
+    prov = json.loads((run / "model_card.json").read_text())["training"]["provenance"]
+    meta = pd.read_csv(dummy / "metadata.csv")
+    assert prov["n_train_traces"] == int((meta["split"] == "train").sum())
+    assert prov["n_dev_traces"] == int((meta["split"] == "dev").sum())
+    # a hydrophone the dataset lacks is zero-padded by SeisBench: every window fails QC as flat
+    with pytest.raises(DataError, match="'flat'"):
+        pretrain(tiny_config(tmp_path, **sets, **{"data.components": "ZNEH"}))
