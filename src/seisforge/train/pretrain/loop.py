@@ -40,7 +40,10 @@ from seisforge.train.loop import (
     _run_dir,
     _set_rng_state,
     init_distributed,
+    read_checkpoint,
     resolve_device,
+    step_done,
+    write_checkpoint,
 )
 from seisforge.train.pretrain import objectives as obj
 from seisforge.train.pretrain.config import PretrainConfig, validate
@@ -229,10 +232,7 @@ def _draw_dev(ds: WindowDataset, source: WindowSource, batch_size: int) -> tuple
 
 def _restore(run: _Pretrain, run_dir: Path) -> None:
     """Load weights, optimiser, scheduler, loop state and RNG state from ``checkpoints/last.pt``."""
-    ck_path = run_dir / "checkpoints/last.pt"
-    if not ck_path.is_file():
-        raise DataError(f"--resume: {ck_path} not found")
-    ck = torch.load(ck_path, weights_only=True, map_location="cpu")
+    ck = read_checkpoint(run_dir)
     run.objective.load_state_dict(ck["model"])
     run.opt.load_state_dict(ck["optimizer"])
     run.sched.load_state_dict(ck["scheduler"])
@@ -286,16 +286,7 @@ def _train_epoch(run: _Pretrain) -> bool:
         valid = batch["valid"].bool()
         if valid.sum() > 1:  # InfoNCE needs two windows; a lone window carries no contrast
             _optimiser_step(run, {k: batch[k][valid].to(run.device) for k in ("x", "x1", "x2") if k in batch})
-        run.sched.step()
-        state["step_in_epoch"] += 1
-        state["global_step"] += 1
-        run.steps_this_run += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{state['train_loss_sum'] / max(state['train_loss_n'], 1):.4f}")
-        if cfg.train.stop_after_steps and run.steps_this_run >= cfg.train.stop_after_steps:
-            _save_checkpoint(run)
-            bar.close()
-            log.info("stopping after %d steps; resume with --resume %s", run.steps_this_run, run.run_dir)
+        if step_done(run, bar, cfg.train.stop_after_steps, _save_checkpoint):
             return False
     bar.close()
     return True
@@ -375,9 +366,7 @@ def _save_checkpoint(run: _Pretrain) -> None:
           "scheduler": run.sched.state_dict(), "state": json.dumps(run.state), "rng": _rng_state()}
     if run.init_params is not None:
         ck["init_params"] = run.init_params
-    tmp = run.run_dir / "checkpoints/last.pt.tmp"
-    torch.save(ck, tmp)
-    tmp.replace(run.run_dir / "checkpoints/last.pt")
+    write_checkpoint(run.run_dir, ck)
 
 
 # ----------------------------------------------------------------------------- outputs
