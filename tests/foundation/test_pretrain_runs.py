@@ -96,3 +96,24 @@ def test_real_obs_hydrophone_and_cli(tmp_path, shared):
     enc, info = load_pretrained_encoder(run)
     assert info["component_order"] == "ZNEH" and enc.in_channels == 4
     assert np.isfinite(float((run / "loss.csv").read_text().splitlines()[-1].split(",")[3]))
+
+
+def test_ddp_two_processes_on_cpu(tmp_path):
+    """torchrun with 2 gloo processes (the training loop's DDP path): one run directory from rank 0."""
+    import subprocess
+    import sys
+
+    sets = ["run.root=" + str(tmp_path), "name=ddp", "data.window_samples=400", "data.windows_per_epoch=32",
+            "data.dev_windows=8", "train.batch_size=8", "train.epochs=1",
+            "encoder.args={patch_samples: 20, d_model: 16, depth: 1, n_heads: 2}"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "seisforge.cli", "pretrain", str(CONFIGS / "pretrain_synthetic_mae.yaml")]
+    proc = subprocess.run(cmd + [a for s in sets for a in ("--set", s)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [r.name for r in tmp_path.iterdir()] == ["ddp"]
+    run = tmp_path / "ddp"
+    assert json.loads((run / "env.json").read_text())["world_size"] == 2
+    assert len((run / "loss.csv").read_text().strip().splitlines()) == 2
+    assert json.loads((run / "run_report.json").read_text())["processed"] == 16  # rank 0's share
+    load_pretrained_encoder(run)

@@ -50,6 +50,7 @@ class PretrainDataConfig:
     ``dev_fraction``: the share of each continuous segment (its end) or of the traces (by key hash) held out
     for dev when no ``dev`` split exists. ``windows_per_unit``: windows drawn from one loaded station-day
     before the next (keeps archive reads sequential). ``qc_skip``: QC reasons that skip a window.
+    ``preload_traces``: datasets with at most this many train + dev traces are read into memory once.
     """
 
     kind: str = "synthetic"
@@ -73,6 +74,7 @@ class PretrainDataConfig:
     gap_min_samples: int = 100
     noise_pool: str | None = None
     cache: str | None = "full"
+    preload_traces: int = 5000
 
 
 @dataclass

@@ -183,7 +183,10 @@ def build_encoder(cfg: PretrainConfig) -> tuple[torch.nn.Module, Any]:
     c = len(cfg.data.components)
     e = cfg.encoder
     if e.kind == "patch_transformer":
-        return PatchTransformerEncoder(in_channels=c, **e.args), None
+        try:
+            return PatchTransformerEncoder(in_channels=c, **e.args), None
+        except TypeError as err:
+            raise ConfigError(f"encoder.args {e.args} do not fit PatchTransformerEncoder: {err}") from None
     import seisbench.models as sbm
 
     base = e.init.split(":", 1)[-1]
@@ -195,8 +198,12 @@ def build_encoder(cfg: PretrainConfig) -> tuple[torch.nn.Module, Any]:
 
         model = load_model(f"seisbench:{base}", weights=e.weights).model
     else:
-        model = getattr(sbm, base)(**{"in_channels": c, "component_order": cfg.data.components,
-                                      "sampling_rate": cfg.data.sampling_rate, **e.args})
+        try:
+            model = getattr(sbm, base)(**{"in_channels": c, "component_order": cfg.data.components,
+                                          "sampling_rate": cfg.data.sampling_rate, **e.args})
+        except TypeError as err:
+            raise ConfigError(f"encoder.args {e.args} do not fit SeisBench {base} (set encoder.args: {{}} "
+                              f"for its defaults): {err}") from None
     if int(model.in_channels) != c:
         raise ConfigError(f"encoder.weights {e.weights} expect {model.in_channels} channels "
                           f"({model.component_order}) but data.components is {cfg.data.components!r}")
@@ -405,7 +412,8 @@ def _report(run: _Pretrain) -> RunReport:
     rep.failed.update(run.source.report.failed)
     rep.handled.update(run.source.report.handled)
     rep.examples.update(run.source.report.examples)
-    rep.notes.update({"unit_skips": dict(run.source.report.skipped),
+    rep.notes.update({"unit_skips": dict(run.source.report.skipped), "world_size": run.world,
+                      "ranks_counted": "rank 0 only (its share of the windows) when world_size > 1",
                       "dev_windows": sum(len(next(iter(b.values()))) for b in run.dev),
                       "counting": "skipped: rejected window draws per QC/unit reason (never zero-filled); "
                                   "unit-level counts (failed, handled, unit_skips) are those met in the main "

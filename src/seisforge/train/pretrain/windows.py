@@ -142,6 +142,18 @@ class TraceSource(WindowSource):
                        True: SplitData(datasets, cfg.dev_split, manifest)}
         if len(self.splits[False]) == 0:
             raise DataError(f"no traces in split {cfg.train_split!r} of {cfg.manifest or cfg.datasets}")
+        self.preloaded: dict[bool, list[np.ndarray]] = {}
+        if sum(len(s) for s in self.splits.values()) <= cfg.preload_traces:
+            self.preloaded = {dev: self._read_all(split) for dev, split in self.splits.items()}
+
+    @staticmethod
+    def _read_all(split) -> list[np.ndarray]:
+        """Every trace of a split in memory (SeisBench's per-trace metadata handling costs milliseconds
+        per read, more than the window itself)."""
+        from tqdm import tqdm
+
+        return [np.asarray(split.locate(i)[0].get_waveforms(split.locate(i)[1]), dtype=np.float32)
+                for i in tqdm(range(len(split)), desc="reading traces", unit="trace", leave=False)]
 
     @property
     def n_units(self) -> int:
@@ -152,10 +164,13 @@ class TraceSource(WindowSource):
         if len(split) == 0:
             return "no_data"
         idx = int(rng.integers(len(split))) if dev else unit % len(split)
-        if self._cache is None or self._cache[:2] != (dev, idx):  # retries re-use the trace just read
-            part, j = split.locate(idx)
-            self._cache = (dev, idx, part.get_waveforms(j))
-        wave = self._cache[2]
+        if self.preloaded:
+            wave = self.preloaded[dev][idx]
+        else:
+            if self._cache is None or self._cache[:2] != (dev, idx):
+                part, j = split.locate(idx)
+                self._cache = (dev, idx, part.get_waveforms(j))
+            wave = self._cache[2]
         if wave.shape[-1] < length:
             return "too_short"
         start = int(rng.integers(wave.shape[-1] - length + 1))
@@ -316,14 +331,18 @@ class WindowDataset(torch.utils.data.Dataset):
         self.views = views  # callable(window_long, rng) -> (v1, v2), or None for single windows
         self.epoch = 0
         self.extra = getattr(views, "extra_samples", 0)
+        self._perm: tuple[int, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return self.n
 
     def unit_of(self, i: int) -> int:
-        """Unit of sample ``i``: blocks of ``source.block`` samples walk a seeded permutation of the units."""
-        g = np.random.default_rng(sample_seed(self.seed, self.epoch, -1))
-        perm = g.permutation(self.source.n_units)
+        """Unit of sample ``i``: blocks of ``source.block`` samples walk a seeded permutation of the units
+        (one permutation per epoch, computed once)."""
+        if self._perm is None or self._perm[0] != self.epoch:
+            g = np.random.default_rng(sample_seed(self.seed, self.epoch, -1))
+            self._perm = (self.epoch, g.permutation(self.source.n_units))
+        perm = self._perm[1]
         return int(perm[(i // self.source.block) % len(perm)])
 
     def __getitem__(self, i: int) -> dict:
