@@ -99,3 +99,34 @@ def test_seisbench_dataset_source_ignores_labels_and_test_split(tmp_path, shared
     # a hydrophone the dataset lacks is zero-padded by SeisBench: every window fails QC as flat
     with pytest.raises(DataError, match="'flat'"):
         pretrain(tiny_config(tmp_path, **sets, **{"data.components": "ZNEH"}))
+
+
+def test_manifest_source(tmp_path, shared):
+    from seisforge.cli import main
+
+    dummy = shared / "data" / "seisbench_dummy"
+    if not dummy.is_dir():
+        pytest.skip(f"{dummy} not found")
+    assert main(["data", "manifest", "--dataset", str(dummy), "--out", str(tmp_path / "m.parquet")]) == 0
+    run = pretrain(tiny_config(tmp_path, **{"data.kind": "manifest", "data.manifest": str(tmp_path / "m.parquet"),
+                                            "data.sampling_rate": 20.0, "train.epochs": 1}))
+    import json
+
+    assert json.loads((run / "model_card.json").read_text())["training"]["provenance"]["kind"] == "manifest"
+
+
+def test_contrastive_views_use_the_noise_pool():
+    from seisforge.train.pretrain.config import ObjectiveConfig
+    from seisforge.train.pretrain.windows import ContrastiveViews
+
+    class SinePool:
+        def sample(self, rng, length):
+            return np.sin(np.arange(length) / 3.0)[None].repeat(3, 0) * [[1.0], [2.0], [3.0]]
+
+    w = np.random.default_rng(1).standard_normal((3, 300))
+    o = ObjectiveConfig(max_shift=0, scale_range=(1.0, 1.0), noise_snr=(2.0, 2.0), channel_dropout=0.0)
+    v1, v2 = ContrastiveViews(o, 300, SinePool())(w, np.random.default_rng(0))
+    expected = normalise(normalise(w) + normalise(SinePool().sample(None, 300)) / 2.0)
+    assert np.allclose(v1, expected, atol=1e-5) and np.allclose(v2, expected, atol=1e-5)
+    g1, g2 = ContrastiveViews(o, 300, None)(w, np.random.default_rng(0))  # Gaussian noise: views differ
+    assert not np.allclose(g1, g2)
