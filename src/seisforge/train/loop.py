@@ -354,10 +354,7 @@ def _lr_schedule(cfg: TrainConfig, total_steps: int):
 
 def _restore(run: _Run, run_dir: Path) -> None:
     """Load model, optimiser, scheduler, scaler, loop state and RNG state from ``checkpoints/last.pt``."""
-    ck_path = run_dir / "checkpoints/last.pt"
-    if not ck_path.is_file():
-        raise DataError(f"--resume: {ck_path} not found")
-    ck = torch.load(ck_path, weights_only=True, map_location="cpu")
+    ck = read_checkpoint(run_dir)
     run.model.load_state_dict(ck["model"])
     run.opt.load_state_dict(ck["optimizer"])
     run.sched.load_state_dict(ck["scheduler"])
@@ -418,20 +415,29 @@ def _train_epoch(run: _Run) -> bool:
         valid = _count_bad_traces(run, batch)
         if valid.any():
             _optimiser_step(run, batch["X"][valid].to(run.device), batch["y"][valid].to(run.device))
-        run.sched.step()
-        state["step_in_epoch"] += 1
-        state["global_step"] += 1
-        run.steps_this_run += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{state['train_loss_sum'] / max(state['train_loss_n'], 1):.4f}")
-        if cfg.train.stop_after_steps and run.steps_this_run >= cfg.train.stop_after_steps:
-            _save_checkpoint(run)
-            bar.close()
-            log.info("stopping after %d steps (train.stop_after_steps); resume with --resume %s",
-                     run.steps_this_run, run.run_dir)
+        if step_done(run, bar, cfg.train.stop_after_steps, _save_checkpoint):
             return False
     bar.close()
     return True
+
+
+def step_done(run, bar, stop_after_steps: int | None, save) -> bool:
+    """Bookkeeping after one step (scheduler, step counters, progress bar) of a training or pretraining
+    session ``run``; True when ``stop_after_steps`` ends the session, after ``save(run)`` checkpointed."""
+    state = run.state
+    run.sched.step()
+    state["step_in_epoch"] += 1
+    state["global_step"] += 1
+    run.steps_this_run += 1
+    bar.update(1)
+    bar.set_postfix(loss=f"{state['train_loss_sum'] / max(state['train_loss_n'], 1):.4f}")
+    if stop_after_steps and run.steps_this_run >= stop_after_steps:
+        save(run)
+        bar.close()
+        log.info("stopping after %d steps (train.stop_after_steps); resume with --resume %s",
+                 run.steps_this_run, run.run_dir)
+        return True
+    return False
 
 
 def _count_bad_traces(run: _Run, batch: dict) -> torch.Tensor:
@@ -528,9 +534,23 @@ def _save_checkpoint(run: _Run) -> None:
         return
     ck = {"model": run.model.state_dict(), "optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(),
           "scaler": run.scaler.state_dict(), "state": json.dumps(run.state), "rng": _rng_state()}
-    tmp = run.run_dir / "checkpoints/last.pt.tmp"
+    write_checkpoint(run.run_dir, ck)
+
+
+def read_checkpoint(run_dir: Path) -> dict:
+    """``RUN_DIR/checkpoints/last.pt`` (``weights_only``, on CPU); a DataError when it is missing."""
+    ck_path = Path(run_dir) / "checkpoints/last.pt"
+    if not ck_path.is_file():
+        raise DataError(f"--resume: {ck_path} not found")
+    return torch.load(ck_path, weights_only=True, map_location="cpu")
+
+
+def write_checkpoint(run_dir: Path, ck: dict) -> None:
+    """Write ``RUN_DIR/checkpoints/last.pt`` through a temporary file, so that an interrupted write never
+    replaces a good checkpoint."""
+    tmp = Path(run_dir) / "checkpoints/last.pt.tmp"
     torch.save(ck, tmp)
-    tmp.replace(run.run_dir / "checkpoints/last.pt")
+    tmp.replace(Path(run_dir) / "checkpoints/last.pt")
 
 
 # ----------------------------------------------------------------------------- finishing
