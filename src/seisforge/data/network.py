@@ -64,9 +64,9 @@ class NetworkConfig:
     center_lon: float = 8.0
     area_km: float = 100.0
     depth_range_km: tuple[float, float] = (2.0, 20.0)
-    magnitude_range: tuple[float, float] = (0.5, 3.5)
+    magnitude_range: tuple[float, float] = (0.0, 3.5)
     b_value: float = 1.0
-    noise_std_range: tuple[float, float] = (0.004, 0.02)
+    noise_std_range: tuple[float, float] = (0.01, 0.05)
     transients_per_day: float = 24.0
     timing_error_s: float = 0.0
     dead_channel_prob: float = 0.0
@@ -140,6 +140,13 @@ def true_arrivals(events: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFrame:
                              "distance_km": round(float(d), 3), "travel_time_s": float(t)})
     cols = ["event_id", "trace_id", "phase", "time", "recorded_time", "distance_km", "travel_time_s"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def draw_network(cfg: NetworkConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Stations, events and their true arrivals (no waveforms): what :func:`synthesize_network` records."""
+    rng = np.random.default_rng(cfg.seed)
+    stations, events = _stations(rng, cfg), _events(rng, cfg)
+    return stations, events, true_arrivals(events, stations)
 
 
 def _event_segment(cfg: NetworkConfig, ev, sta, k_sta: int, p_rec: float, s_rec: float, dist: float):
@@ -233,9 +240,7 @@ def synthesize_network(cfg: NetworkConfig, out: str | Path, progress: bool = Tru
     if (out / "catalog.csv").exists():
         raise DataError(f"{out} already holds a synthetic network; choose a new --out")
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(cfg.seed)
-    stations, events = _stations(rng, cfg), _events(rng, cfg)
-    arrivals = true_arrivals(events, stations)
+    stations, events, arrivals = draw_network(cfg)
     snr: dict = {}
     report = RunReport("data synth --network")
     n_days = int(np.ceil(cfg.span_s / DAY_S))
