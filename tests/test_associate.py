@@ -92,7 +92,7 @@ def test_pyocto_table_matches_exact_travel_times():
 @pytest.mark.parametrize("method", ["pyocto", "gamma"])
 def test_associator_recovers_a_clean_catalog(tmp_path, method):
     if method == "gamma" and not _gamma_available():
-        pytest.skip("GaMMA environment (.venv-gamma) not built: make .venv-gamma")
+        pytest.skip("GaMMA environment (.venv-gamma) not built: make gamma-venv")
     clean_network(tmp_path, hours=2.0)
     run_association(tmp_path / "picks", tmp_path / "stations.csv", method, tmp_path / "cat",
                     velocity_model=tmp_path / "velocity_model.yaml", progress=False)

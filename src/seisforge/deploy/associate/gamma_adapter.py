@@ -2,7 +2,7 @@
 
 ``gmma`` 1.2.17 pins ``scikit-learn==1.7`` exactly and builds on private scikit-learn mixture code,
 while the rest of seisforge runs scikit-learn 1.9. GaMMA therefore runs in an isolated virtual
-environment (``make .venv-gamma``: ``gmma==1.2.17`` and pyarrow, nothing else) as a subprocess, with
+environment (``make gamma-venv`` -> ``.venv-gamma``: ``gmma==1.2.17``, pandas, pyarrow) as a subprocess, with
 Parquet/JSON files as the contract (:mod:`.gamma_worker`). The interpreter is ``$SEISFORGE_GAMMA_PYTHON``
 or ``<repo>/.venv-gamma/bin/python``.
 
@@ -48,7 +48,7 @@ def gamma_python() -> Path:
     env = os.environ.get("SEISFORGE_GAMMA_PYTHON")
     cand = Path(env) if env else Path(__file__).resolve().parents[4] / ".venv-gamma" / "bin" / "python"
     if not cand.exists():
-        raise ConfigError(f"GaMMA's environment not found ({cand}); create it with `make .venv-gamma` "
+        raise ConfigError(f"GaMMA's environment not found ({cand}); create it with `make gamma-venv` "
                           "or point SEISFORGE_GAMMA_PYTHON at a Python with gmma==1.2.17 and pyarrow")
     return cand
 

@@ -11,9 +11,8 @@ A config file (``--config``, YAML) may set any of::
     pyocto: {...}          # keyword arguments of pyocto.OctoAssociator (override PYOCTO_DEFAULTS)
     gamma: {...}           # keys of GaMMA's config dict (override GAMMA_DEFAULTS)
 
-Unknown top-level keys are errors. The defaults were chosen for networks of ~10 stations about 100 km
-across (events visible at >= 4 stations must be kept), on a development network (seed 1), not on the
-network the experiment scores.
+Unknown top-level keys are errors. The defaults were chosen a priori for networks of ~10 stations about
+100 km across (events visible at >= 4 stations must be kept), not tuned on the network the experiment scores.
 """
 
 from __future__ import annotations
