@@ -80,6 +80,7 @@ def associate_gamma(picks: pd.DataFrame, stations: pd.DataFrame, region: Region,
     if picks.empty:
         return _empty()
     python = gamma_python()
+    workdir = Path(workdir).resolve()  # the worker runs elsewhere: it gets absolute paths only
     with tempfile.TemporaryDirectory(dir=workdir, prefix=".gamma-") as tmp:
         d = Path(tmp)
         pd.DataFrame({"id": picks["trace_id"].to_numpy(), "timestamp": picks["peak_time"].to_numpy(),
