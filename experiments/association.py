@@ -127,6 +127,35 @@ def pick_scores(picks_dir: Path, arrivals: Path, tmp: Path) -> dict:
             res["per_phase"].to_dict(orient="records")}
 
 
+def filtered_picks(src: Path, dst: Path, threshold: float) -> Path:
+    """The picks of ``src`` with ``peak_value >= threshold`` as a new picks folder."""
+    from seisforge.deploy.store import read_picks
+    from seisforge.testing import write_picks_dir
+
+    p = read_picks(src)
+    p = p[p["peak_value"] >= threshold]
+    return write_picks_dir(p.rename(columns={"peak_time": "time", "peak_value": "prob"}), dst, model="ethz-dev-thr")
+
+
+def dev_threshold(out: Path, dev_picks: Path, thresholds=(0.1, 0.15, 0.2, 0.3, 0.4, 0.5)) -> dict:
+    """Pick threshold of PhaseNetLight ETHZ chosen on the development network: the one whose PyOcto
+    catalog has the best F1 over visible events (ties: the higher threshold)."""
+    from seisforge.bench.catalog import evaluate_catalog
+    from seisforge.deploy.associate.run import run_association
+
+    dev, res = out / "dev_network", {}
+    for thr in thresholds:
+        d = out / "dev_eval" / f"thr{thr}"
+        if not (d / "bench" / "catalog_metrics.json").is_file():
+            filtered_picks(dev_picks, d / "picks", thr)
+            run_association(d / "picks", dev / "stations.csv", "pyocto", d / "catalog",
+                            velocity_model=dev / "velocity_model.yaml", progress=False)
+            evaluate_catalog(d / "catalog", dev / "catalog.csv", d / "bench", n_boot=0)
+        res[thr] = json.loads((d / "bench" / "catalog_metrics.json").read_text())["metrics"]["f1_visible"]
+    best = max(thresholds, key=lambda t: (np.nan_to_num(res[t]), t))
+    return {"f1_visible_by_threshold": res, "threshold": best}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "runs/association"))
@@ -137,6 +166,7 @@ def main() -> int:
     ap.add_argument("--bootstrap", type=int, default=300)
     ap.add_argument("--train-epochs", type=int, default=40, help="demo training epochs (the demo's: 40)")
     ap.add_argument("--pick-workers", type=int, default=0, help="seisforge pick --workers")
+    ap.add_argument("--no-pick", action="store_true", help="use only finished pick sets (no picking)")
     args = ap.parse_args()
     out = Path(args.out)
     net = out / "network"
@@ -151,6 +181,8 @@ def main() -> int:
                "phasenetlight_demo": ["--model", f"run:{args.demo_run or train_demo(out, args.train_epochs)}"]}
     pick_time: dict[str, dict[str, float]] = {}
     for name, model in pickers.items():
+        if args.no_pick and not (out / "picks" / name / "run_report.json").is_file():
+            continue  # --no-pick: only finished pick sets are associated
         if not (out / "picks" / name / "run_report.json").is_file():
             sh("pick", "--sds", str(net / "sds"), "--stations", ",".join(stations), "--start", days[0], "--end", end,
                *model, "--out", str(out / "picks" / name), "--no-progress", "--workers", str(args.pick_workers))
@@ -160,13 +192,26 @@ def main() -> int:
         (out / "picks" / "stalta" / "done.json").write_text(json.dumps({"seconds": secs}))
     secs = json.loads((out / "picks" / "stalta" / "done.json").read_text())["seconds"]
     pick_time["stalta"] = {d: secs / len(days) for d in days}
+    if (out / "picks_dev" / "phasenetlight_ethz_t01" / "run_report.json").is_file() and \
+            (out / "picks" / "phasenetlight_ethz_t01" / "run_report.json").is_file():
+        tuned = dev_threshold(out, out / "picks_dev" / "phasenetlight_ethz_t01")
+        COMMANDS.append(f"# dev-chosen ETHZ threshold: {tuned}")
+        if not (out / "picks" / "phasenetlight_ethz_devthr" / "picks").is_dir():
+            filtered_picks(out / "picks" / "phasenetlight_ethz_t01", out / "picks" / "phasenetlight_ethz_devthr",
+                           tuned["threshold"])
     if not (out / "picks" / "oracle" / "picks").is_dir():
         from seisforge.testing import write_picks_dir
 
         a = pd.read_csv(net / "arrivals.csv")
         write_picks_dir(a[a.above_noise].assign(time=a.recorded_time), out / "picks" / "oracle", model="truth")
     results = {"pick_seconds_per_day": pick_time, "pick_scores": {}, "runs": {}}
-    for picker in ("oracle", "phasenetlight_ethz", "phasenetlight_demo", "stalta"):
+    pickers_all = ["oracle", "phasenetlight_ethz", "phasenetlight_ethz_devthr", "phasenetlight_demo", "stalta"]
+    if (out / "picks" / "phasenetlight_ethz_devthr" / "picks").is_dir():
+        pick_time["phasenetlight_ethz_devthr"] = pick_seconds_per_day(out / "picks" / "phasenetlight_ethz_t01")
+        results["ethz_dev_threshold"] = dev_threshold(out, out / "picks_dev" / "phasenetlight_ethz_t01")
+    done = {p for p in pickers_all if (out / "picks" / p / "picks").is_dir()}
+    done -= {p for p in pickers if not (out / "picks" / p / "run_report.json").is_file()}
+    for picker in [p for p in pickers_all if p in done]:
         results["pick_scores"][picker] = pick_scores(out / "picks" / picker, net / "arrivals.csv", out / "arr.csv")
         for method in ("pyocto", "gamma"):
             run, bench = out / "catalogs" / f"{picker}__{method}", out / "bench" / f"{picker}__{method}"
