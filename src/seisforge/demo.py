@@ -74,21 +74,21 @@ def wins(trained: dict, baseline: dict) -> dict[str, bool]:
 
 
 def network_demo(out: Path, run_dir: Path, seed: int, report: RunReport) -> dict:
-    """The demo's last step: a 5-station, 3-hour synthetic network picked with the demo-trained model,
+    """The demo's last step: a 5-station (50 km), 3-hour synthetic network picked with the demo-trained model,
     associated with PyOcto and scored against its true catalog (map in ``out/bench/map.png``)."""
     from seisforge.bench.catalog import evaluate_catalog
     from seisforge.cli import main as cli
     from seisforge.data.network import NetworkConfig, synthesize_network
     from seisforge.deploy.associate.run import run_association
 
-    print("[network] 5 stations x 3 h -> pick (demo model) -> associate (PyOcto) -> bench catalog")
+    print("[network] 5 stations x 3 h (50 km) -> pick (demo model) -> associate (PyOcto) -> bench catalog")
     try:
         import pyocto  # noqa: F401 - installed by `make` (see docs/catalog.md)
     except ImportError:
         report.fail("network_step_skipped", "pyocto is not installed")
         return {}
-    rep = synthesize_network(NetworkConfig(stations=5, hours=3.0, events_per_day=120, seed=seed), out / "data",
-                             progress=False)
+    rep = synthesize_network(NetworkConfig(stations=5, hours=3.0, events_per_day=200, area_km=50.0, seed=seed),
+                             out / "data", progress=False)
     if cli(["pick", "--sds", str(out / "data/sds"), "--stations", rep.notes["stations"], "--start", "2020-01-01",
             "--end", "2020-01-02", "--model", f"run:{run_dir}", "--out", str(out / "picks"), "--no-progress"]):
         report.fail("network_pick_failed", str(out / "picks"))
