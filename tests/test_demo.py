@@ -18,5 +18,8 @@ def test_trained_picker_beats_stalta(tmp_path, monkeypatch):
     assert trained["test_P_cond_mae_s"] <= 0.75 * stalta["test_P_cond_mae_s"]
     for f in ("leaderboard.md", "recall_vs_threshold.png", "residual_histograms.png", "per_bin_metrics.png"):
         assert (tmp_path / "demo/leaderboard" / f).is_file()
+    # the last step: a short network run, associated with PyOcto and scored with a map
+    assert (tmp_path / "demo/network/bench/map.png").is_file()
+    assert (tmp_path / "demo/network/catalog/events.parquet").is_file()
     index = tmp_path / "demo/report/index.html"  # the demo ends with the HTML report
     assert index.is_file() and 'id="picking"' in index.read_text() and 'id="training"' in index.read_text()

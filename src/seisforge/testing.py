@@ -208,3 +208,26 @@ def write_continuous(
     catalog = pd.concat(catalogs, ignore_index=True) if catalogs else pd.DataFrame(columns=CATALOG_COLUMNS)
     catalog.to_csv(out / "catalog.csv", index=False)
     return catalog
+
+
+def write_picks_dir(picks: pd.DataFrame, out_dir: str | Path, model: str = "oracle") -> Path:
+    """Write ``picks`` (``trace_id``, ``phase``, ``time`` (UTC), optional ``prob``) as a ``seisforge pick``
+    folder (one Parquet file per station-day), e.g. true arrivals as a perfect picker's output."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from seisforge.deploy.store import SCHEMA
+
+    out = Path(out_dir)
+    t = pd.to_datetime(picks["time"], utc=True)
+    df = pd.DataFrame({"trace_id": picks["trace_id"].astype(str), "phase": picks["phase"].astype(str),
+                       "peak_time": t, "peak_value": picks.get("prob", pd.Series(1.0, index=picks.index))
+                       .astype("float32"), "start_time": t, "end_time": t, "model": model, "model_version": ""})
+    df["day"] = t.dt.strftime("%Y-%m-%d")
+    for (sid, day), grp in df.groupby(["trace_id", "day"]):
+        path = out / "picks" / f"station={sid}" / f"day={day}" / "part-0.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pandas(grp.drop(columns="day").sort_values("peak_time"), schema=SCHEMA,
+                                     preserve_index=False)
+        pq.write_table(table, path)
+    return out

@@ -23,8 +23,27 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth_network(args: argparse.Namespace) -> int:
+    from seisforge.data.network import NetworkConfig, synthesize_network
+
+    cfg = NetworkConfig(stations=args.stations, days=args.days, hours=args.hours,
+                        events_per_day=args.events_per_day, seed=args.seed, area_km=args.area_km,
+                        transients_per_day=args.transients_per_day, timing_error_s=args.timing_error_s,
+                        dead_channel_prob=args.dead_channel_prob)
+    report = synthesize_network(cfg, args.out)
+    n = report.to_dict()["notes"]
+    print(f"wrote {report.processed} station-days: {n['events']} events ({n['visible_events']} visible at >= 4 "
+          f"stations), {n['arrivals_above_noise']}/{n['arrivals']} arrivals above the noise -> {args.out}")
+    print(f"pick it with: seisforge pick --sds {args.out}/sds --stations {n['stations']} --start "
+          f"{cfg.start} --end <end> ...")
+    return 0
+
+
 def _synth(args: argparse.Namespace) -> int:
     from seisforge.data.splits import parse_fractions
+
+    if args.network:
+        return _synth_network(args)
     from seisforge.data.synthetic import SynthConfig, synthesize
 
     cfg = SynthConfig(events=args.events, noise_traces=args.noise_traces, seed=args.seed,
@@ -75,5 +94,17 @@ def register(sub: argparse._SubParsersAction):
     s.add_argument("--noise-event-prob", type=float, default=0.0,
                    help="noise traces that secretly hold an event (seeds noise label errors)")
     s.add_argument("--transient-prob", type=float, default=0.3, help="traces with non-seismic glitches")
+    n = s.add_argument_group("network mode (--network): continuous SDS archive + true catalog, docs/catalog.md")
+    n.add_argument("--network", action="store_true", help="synthesize a station network with a known catalog")
+    n.add_argument("--stations", type=int, default=10, help="number of stations")
+    n.add_argument("--days", type=int, default=1, help="days of continuous data from 2020-01-01")
+    n.add_argument("--hours", type=float, help="hours of data instead of whole --days")
+    n.add_argument("--events-per-day", type=float, default=48.0, help="mean number of events per day")
+    n.add_argument("--area-km", type=float, default=100.0, help="side of the square the stations fill")
+    n.add_argument("--transients-per-day", type=float, default=24.0, help="non-seismic transients per station-day")
+    n.add_argument("--timing-error-s", type=float, default=0.0,
+                   help="standard deviation of per-station clock errors (s)")
+    n.add_argument("--dead-channel-prob", type=float, default=0.0,
+                   help="probability that a station-day has one flat (dead) component")
     s.set_defaults(func=_synth)
     return verbs
