@@ -27,27 +27,36 @@ RAY_START_TIMEOUT_S = 120.0
 
 
 def _bounded_init(ray: Any, what: str, kwargs: dict[str, Any]) -> None:
-    """``ray.init`` with a time limit: a Ray start that hangs (stale session files, a cluster address
-    that never answers) ends the run with a clear error instead of blocking it."""
+    """``ray.init`` with a time limit (SIGALRM; main thread only, where ``ray.init`` must run anyway).
+
+    A Ray start that hangs (a cluster address that never answers, a stuck local start on an overloaded
+    machine) ends the run with a clear error instead of blocking it. ``ray.init`` cannot run in a
+    helper thread: the processes it starts are tied to the starting thread (parent-death signal) and
+    die when it ends.
+    """
+    import signal
     import threading
 
     limit = float(os.environ.get("SEISFORGE_RAY_START_TIMEOUT_S", RAY_START_TIMEOUT_S))
-    errors: list[BaseException] = []
+    if threading.current_thread() is not threading.main_thread():
+        ray.init(**kwargs)
+        return
 
-    def start() -> None:
-        try:
-            ray.init(**kwargs)
-        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
-            errors.append(err)
+    def expired(signum: int, frame: Any) -> None:
+        raise TimeoutError
 
-    thread = threading.Thread(target=start, daemon=True, name="ray-init")
-    thread.start()
-    thread.join(limit)
-    if thread.is_alive():
+    previous = signal.signal(signal.SIGALRM, expired)
+    on_term = signal.getsignal(signal.SIGTERM)  # ray.init installs sys.exit on SIGTERM; keep the caller's
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        ray.init(**kwargs)
+    except TimeoutError:
         raise ConfigError(f"Ray did not start within {limit:.0f} s ({what}); check `ray status`, or run "
-                          "without --workers/--address")
-    if errors:
-        raise ConfigError(f"Ray could not start ({what}): {type(errors[0]).__name__}: {errors[0]}")
+                          "without --workers/--address") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGTERM, on_term)
 
 
 def run_ray(units: list[StationDay], settings: PickSettings, out_dir: str, workers: int,
