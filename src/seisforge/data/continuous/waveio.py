@@ -7,7 +7,11 @@ detectors (miniSEED, SAC) and read with that format only.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import obspy
@@ -91,23 +95,54 @@ def is_url(path: str | Path) -> bool:
     return "://" in text and not text.startswith("file://")
 
 
-def localize(path: str | Path) -> str:
-    """A local path for ``path``: itself, or for a URL a copy in fsspec's ``simplecache``.
+#: object-storage files kept on local disk per process (a unit reads its own file and its neighbours')
+OBJECT_CACHE_FILES = 16
+_OBJECTS: OrderedDict[str, str] = OrderedDict()
 
-    The copy is fetched once per process (the cache lives in a temporary folder removed at exit);
-    credentials and endpoints come from fsspec's configuration (``FSSPEC_S3``, ``--storage-options``).
-    ObsPy's miniSEED and SAC readers need seekable local files, and a station-day file is small.
+
+def localize(path: str | Path) -> str:
+    """A local path for ``path``: itself, or for a URL a local copy of the object.
+
+    ObsPy's miniSEED and SAC readers need seekable local files, and a station-day file is small, so an
+    object is fetched whole into a per-process temporary folder (removed at exit). The copy is keyed
+    by URL and ETag (else size and modification time), so a changed object is fetched again, and only
+    the last :data:`OBJECT_CACHE_FILES` copies are kept. Credentials and endpoints come from fsspec's
+    configuration (``FSSPEC_S3``, ``--storage-options``). fsspec's ``simplecache`` is not used: it
+    keys by URL alone and served a stale copy after an object was replaced.
     """
     if not is_url(path):
         return str(path)
     import fsspec
 
     try:
-        return fsspec.open_local(f"simplecache::{path}")
-    except FileNotFoundError:
-        raise
+        fs, key = fsspec.core.url_to_fs(str(path))
+        info = fs.info(key)
+        tag = info.get("ETag") or info.get("etag") or f"{info.get('size')}-{info.get('LastModified')}"
+        name = hashlib.sha256(f"{path}|{tag}".encode()).hexdigest()[:32]
+        if name not in _OBJECTS:
+            local = os.path.join(_object_dir(), name)
+            fs.get_file(key, local + ".part")
+            os.replace(local + ".part", local)
+            _OBJECTS[name] = local
+            while len(_OBJECTS) > OBJECT_CACHE_FILES:
+                os.unlink(_OBJECTS.popitem(last=False)[1])
+        _OBJECTS.move_to_end(name)
+        return _OBJECTS[name]
+    except FileNotFoundError as err:
+        raise ReadProblem("storage_read_error", f"{path}: object not found") from err
     except Exception as err:  # noqa: BLE001 - network, credentials, missing protocol package
         raise ReadProblem("storage_read_error", f"{path}: {type(err).__name__}: {err}") from err
+
+
+@functools.cache
+def _object_dir() -> str:
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="seisforge-objects-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def mseed_truncation(path: str | Path) -> str | None:
