@@ -205,6 +205,22 @@ def test_quality_flags_and_valid_seconds():
     assert valid == pytest.approx(600 + 0 + 600 + 500)
 
 
+def test_flat_runs_equal_brute_force():
+    from seisforge.data.continuous.quality import _flat_runs
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        data = rng.integers(-2, 3, size=int(rng.integers(1, 400))).astype(np.int32)
+        for _ in range(int(rng.integers(0, 4))):  # insert constant stretches of random length and value
+            a = int(rng.integers(0, len(data)))
+            data[a:a + int(rng.integers(1, 120))] = int(rng.integers(-2, 3))
+        min_len = int(rng.integers(2, 60))
+        change = np.flatnonzero(np.diff(data) != 0) + 1
+        bounds = np.concatenate([[0], change, [len(data)]])
+        expected = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b - a >= min_len]
+        assert [tuple(r) for r in _flat_runs(data, min_len)] == expected
+
+
 def test_noise_rate_divides_by_valid_hours(tmp_path):
     from seisforge.bench.picking.continuous import false_picks_per_station_hour
 

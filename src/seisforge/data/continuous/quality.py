@@ -33,18 +33,53 @@ FLAT_MIN_S = 10.0
 CLIP_MIN_SAMPLES = 5
 
 
-def _runs(mask: np.ndarray) -> np.ndarray:
-    """``(start, stop)`` index pairs of the runs of True in ``mask``."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return edges.reshape(-1, 2)
+def _flat_runs(data: np.ndarray, min_len: int) -> np.ndarray:
+    """``(start, stop)`` of the runs of at least ``min_len`` identical samples.
+
+    Any such run contains a whole aligned block of ``min_len // 2`` samples, so only blocks whose
+    minimum equals their maximum (two vectorised reductions) are candidates; each candidate stretch
+    is then extended by at most one block on either side. That keeps the check at a few passes over
+    a station-day instead of materialising every run of equal neighbours.
+    """
+    half = max(min_len // 2, 1)
+    m = len(data) // half
+    if m == 0:
+        return np.zeros((0, 2), dtype=np.intp)
+    blocks = data[: m * half].reshape(m, half)
+    const = np.flatnonzero(blocks.min(axis=1) == blocks.max(axis=1))
+    runs = []
+    i = 0
+    while i < len(const):
+        j = i
+        value = data[const[i] * half]
+        while j + 1 < len(const) and const[j + 1] == const[j] + 1 and data[const[j + 1] * half] == value:
+            j += 1
+        start, stop = const[i] * half, (const[j] + 1) * half
+        left = data[max(start - half, 0):start][::-1] != value
+        start -= int(np.argmax(left)) if left.any() else len(left)
+        right = data[stop:stop + half] != value
+        stop += int(np.argmax(right)) if right.any() else len(right)
+        if stop - start >= min_len:
+            runs.append((start, stop))
+        i = j + 1
+    return np.asarray(runs, dtype=np.intp).reshape(-1, 2)
 
 
-def _equal_runs(data: np.ndarray) -> np.ndarray:
-    """``(start, stop)`` of the runs of identical consecutive samples (length >= 2)."""
-    same = data[1:] == data[:-1]
-    runs = _runs(same)
-    runs[:, 1] += 1  # a run of k equal differences spans k + 1 samples
-    return runs
+def _clipped_runs(data: np.ndarray, max_len: int) -> np.ndarray:
+    """``(start, stop)`` of runs of :data:`CLIP_MIN_SAMPLES` to ``max_len - 1`` samples at the largest |value|."""
+    lo, hi = data.min(), data.max()
+    peak = max(abs(lo), abs(hi))
+    if peak == 0:
+        return np.zeros((0, 2), dtype=np.intp)
+    at_peak = [v for v in (lo, hi) if abs(v) == peak]
+    pos = np.flatnonzero(data == at_peak[0] if len(at_peak) == 1 else (data == lo) | (data == hi))
+    if len(pos) < CLIP_MIN_SAMPLES:
+        return np.zeros((0, 2), dtype=np.intp)
+    breaks = np.flatnonzero(np.diff(pos) != 1)
+    starts = np.concatenate([[pos[0]], pos[breaks + 1]])
+    stops = np.concatenate([pos[breaks], [pos[-1]]]) + 1
+    keep = ((stops - starts) >= CLIP_MIN_SAMPLES) & ((stops - starts) < max_len)
+    return np.stack([starts[keep], stops[keep]], axis=1)
 
 
 def union_seconds(spans: list[tuple[float, float]]) -> float:
@@ -93,16 +128,12 @@ def assess_quality(stream: obspy.Stream, t0: float, t1: float, report: RunReport
         data = np.asarray(tr.data)
         if data.size == 0:
             continue
-        runs = _equal_runs(data)
-        lengths = runs[:, 1] - runs[:, 0]
-        flat = runs[lengths >= FLAT_MIN_S * tr.stats.sampling_rate]
-        spans = _valid_spans(tr, flat)
+        min_flat = int(round(FLAT_MIN_S * tr.stats.sampling_rate))
+        spans = _valid_spans(tr, _flat_runs(data, min_flat))
         valid[tr.id.rsplit(".", 1)[0]].extend(spans)
         flat_only[tr.id] = flat_only.get(tr.id, True) and not spans
         zero_only[tr.id] = zero_only.get(tr.id, True) and not data.any()
-        peak = np.abs(data).max()
-        at_peak = runs[(lengths >= CLIP_MIN_SAMPLES) & (lengths < FLAT_MIN_S * tr.stats.sampling_rate)]
-        clipped = at_peak[np.abs(data[at_peak[:, 0]]) == peak] if peak > 0 else at_peak[:0]
+        clipped = _clipped_runs(data, min_flat)
         if len(clipped):
             report.handle("clipped_segment", f"{key}:{tr.id}", n=len(clipped))
             report.notes["clipped_seconds"] = round(report.notes.get("clipped_seconds", 0.0) + float(
