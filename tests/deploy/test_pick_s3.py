@@ -73,7 +73,7 @@ def _args(weights, out, options, *source):
             "--precision", "fp32", "--out", str(out), "--storage-options", options, *source]
 
 
-def test_files_and_sds_on_s3_give_the_local_picks(weights, clean_archive, s3, tmp_path):
+def test_files_and_sds_on_s3_give_the_local_picks(weights, clean_archive, s3, tmp_path, capsys):
     src = clean_archive(tmp_path / "archive", ["XR.AAA.", "XR.BBB."], DAYS[:2], duration_s=600)
     _upload(src, "s3://sftest/in")
     assert main(_args(weights, tmp_path / "ref", s3, "--input", str(src))) == 0
@@ -89,6 +89,8 @@ def test_files_and_sds_on_s3_give_the_local_picks(weights, clean_archive, s3, tm
     report = json.loads(fs.cat_file("sftest/picks/run_report.json"))
     assert report["processed"] == 4 and report["notes"]["n_picks"] == len(ref)
     assert not fs.exists("sftest/picks/lock.json")  # the marker is removed at the end
+    assert main(_args(weights, "s3://no-such-bucket/x", s3, "--input", str(src))) == 2  # a clear error
+    assert "no-such-bucket" in capsys.readouterr().err
 
     # the same data as an SDS archive on S3 (one file per channel-day)
     sds = tmp_path / "SDS"

@@ -35,7 +35,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from seisforge.data.continuous.sources import StationDay, safe_name
 from seisforge.deploy.engine import Pick
-from seisforge.errors import ConfigError
+from seisforge.errors import ConfigError, DataError
 
 SCHEMA = pa.schema(
     [
@@ -121,8 +121,11 @@ class PickStore:
         """Write one file whole: fsync + rename locally, a single PUT on object storage."""
         if self.local:
             _atomic_write_bytes(Path(path), data)
-        else:
+            return
+        try:
             self.fs.pipe_file(path, data)
+        except Exception as err:  # noqa: BLE001 - endpoint, credentials, bucket: one clear message
+            raise DataError(f"cannot write {self.fs.unstrip_protocol(path)}: {type(err).__name__}: {err}") from err
 
     def get(self, path: str) -> bytes | None:
         """Contents of a file, or None if it does not exist."""
@@ -130,6 +133,10 @@ class PickStore:
             return self.fs.cat_file(path)
         except FileNotFoundError:
             return None
+        except Exception as err:  # noqa: BLE001 - as in put()
+            if self.local:
+                raise
+            raise DataError(f"cannot read {self.fs.unstrip_protocol(path)}: {type(err).__name__}: {err}") from err
 
     def write_json(self, name: str, obj: dict[str, Any]) -> str:
         """Write a JSON file directly in the store; returns its path."""
