@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 
 def register(sub) -> None:
@@ -23,14 +22,20 @@ def register(sub) -> None:
     p.add_argument("--random-init", action="store_true",
                    help="no weights: randomly initialised model (seed 0), for speed tests only")
     src = p.add_argument_group("input (one of)")
-    src.add_argument("--input", nargs="+", metavar="PATH", help="miniSEED/SAC files or directories")
-    src.add_argument("--sds", metavar="ROOT", help="SDS archive root (with --stations --start --end)")
+    src.add_argument("--input", nargs="+", metavar="PATH",
+                     help="miniSEED/SAC files or directories, local or fsspec URLs (s3://bucket/prefix)")
+    src.add_argument("--sds", metavar="ROOT",
+                     help="SDS archive root, local or s3://... (with --stations --start --end)")
     src.add_argument("--fdsn", metavar="URL", help="FDSN dataselect service (with --stations --start --end)")
     src.add_argument("--stations", help="NET.STA[.LOC],... for --sds/--fdsn")
     src.add_argument("--start", help="first day (UTC) for --sds/--fdsn")
     src.add_argument("--end", help="end (UTC, exclusive) for --sds/--fdsn")
     src.add_argument("--channel", default="*", help="channel pattern for --sds/--fdsn (e.g. HH?)")
-    p.add_argument("--out", required=True, metavar="PICKS_DIR")
+    p.add_argument("--out", required=True, metavar="PICKS_DIR", help="output folder, or s3://bucket/prefix")
+    p.add_argument("--storage-options", metavar="JSON",
+                   help="fsspec options for s3:// inputs and outputs, e.g. "
+                        "'{\"endpoint_url\": \"http://127.0.0.1:9000\", \"anon\": false}' "
+                        "(also read from the FSSPEC_S3 environment variable)")
     p.add_argument("--threshold-P", dest="P_threshold", type=float, help="default: from the weights")
     p.add_argument("--threshold-S", dest="S_threshold", type=float, help="default: from the weights")
     p.add_argument("--overlap", type=float, help="window overlap (samples, or fraction < 1); default: model's")
@@ -59,81 +64,183 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Handler of ``seisforge pick``."""
-    from seisforge.data.continuous.sources import archive_units, index_files, parse_stations
-    from seisforge.deploy.pick_export import to_csv, to_quakeml
-    from seisforge.deploy.runner import (
-        get_picker,
-        pad_seconds,
-        run_units,
-        summarise,
-    )
-    from seisforge.deploy.settings import PickSettings
-    from seisforge.deploy.store import PickStore, read_picks
+    """Handler of ``seisforge pick``: lock the output, check its state, pick what is not done."""
+    from seisforge.deploy.store import OutputLock, PickStore
     from seisforge.errors import ConfigError
     from seisforge.models.registry import PICKING_KINDS, parse_spec
-    from seisforge.runinfo import RunReport, environment, write_json
+    from seisforge.runinfo import RunReport
 
     sources = [x for x in (args.input, args.sds, args.fdsn) if x]
     if len(sources) != 1:
         raise ConfigError("give exactly one input: --input PATH..., --sds ROOT or --fdsn URL")
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be >= 1")
-    report = RunReport(command="pick")
+    configure_storage(args.storage_options, [args.out, args.sds or "", *(args.input or [])])
     # canonical spec (a bare <Class> is seisbench:<Class>): what run.json records and reruns must match
     model = str(parse_spec(args.model, kinds=PICKING_KINDS, user="seisforge pick"))
+    settings = _settings(args, model)
+    store = PickStore(args.out)
+    with OutputLock(store), StopOnSignal() as stop:
+        try:
+            return _pick(args, settings, store, RunReport(command="pick"), stop)
+        except KeyboardInterrupt:  # a second signal: the unit in progress was abandoned (never committed)
+            return stop.stopped_message(store, None)
+
+
+def _settings(args: argparse.Namespace, model: str):
+    from seisforge.deploy.settings import PickSettings
+    from seisforge.errors import ConfigError
+
     if args.overlap is not None and args.overlap < 0:
         raise ConfigError("--overlap must be >= 0")
     overlap = int(args.overlap) if args.overlap is not None and args.overlap >= 1 else args.overlap
-    settings = PickSettings(
+    return PickSettings(
         model=model, weights=args.weights, pretrained=args.pretrained, random_init=args.random_init,
-        P_threshold=args.P_threshold,
-        S_threshold=args.S_threshold, overlap=overlap,
+        P_threshold=args.P_threshold, S_threshold=args.S_threshold, overlap=overlap,
         blinding=tuple(args.blinding) if args.blinding else None, stacking=args.stacking,
         strict=args.strict, batch_size=args.batch_size, device=args.device, backend=args.backend,
         precision=args.precision, threads=args.threads,
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    run_json = out / "run.json"
-    if run_json.is_file():
-        previous = json.loads(run_json.read_text()).get("settings")
-        if previous != settings.identity():
-            raise ConfigError(
-                f"{out} holds picks made with other settings ({previous}); use a new --out to avoid "
-                "mixing pick sets"
-            )
+
+
+def _pick(args: argparse.Namespace, settings, store, report, stop: StopOnSignal) -> int:
+    from seisforge.deploy.runner import get_picker, pad_seconds, run_units, summarise
+    from seisforge.errors import ConfigError
+    from seisforge.runinfo import environment
+
+    previous = (store.read_json("run.json") or {}).get("settings")
+    if previous is not None and previous != settings.identity():
+        raise ConfigError(f"{store.url} holds picks made with other settings ({previous}); use a new --out "
+                          "to avoid mixing pick sets")
     picker = get_picker(settings)  # fails early on bad model/weights
-    pad = pad_seconds(picker)
-    index_problems = []
-    if args.input:
-        index = index_files(args.input, pad)
-        units, index_problems = index.units, index.problems
-    else:
-        if not (args.stations and args.start and args.end):
-            raise ConfigError("--sds/--fdsn need --stations, --start and --end")
-        kind, root = ("sds", args.sds) if args.sds else ("fdsn", args.fdsn)
-        units = archive_units(kind, root, parse_stations(args.stations), args.start, args.end, args.channel)
-    write_json({"settings": settings.identity(), "args": vars(args) | {"func": None},
-                "environment": environment(device=args.device)}, run_json)
-    store = PickStore(out)
+    units, index_problems = _units(args, pad_seconds(picker))
+    store.write_json("run.json", {"settings": settings.identity(), "settings_hash": settings.settings_hash(),
+                                  "args": vars(args) | {"func": None},
+                                  "environment": environment(device=args.device)})
     stale = store.clean_stale()
-    todo = [u for u in units if not store.is_done(u)]
+    todo = todo_units(store, units, settings.settings_hash(), report)
     print(f"seisforge pick: {len(units)} station-days, {len(units) - len(todo)} already done, "
+          f"{sum(v for k, v in report.handled.items() if k.startswith('redo_'))} redone after a state check, "
           f"{len(index_problems)} unreadable files")
-    failures = run_units(todo, settings, str(out), workers=args.workers, address=args.address,
-                         progress=not args.no_progress, max_retries=args.max_retries)
+    failures, n_done = run_units(todo, settings, store.url, workers=args.workers, address=args.address,
+                                 progress=not args.no_progress, max_retries=args.max_retries, stop=stop)
     report = summarise(store.states(), index_problems, failures, report)
     report.notes["units_total"] = len(units)
     report.notes["stale_temp_files_removed"] = stale
-    path = report.write(out / "run_report.json")
-    picks = None
+    path = store.write_json("run_report.json", report.to_dict())
+    if stop():
+        return stop.stopped_message(store, n_done)
+    _export(args, store.url, settings.model)
+    print(f"seisforge pick: {report.notes['n_picks']} picks in {report.notes['units_done']} station-days; "
+          f"{len(failures)} failed; report {path}")
+    return 1 if failures else 0
+
+
+def _units(args: argparse.Namespace, pad: float):
+    from seisforge.data.continuous.sources import archive_units, index_files, parse_stations
+    from seisforge.errors import ConfigError
+
+    if args.input:
+        index = index_files(args.input, pad)
+        return index.units, index.problems
+    if not (args.stations and args.start and args.end):
+        raise ConfigError("--sds/--fdsn need --stations, --start and --end")
+    kind, root = ("sds", args.sds) if args.sds else ("fdsn", args.fdsn)
+    return archive_units(kind, root, parse_stations(args.stations), args.start, args.end, args.channel), []
+
+
+def todo_units(store, units, settings_hash: str, report) -> list:
+    """Units to (re)do: not done, or done but failing the state check (counted as ``redo_<reason>``)."""
+    todo = []
+    for unit in units:
+        reason = store.check_unit(unit, settings_hash)
+        if reason is None:
+            continue
+        if reason != "not_done":
+            report.handle(f"redo_{reason}", unit.key)
+        todo.append(unit)
+    return todo
+
+
+def _export(args: argparse.Namespace, out: str, model: str) -> None:
+    from seisforge.deploy.pick_export import to_csv, to_quakeml
+    from seisforge.deploy.store import read_picks
+
     if args.csv or args.quakeml:
         picks = read_picks(out)
         if args.csv:
             to_csv(picks, args.csv)
         if args.quakeml:
             to_quakeml(picks, args.quakeml, model=model)
-    print(f"seisforge pick: {report.notes['n_picks']} picks in {report.notes['units_done']} station-days; "
-          f"{len(failures)} failed; report {path}")
-    return 1 if failures else 0
+
+
+def configure_storage(options: str | None, urls: list[str]) -> None:
+    """Apply ``--storage-options`` to fsspec's configuration of the URLs' protocols.
+
+    They go to ``fsspec.config.conf`` (this process) and to ``FSSPEC_<PROTOCOL>`` in the environment,
+    which Ray workers inherit, so every process opens the same storage the same way.
+    """
+    import os
+
+    import fsspec.config
+
+    from seisforge.errors import ConfigError
+
+    if not options:
+        return
+    try:
+        parsed = json.loads(options)
+    except ValueError as err:
+        raise ConfigError(f"--storage-options is not JSON: {err}") from None
+    if not isinstance(parsed, dict):
+        raise ConfigError("--storage-options must be a JSON object")
+    protocols = {u.split("://", 1)[0] for u in urls if "://" in u} or {"s3"}
+    for proto in protocols:
+        fsspec.config.conf.setdefault(proto, {}).update(parsed)
+        os.environ[f"FSSPEC_{proto.upper()}"] = json.dumps(fsspec.config.conf[proto])
+
+
+class StopOnSignal:
+    """SIGINT (Ctrl-C) and SIGTERM (batch systems) ask the run to stop after the current unit.
+
+    The first signal sets a flag that the runner polls between units, so the unit in progress
+    finishes and commits; a second signal abandons it at once (it is never half-committed: its
+    state file is written last, atomically). Either way the command exits with 128 + the signal
+    number (130, 143) and says how to resume, without a traceback.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> StopOnSignal:
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def stopped_message(self, store, n_done: int | None) -> int:
+        """Print what finished and how to resume; return the exit code (128 + signal)."""
+        import signal
+
+        signum = self.signum or signal.SIGINT
+        done = len(store.states())
+        this_run = f"{n_done} in this run, " if n_done is not None else ""
+        print(f"seisforge pick: stopped by {signal.Signals(signum).name}; {this_run}{done} station-days "
+              f"finished in {store.url}. Rerun the same command to resume.", flush=True)
+        return 128 + int(signum)

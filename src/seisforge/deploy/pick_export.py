@@ -1,10 +1,24 @@
-"""Export a picks dataset to CSV or QuakeML."""
+"""Export a picks dataset to CSV or QuakeML; a path that cannot be written is a clear error."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+
+from seisforge.errors import DataError
+
+
+@contextmanager
+def _writing(path: Path, what: str) -> Iterator[None]:
+    """Turn OS errors while writing ``path`` (full disk, no permission, a folder...) into a DataError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield
+    except OSError as err:
+        raise DataError(f"cannot write the {what} export {path}: {err.strerror or err}") from err
 
 
 def to_csv(picks: pd.DataFrame, path: str | Path) -> Path:
@@ -13,8 +27,8 @@ def to_csv(picks: pd.DataFrame, path: str | Path) -> Path:
     for col in ("peak_time", "start_time", "end_time"):
         df[col] = df[col].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, index=False)
+    with _writing(path, "CSV"):
+        df.to_csv(path, index=False)
     return path
 
 
@@ -44,6 +58,6 @@ def to_quakeml(picks: pd.DataFrame, path: str | Path, model: str = "") -> Path:
             )
         cat.events.append(ev)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cat.write(str(path), format="QUAKEML")
+    with _writing(path, "QuakeML"):
+        cat.write(str(path), format="QUAKEML")
     return path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,24 +73,15 @@ def pad_seconds(picker) -> float:
 
 def covered_seconds(stream, t0: float, t1: float) -> float:
     """Seconds of ``[t0, t1)`` with data, summed over instruments (union over their components)."""
+    from seisforge.data.continuous.quality import union_seconds
+
     spans: dict[str, list[tuple[float, float]]] = {}
     for tr in stream:
         a = max(tr.stats.starttime.timestamp, t0)
         b = min(tr.stats.endtime.timestamp + tr.stats.delta, t1)
         if b > a:
             spans.setdefault(tr.id.rsplit(".", 1)[0], []).append((a, b))
-    total = 0.0
-    for items in spans.values():
-        items.sort()
-        cur_a, cur_b = items[0]
-        for a, b in items[1:]:
-            if a > cur_b:
-                total += cur_b - cur_a
-                cur_a, cur_b = a, b
-            else:
-                cur_b = max(cur_b, b)
-        total += cur_b - cur_a
-    return total
+    return float(sum(union_seconds(items) for items in spans.values()))
 
 
 @dataclass
@@ -101,6 +93,7 @@ class Prepared:
     problems: list[tuple[str, str, str]]
     data_seconds: float
     seconds: float
+    valid_seconds: float = 0.0
 
 
 def align_cut_start(stream, cut: float, picker) -> None:
@@ -126,24 +119,26 @@ def align_cut_start(stream, cut: float, picker) -> None:
 def prepare_unit(unit: StationDay, settings: PickSettings) -> Prepared:
     """Load and clean one unit (I/O and ObsPy work; runs in a prefetch thread in serial mode)."""
     from seisforge.data.continuous.preprocess import sanitize
+    from seisforge.data.continuous.quality import assess_quality
 
     t_start = time.time()
     picker = get_picker(settings)
     report = RunReport(command="unit")
     problems: list[tuple[str, str, str]] = []
     stream = load_unit(unit, pad_seconds(picker), problems)
-    data_seconds = 0.0
+    data_seconds = valid_seconds = 0.0
     if len(stream) == 0:
         report.skip("no_data", unit.key)
     else:
         stream = sanitize(stream, picker.model, report, unit.key, strict=settings.strict)
+        valid_seconds = assess_quality(stream, unit.t0.timestamp, unit.t1.timestamp, report, unit.key)
         align_cut_start(stream, (unit.t0 - pad_seconds(picker)).timestamp, picker)
         stream = obspy.Stream([tr for tr in stream if tr.stats.npts > 0])
         if len(stream) == 0:
             report.skip("no_usable_channels", unit.key)
         else:
             data_seconds = covered_seconds(stream, unit.t0.timestamp, unit.t1.timestamp)
-    return Prepared(stream, report, problems, data_seconds, time.time() - t_start)
+    return Prepared(stream, report, problems, data_seconds, time.time() - t_start, valid_seconds)
 
 
 def process_unit(unit: StationDay, settings: PickSettings, out_dir: str,
@@ -172,6 +167,8 @@ def process_unit(unit: StationDay, settings: PickSettings, out_dir: str,
         "day": unit.day,
         "n_picks": len(picks),
         "data_seconds": round(prepared.data_seconds, 3),
+        "valid_seconds": round(prepared.valid_seconds, 3),
+        "settings_hash": settings.settings_hash(),
         "file_problems": sorted({(r, p) for r, p, _ in prepared.problems}),
         "problem_messages": sorted({m for _, _, m in prepared.problems})[:5],
         "handled": dict(report.handled),
@@ -184,13 +181,15 @@ def process_unit(unit: StationDay, settings: PickSettings, out_dir: str,
         "bf16_max_error": round(picker.stats["max_bf16_error"], 6),
     }
     table = picks_table(picks, settings.model, model_version(settings))
-    PickStore(out_dir).write_unit(unit, table, state)
+    PickStore(out_dir).write_unit(unit, table, state)  # URL: storage options from fsspec's config
     return state
 
 
 def summarise(store_states: list[dict[str, Any]], index_problems: list[tuple[str, str, str]],
               unit_failures: list[tuple[str, str]], report: RunReport) -> RunReport:
     """Fill ``report`` from all unit states (this and earlier runs) plus file and unit failures."""
+    from seisforge.deploy.store import valid_seconds
+
     files: set[tuple[str, str]] = {(r, p) for r, p, _ in index_problems}
     for st in store_states:
         report.processed += 1
@@ -211,6 +210,7 @@ def summarise(store_states: list[dict[str, Any]], index_problems: list[tuple[str
         report.fail("unit_error", f"{key}: {message}")
     report.notes["n_picks"] = int(sum(st["n_picks"] for st in store_states))
     report.notes["data_station_hours"] = round(sum(st.get("data_seconds", 0.0) for st in store_states) / 3600, 4)
+    report.notes["valid_station_hours"] = round(sum(valid_seconds(st) for st in store_states) / 3600, 4)
     report.notes["units_done"] = len(store_states)
     errors = [st["bf16_max_error"] for st in store_states if st.get("bf16_max_error")]
     if errors:  # largest bf16 error measured on refined windows (the refinement margin must stay above it)
@@ -219,39 +219,64 @@ def summarise(store_states: list[dict[str, Any]], index_problems: list[tuple[str
 
 
 def run_units(units: list[StationDay], settings: PickSettings, out_dir: str, workers: int = 0,
-              address: str | None = None, progress: bool = True, max_retries: int = 3
-              ) -> list[tuple[str, str]]:
-    """Process ``units`` (already filtered to the unfinished ones); returns ``(key, error)`` failures."""
+              address: str | None = None, progress: bool = True, max_retries: int = 3,
+              stop: Callable[[], bool] | None = None) -> tuple[list[tuple[str, str]], int]:
+    """Process ``units`` (already filtered to the unfinished ones).
+
+    ``stop()`` is polled between units: when it turns true, no further unit starts (in serial mode
+    the unit being picked finishes and commits; on Ray, tasks not yet finished are cancelled and
+    their units stay undone, the atomic writes leaving no partial unit). Returns the ``(key, error)``
+    failures and the number of units finished in this call.
+    """
     from tqdm import tqdm
 
+    stop = stop or (lambda: False)
+    if not units:  # nothing to do: no Ray start, no model work
+        return [], 0
     failures: list[tuple[str, str]] = []
     bar = tqdm(total=len(units), unit="station-day", disable=not progress, dynamic_ncols=True)
-    n_picks = 0
+    n_picks = n_done = 0
 
     def done(state: dict[str, Any]) -> None:
-        nonlocal n_picks
+        nonlocal n_picks, n_done
         n_picks += state["n_picks"]
+        n_done += 1
         bar.set_postfix(picks=n_picks)
         bar.update(1)
 
-    if workers <= 0 and address is None:
-        # the next unit is read and cleaned in a thread while the model runs on the current one
-        from concurrent.futures import ThreadPoolExecutor
+    try:
+        if workers <= 0 and address is None:
+            failures = _run_serial(units, settings, out_dir, done, bar, stop)
+        else:
+            from seisforge.deploy.scale import run_ray
 
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            ahead = pool.submit(prepare_unit, units[0], settings) if units else None
-            for i, unit in enumerate(units):
-                current, ahead = ahead, (pool.submit(prepare_unit, units[i + 1], settings)
-                                         if i + 1 < len(units) else None)
-                try:
-                    done(process_unit(unit, settings, out_dir, prepared=current.result()))
-                except Exception as err:  # noqa: BLE001 - one bad unit never ends the run
-                    log.exception("unit %s failed", unit.key)
-                    failures.append((unit.key, f"{type(err).__name__}: {err}"))
-                    bar.update(1)
-    else:
-        from seisforge.deploy.scale import run_ray
+            failures = run_ray(units, settings, out_dir, workers, address, max_retries, done, bar,
+                               task=process_unit, stop=stop)
+    finally:
+        bar.close()
+    return failures, n_done
 
-        failures = run_ray(units, settings, out_dir, workers, address, max_retries, done, bar, task=process_unit)
-    bar.close()
+
+def _run_serial(units: list[StationDay], settings: PickSettings, out_dir: str,
+                done: Callable[[dict[str, Any]], None], bar: Any, stop: Callable[[], bool]
+                ) -> list[tuple[str, str]]:
+    """Units in this process; the next unit is read and cleaned in a thread while the model runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    failures: list[tuple[str, str]] = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(prepare_unit, units[0], settings) if units else None
+        for i, unit in enumerate(units):
+            if stop():
+                if ahead is not None:
+                    ahead.cancel()
+                break
+            current, ahead = ahead, (pool.submit(prepare_unit, units[i + 1], settings)
+                                     if i + 1 < len(units) else None)
+            try:
+                done(process_unit(unit, settings, out_dir, prepared=current.result()))
+            except Exception as err:  # noqa: BLE001 - one bad unit never ends the run
+                log.exception("unit %s failed", unit.key)
+                failures.append((unit.key, f"{type(err).__name__}: {err}"))
+                bar.update(1)
     return failures

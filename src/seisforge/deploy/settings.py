@@ -43,3 +43,10 @@ class PickSettings:
         if d["blinding"] is not None:
             d["blinding"] = list(d["blinding"])
         return d
+
+    def settings_hash(self) -> str:
+        """Short SHA-256 of :meth:`identity`; every unit state records it (a rerun redoes units without a match)."""
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]

@@ -178,14 +178,14 @@ def score_groups(rows: pd.DataFrame, by: list[str], n_boot: int, seed: int) -> p
 
 def false_picks_per_station_hour(picks_dirs: list[str | Path]) -> dict[str, float]:
     """Picks per station-hour on noise-only data (picks datasets made by ``seisforge pick``)."""
-    from seisforge.deploy.store import PickStore, read_picks
+    from seisforge.deploy.store import PickStore, read_picks, valid_seconds
 
     n_picks, seconds = 0, 0.0
     for d in picks_dirs:
         states = PickStore(d).states()
         if not states:
             raise DataError(f"{d}: not a seisforge pick output (no state/ folder); run seisforge pick first")
-        seconds += sum(s.get("data_seconds", 0.0) for s in states)
+        seconds += sum(valid_seconds(s) for s in states)  # without dead, zero-filled or NaN time
         n_picks += len(read_picks(d))
     hours = seconds / 3600.0
     return {"false_picks": n_picks, "station_hours": round(hours, 4),

@@ -6,8 +6,8 @@ Order of the steps (each counted under the reason code in brackets, see ``docs/d
    [``channel_not_used``]; SeisBench ignores them too.
 2. If an instrument has several channel sets (``HH?`` and ``EH?``), the one with most model
    components (then highest rate) is used [``extra_channel_set_ignored``].
-3. NaN/inf samples split a trace into finite pieces, i.e. they become gaps [``nan_samples``];
-   they are never zero-filled.
+3. NaN/inf samples become gaps on every component of their instrument [``nan_samples``, seconds
+   in ``notes.nan_seconds``]; they are never zero-filled, and no window covers them.
 4. A channel recorded at several sampling rates is resampled to the model rate piecewise before
    merging (ObsPy cannot merge mixed rates) [``mixed_sampling_rate``]; other channels are resampled by
    SeisBench's own rule [``resampled``].
@@ -34,20 +34,34 @@ from seisforge.runinfo import RunReport
 _FLEX = {"1": "N", "2": "E"}
 
 
-def _split_nonfinite(tr: obspy.Trace) -> list[obspy.Trace]:
+def _nonfinite_spans(tr: obspy.Trace) -> list[tuple[float, float]]:
+    """``(first bad sample time, last bad sample time + delta)`` of each run of NaN/inf samples."""
     data = np.asarray(tr.data)
     if data.dtype.kind != "f":
-        return [tr]
-    good = np.isfinite(data)
-    if good.all():
+        return []
+    bad = ~np.isfinite(data)
+    if not bad.any():
+        return []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], bad.astype(np.int8), [0]])))
+    t0, dt = tr.stats.starttime.timestamp, tr.stats.delta
+    return [(t0 + a * dt, t0 + b * dt) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def _drop_span(tr: obspy.Trace, ta: float, tb: float) -> list[obspy.Trace]:
+    """The pieces of ``tr`` outside ``[ta, tb)`` (samples within half a sample of the span go too)."""
+    dt, start, n = tr.stats.delta, tr.stats.starttime.timestamp, tr.stats.npts
+    lo = int(np.floor(round((ta - start) / dt - 0.5, 6))) + 1
+    hi = int(np.ceil(round((tb - start) / dt - 0.5, 6)))
+    lo, hi = max(lo, 0), min(hi, n)
+    if lo >= hi:
         return [tr]
     pieces = []
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], good.astype(np.int8), [0]])))
-    for a, b in zip(edges[::2], edges[1::2]):
-        piece = tr.copy()
-        piece.data = data[a:b].copy()
-        piece.stats.starttime = tr.stats.starttime + a / tr.stats.sampling_rate
-        pieces.append(piece)
+    for a, b in ((0, lo), (hi, n)):
+        if b > a:
+            piece = tr.copy()  # NaN spans are rare: the extra copy is not worth a hand-built header
+            piece.data = np.asarray(tr.data)[a:b].copy()
+            piece.stats.starttime = tr.stats.starttime + a * dt
+            pieces.append(piece)
     return pieces
 
 
@@ -170,15 +184,28 @@ def keep_one_channel_set(st: obspy.Stream, flexible: bool, report: RunReport, ke
 
 
 def nonfinite_to_gaps(st: obspy.Stream, report: RunReport, key: str) -> obspy.Stream:
-    """Step 3: NaN/inf samples split their trace into finite pieces (gaps, never zeros)."""
+    """Step 3: NaN/inf spans become gaps on every component of their instrument, never zeros.
+
+    A span of NaN on one component only would otherwise become a span where that component is
+    zero-filled (SeisBench's non-strict rule for a component missing inside a block), and windows
+    over it could pick. Cutting the span from all components of the instrument makes it a gap as
+    SeisBench treats gaps: the block is split there and no window covers it.
+    """
+    spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for tr in st:
+        found = _nonfinite_spans(tr)
+        if found:
+            bad = int((~np.isfinite(np.asarray(tr.data))).sum())
+            report.handle("nan_samples", f"{key}:{tr.id}", n=bad)
+            report.notes["nan_seconds"] = round(
+                report.notes.get("nan_seconds", 0.0) + sum(b - a for a, b in found), 3)
+            spans[_instrument(tr)].extend(found)
     out = obspy.Stream()
     for tr in st:
-        data = np.asarray(tr.data)
-        if data.dtype.kind == "f":
-            bad = int((~np.isfinite(data)).sum())
-            if bad:
-                report.handle("nan_samples", f"{key}:{tr.id}", n=bad)
-        out.extend([p for p in _split_nonfinite(tr) if p.stats.npts > 0])
+        pieces = [tr]
+        for ta, tb in spans.get(_instrument(tr), []):
+            pieces = [q for p in pieces for q in _drop_span(p, ta, tb)]
+        out.extend([p for p in pieces if p.stats.npts > 0])
     return out
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import obspy
 
-from seisforge.data.continuous.waveio import ReadProblem, read_waveforms
+from seisforge.data.continuous.waveio import ReadProblem, is_url, read_waveforms
 from seisforge.errors import ConfigError, DataError
 
 DAY = 86400.0
@@ -63,21 +63,67 @@ class FileIndex:
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (reason, path, message)
 
 
-def expand_paths(paths: list[str]) -> list[Path]:
-    """Files named directly plus all non-hidden files below named directories, sorted."""
-    out: list[Path] = []
+def expand_paths(paths: list[str]) -> list[str]:
+    """Files named directly plus all non-hidden files below named directories, sorted.
+
+    Entries may be fsspec URLs (``s3://bucket/prefix``): a prefix is listed recursively and its files
+    are returned as URLs.
+    """
+    out: list[str] = []
     for p in paths:
+        if is_url(p):
+            out.extend(_expand_url(p))
+            continue
         path = Path(p)
         if path.is_dir():
             out.extend(
-                f for f in sorted(path.rglob("*"))
+                str(f) for f in sorted(path.rglob("*"))
                 if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts)
             )
         elif path.is_file():
-            out.append(path)
+            out.append(str(path))
         else:
             raise DataError(f"input not found: {p}")
     return sorted(set(out))
+
+
+def _expand_url(url: str) -> list[str]:
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+        root = root.rstrip("/")
+        if fs.isfile(root):
+            return [url]
+        files = [f for f in fs.find(root) if not any(x.startswith(".") for x in f[len(root):].split("/"))]
+    except ImportError as err:
+        raise ConfigError(f"{url}: {err}; for s3:// install 'seisforge[cloud]'") from err
+    except Exception as err:  # noqa: BLE001 - credentials, endpoint, network: one clear message
+        raise DataError(f"cannot list {url}: {type(err).__name__}: {err}") from err
+    if not files:
+        raise DataError(f"input not found: {url} (no objects under it)")
+    return [fs.unstrip_protocol(f) for f in sorted(files)]
+
+
+def sds_remote_files(root: str, net: str, sta: str, loc: str, channel: str,
+                     t0: obspy.UTCDateTime, t1: obspy.UTCDateTime) -> list[str]:
+    """Files of an SDS archive on object storage overlapping ``[t0, t1]`` (URLs).
+
+    SDS layout ``ROOT/YEAR/NET/STA/CHAN.D/NET.STA.LOC.CHAN.D.YEAR.DOY``, one file per channel-day
+    (ObsPy's SDS client reads only local folders). The day before ``t0`` is included, since its file
+    may run past midnight.
+    """
+    import fsspec
+
+    fs, base = fsspec.core.url_to_fs(root)
+    base = base.rstrip("/")
+    found: set[str] = set()
+    day = obspy.UTCDateTime((t0 - DAY).date)
+    while day <= t1:
+        year, doy = day.year, day.julday
+        found.update(fs.glob(f"{base}/{year}/{net}/{sta}/{channel}.D/{net}.{sta}.{loc}.{channel}.D.{year}.{doy:03d}"))
+        day += DAY
+    return [fs.unstrip_protocol(f) for f in sorted(found)]
 
 
 def index_files(paths: list[str], pad_s: float) -> FileIndex:
@@ -141,7 +187,7 @@ def day_range(start: str, end: str) -> list[str]:
 
 def archive_units(kind: str, root: str, stations: list[str], start: str, end: str, channel: str) -> list[StationDay]:
     """Units for an SDS archive (``kind="sds"``) or an FDSN service (``kind="fdsn"``)."""
-    if kind == "sds" and not Path(root).is_dir():
+    if kind == "sds" and not is_url(root) and not Path(root).is_dir():
         raise DataError(f"SDS root not found: {root}")
     return [
         StationDay(station=s, day=d, kind=kind, root=root, channel=channel)
@@ -160,22 +206,21 @@ def load_unit(unit: StationDay, pad_s: float, problems: list[tuple[str, str, str
             except ReadProblem as err:
                 problems.append((err.reason, f, str(err)))
                 continue
-            sid = unit.station
-            st += obspy.Stream([tr for tr in part if tr.id.rsplit(".", 1)[0] == sid])
+            n_parts = len(unit.station.split("."))  # NET.STA (archive query, any location) or NET.STA.LOC
+            st += obspy.Stream([tr for tr in part if ".".join(tr.id.split(".")[:n_parts]) == unit.station])
     elif unit.kind in ("sds", "fdsn"):
         parts = unit.station.split(".")
         net, sta = parts[0], parts[1]
         loc = parts[2] if len(parts) > 2 else "*"
-        if unit.kind == "sds":
-            from obspy.clients.filesystem.sds import Client
-
-            client = Client(unit.root)
-        else:
-            from obspy.clients.fdsn import Client
-
-            client = Client(unit.root)
         try:
-            st = client.get_waveforms(net, sta, loc, unit.channel, t0, t1)
+            if unit.kind == "sds" and is_url(unit.root):
+                files = sds_remote_files(unit.root, net, sta, loc, unit.channel, t0, t1)
+                return load_unit(StationDay(unit.station, unit.day, "files", tuple(files)), pad_s, problems)
+            if unit.kind == "sds":
+                from obspy.clients.filesystem.sds import Client
+            else:
+                from obspy.clients.fdsn import Client
+            st = Client(unit.root).get_waveforms(net, sta, loc, unit.channel, t0, t1)
         except Exception as err:  # noqa: BLE001 - no data / service errors are reported per unit
             problems.append(("archive_read_error", unit.key, f"{type(err).__name__}: {err}"))
             return obspy.Stream()

@@ -7,7 +7,11 @@ detectors (miniSEED, SAC) and read with that format only.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import obspy
@@ -56,22 +60,118 @@ def read_waveforms(path: str | Path, headonly: bool = False, fmt: str | None = N
     Raises
     ------
     ReadProblem
-        ``unknown_format`` (not miniSEED/SAC), ``corrupt_file`` (the reader failed) or
-        ``truncated_file`` (the reader reported an unexpected end of file; the whole file is skipped
-        rather than using a partial record set).
+        ``empty_file`` (zero bytes), ``unknown_format`` (not miniSEED/SAC), ``corrupt_file`` (the
+        reader failed) or ``truncated_file`` (a miniSEED file ending inside a record, see
+        :func:`mseed_truncation`, or the reader reported an unexpected end of file; the whole file is
+        skipped rather than using a partial record set).
     """
+    name, path = path, localize(path)
+    if Path(path).stat().st_size == 0:
+        raise ReadProblem("empty_file", f"{name}: zero-length file")
     errors: list[str] = []
     fmt = fmt or detect_format(path, errors=errors)
     if fmt is None:
-        raise ReadProblem("unknown_format", f"{path}: not miniSEED or SAC" + "".join(f"; {e}" for e in errors))
+        raise ReadProblem("unknown_format", f"{name}: not miniSEED or SAC" + "".join(f"; {e}" for e in errors))
+    if fmt == "MSEED":
+        problem = mseed_truncation(path)
+        if problem:
+            raise ReadProblem("truncated_file", f"{name}: {problem}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             st = obspy.read(str(path), format=fmt, headonly=headonly, starttime=starttime, endtime=endtime)
         except Exception as err:  # noqa: BLE001 - any reader failure is a corrupt file
-            raise ReadProblem("corrupt_file", f"{path}: {type(err).__name__}: {err}") from err
+            raise ReadProblem("corrupt_file", f"{name}: {type(err).__name__}: {err}") from err
     for w in caught:
         text = str(w.message).lower()
         if "end of file" in text or "truncat" in text or "not enough" in text:
-            raise ReadProblem("truncated_file", f"{path}: {w.message}")
+            raise ReadProblem("truncated_file", f"{name}: {w.message}")
     return st
+
+
+def is_url(path: str | Path) -> bool:
+    """True for an fsspec URL other than a local path (``s3://bucket/key``, ``gs://...``)."""
+    text = str(path)
+    return "://" in text and not text.startswith("file://")
+
+
+#: object-storage files kept on local disk per process (a unit reads its own file and its neighbours')
+OBJECT_CACHE_FILES = 16
+_OBJECTS: OrderedDict[str, str] = OrderedDict()
+
+
+def localize(path: str | Path) -> str:
+    """A local path for ``path``: itself, or for a URL a local copy of the object.
+
+    ObsPy's miniSEED and SAC readers need seekable local files, and a station-day file is small, so an
+    object is fetched whole into a per-process temporary folder (removed at exit). The copy is keyed
+    by URL and ETag (else size and modification time), so a changed object is fetched again, and only
+    the last :data:`OBJECT_CACHE_FILES` copies are kept. Credentials and endpoints come from fsspec's
+    configuration (``FSSPEC_S3``, ``--storage-options``). fsspec's ``simplecache`` is not used: it
+    keys by URL alone and served a stale copy after an object was replaced.
+    """
+    if not is_url(path):
+        return str(path)
+    import fsspec
+
+    try:
+        fs, key = fsspec.core.url_to_fs(str(path))
+        info = fs.info(key)
+        tag = info.get("ETag") or info.get("etag") or f"{info.get('size')}-{info.get('LastModified')}"
+        name = hashlib.sha256(f"{path}|{tag}".encode()).hexdigest()[:32]
+        if name not in _OBJECTS:
+            local = os.path.join(_object_dir(), name)
+            fs.get_file(key, local + ".part")
+            os.replace(local + ".part", local)
+            _OBJECTS[name] = local
+            while len(_OBJECTS) > OBJECT_CACHE_FILES:
+                os.unlink(_OBJECTS.popitem(last=False)[1])
+        _OBJECTS.move_to_end(name)
+        return _OBJECTS[name]
+    except FileNotFoundError as err:
+        raise ReadProblem("storage_read_error", f"{path}: object not found") from err
+    except Exception as err:  # noqa: BLE001 - network, credentials, missing protocol package
+        raise ReadProblem("storage_read_error", f"{path}: {type(err).__name__}: {err}") from err
+
+
+@functools.cache
+def _object_dir() -> str:
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="seisforge-objects-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def mseed_truncation(path: str | Path) -> str | None:
+    """Describe how a miniSEED file is cut short, or return None when it ends on a record boundary.
+
+    libmseed (through ObsPy) reads the complete records of a truncated file and drops the partial last
+    one without a warning, so a file cut inside a record would lose its end silently. Every record
+    states its length in its fixed header (blockette 1000). When the file size is a multiple of the
+    first record's length, the file is whole (the common case of one record length: no further
+    reads). Otherwise the records are walked header by header; the file is truncated if the last
+    record runs past its end or a header cannot be read.
+    """
+    from obspy.io.mseed.util import get_record_information
+
+    size = Path(path).stat().st_size
+    try:
+        first = get_record_information(str(path))
+    except Exception as err:  # noqa: BLE001 - a first header that cannot be parsed
+        return f"unreadable first record header ({type(err).__name__}: {err})"
+    if first["excess_bytes"] == 0:
+        return None
+    offset = 0
+    with open(path, "rb") as fh:
+        while offset < size:
+            try:
+                reclen = int(get_record_information(fh, offset=offset)["record_length"])
+            except Exception:  # noqa: BLE001 - a partial fixed header at the end
+                return f"record header at byte {offset} of {size} is incomplete"
+            if offset + reclen > size:
+                return f"last record (byte {offset}, {reclen} bytes) is cut at {size - offset} bytes"
+            offset += reclen
+    return None
