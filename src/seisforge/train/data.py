@@ -90,6 +90,18 @@ class SplitData:
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
+    def select(self, mask: np.ndarray) -> SplitData:
+        """A new SplitData holding the traces where the boolean ``mask`` (one entry per trace) is True."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (len(self),):
+            raise ValueError(f"mask of shape {mask.shape} for {len(self)} traces")
+        out = object.__new__(SplitData)
+        out.parts = [p.filter(mask[lo:hi], inplace=False) for p, lo, hi
+                     in zip(self.parts, self.offsets[:-1], self.offsets[1:]) if mask[lo:hi].any()]
+        out.offsets = np.cumsum([0] + [len(p) for p in out.parts])
+        out.keys, out.weights, out.events = self.keys[mask], self.weights[mask], self.events[mask]
+        return out
+
     def locate(self, idx: int):
         k = int(np.searchsorted(self.offsets, idx, side="right") - 1)
         return self.parts[k], idx - int(self.offsets[k])
