@@ -14,7 +14,6 @@ Not used by the ``seisforge`` commands.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -216,25 +215,23 @@ def write_random_pretrain_run(out: str | Path, args: dict | None = None, seed: i
                               window_samples: int = 3001) -> Path:
     """A ``seisforge pretrain``-shaped run directory holding a randomly initialised patch-transformer encoder.
 
-    It follows the pretrain run-directory contract (``encoder.safetensors``, ``encoder.json`` with kind, args,
-    in_channels, component_order, sampling_rate, window_samples, and ``model_card.json``), so adaptation can be
-    tested, and studied as a "no pretraining" control, without running ``seisforge pretrain``.
+    Written with :func:`seisforge.models.encoders.pretrained.save_encoder` (the pretrain run-directory
+    contract, plus ``model_card.json``), so adaptation can be tested, and studied as a "no pretraining"
+    control, without running ``seisforge pretrain``.
     """
     import torch
-    from safetensors.torch import save_file
 
     from seisforge.models.card import ModelCard, write_card
     from seisforge.models.encoders import PatchTransformerEncoder
+    from seisforge.models.encoders.pretrained import save_encoder
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     encoder = PatchTransformerEncoder(in_channels=in_channels, **(args or {}))
-    save_file({k: v.contiguous() for k, v in encoder.state_dict().items()}, str(out / "encoder.safetensors"))
-    enc_args = {k: v for k, v in encoder.config().items() if k != "in_channels"}
-    info = {"kind": "patch_transformer", "args": enc_args, "in_channels": in_channels,
-            "component_order": component_order, "sampling_rate": sampling_rate, "window_samples": window_samples}
-    (out / "encoder.json").write_text(json.dumps(info, indent=2))
+    save_encoder(out, encoder, {"kind": "patch_transformer", "args": encoder.config(), "in_channels": in_channels,
+                                "component_order": component_order, "sampling_rate": sampling_rate,
+                                "window_samples": window_samples})
     write_card(ModelCard(model_class="PatchTransformerEncoder", sampling_rate=sampling_rate,
                          window_samples=window_samples, component_order=component_order, labels="-",
                          training={"command": "seisforge.testing.write_random_pretrain_run", "seed": seed,
