@@ -323,11 +323,13 @@ def _set_up(cfg: TrainConfig, resume: str | Path | None, overrides: list[str] | 
                                 **gen_args)
     dev_gen = SeededGenerator(dev_data, build_augmentations(model, cfg.augment, cfg.labels, label_cols,
                                                             train=False), **gen_args)
-    sampler = OffsetSampler(len(train_data), cfg.seed, rank=rank, world_size=world, weights=train_data.weights)
+    n_epoch = max(len(train_data), cfg.train.min_samples_per_epoch or 0)
+    sampler = OffsetSampler(len(train_data), cfg.seed, rank=rank, world_size=world, weights=train_data.weights,
+                            length=n_epoch)
     loader_args = dict(batch_size=cfg.train.batch_size, num_workers=cfg.train.num_workers,
                        worker_init_fn=worker_init_fn)
     dev_loader = torch.utils.data.DataLoader(dev_gen, shuffle=False, **loader_args)
-    steps_per_epoch = math.ceil(math.ceil(len(train_data) / world) / cfg.train.batch_size)
+    steps_per_epoch = math.ceil(math.ceil(n_epoch / world) / cfg.train.batch_size)
     if cfg.train.steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.train.steps_per_epoch)
 
