@@ -5,7 +5,8 @@ fraction of the train split, seeded; :mod:`seisforge.train.adapt.run`), predicte
 (``bench predict``: dev and test windows) and scored (``bench score``: thresholds chosen on dev, test read
 once, event-bootstrap CIs). A cell lives in ``OUT/cells/ARM/fFRACTION/sSEED`` and is finished when its
 ``cell.json`` exists: a rerun skips finished cells and restarts unfinished ones, so the grid resumes where it
-stopped. STA/LTA needs no training and is predicted once (``OUT/cells/stalta``).
+stopped; a cell that another live process is running (``running.pid``) is left to it, so the grid can be
+run in parallel shards (``only_arms``, ``seeds``). STA/LTA needs no training and is predicted once (``OUT/cells/stalta``).
 
 Every arm is compared with the ``scratch`` arm at the same fraction by a seed-averaged paired event
 bootstrap (:func:`seisforge.bench.picking.score.paired_compare_seeds`: seed *i* of the arm against seed
@@ -107,6 +108,9 @@ def run_grid(cfg: LabelEfficiencyConfig, out: str | Path) -> RunReport:
         if (cell / "cell.json").is_file():
             report.skip("cell_already_done")
             continue
+        if _running_elsewhere(cell):
+            report.skip("cell_running_in_another_process", key=str(cell))
+            continue
         try:
             _run_cell(cfg, arm, fraction, seed, cell, targets)
             report.processed += 1
@@ -120,6 +124,26 @@ def run_grid(cfg: LabelEfficiencyConfig, out: str | Path) -> RunReport:
     plot(table, cfg, out)
     report.write(out)
     return report
+
+
+def _running_elsewhere(cell: Path) -> bool:
+    """True when another live process on this machine is running ``cell`` (its ``running.pid``), so that
+    shards started on overlapping arms never restart each other's cells."""
+    import os
+
+    pid_file = cell / "running.pid"
+    if not pid_file.is_file():
+        return False
+    try:
+        pid = int(pid_file.read_text().strip())
+        if pid == os.getpid():
+            return False
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def cell_dir(out: Path, arm: str, fraction: float, seed: int) -> Path:
@@ -147,9 +171,12 @@ def _run_cell(cfg: LabelEfficiencyConfig, arm: ArmConfig, fraction: float, seed:
     from seisforge.config import apply_overrides, from_dict
     from seisforge.train.adapt.run import AdaptRunConfig, adapt
 
+    import os
+
     if cell.exists():
         shutil.rmtree(cell)
     cell.mkdir(parents=True)
+    (cell / "running.pid").write_text(f"{os.getpid()}\n")
     base = arm.base
     if base == "scratch":
         base = f"pretrain:{_scratch_base(cfg.scratch_like, cell / 'scratch_base', seed)}"
@@ -166,6 +193,7 @@ def _run_cell(cfg: LabelEfficiencyConfig, arm: ArmConfig, fraction: float, seed:
                 "trainable": acc["trainable"], "trainable_pct": acc["trainable_pct"], "total": acc["total"],
                 "metrics": {k: metrics["metrics"].get(k) for k in METRICS},
                 "ci95": {k: metrics["ci95"].get(k) for k in METRICS}}, cell / "cell.json")
+    (cell / "running.pid").unlink()
 
 
 def _scratch_base(like: str, out: Path, seed: int) -> Path:
