@@ -20,6 +20,7 @@ bands), ``metric_vs_params.png`` (metric against trainable parameters at ``param
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -129,8 +130,6 @@ def run_grid(cfg: LabelEfficiencyConfig, out: str | Path) -> RunReport:
 def _running_elsewhere(cell: Path) -> bool:
     """True when another live process on this machine is running ``cell`` (its ``running.pid``), so that
     shards started on overlapping arms never restart each other's cells."""
-    import os
-
     pid_file = cell / "running.pid"
     if not pid_file.is_file():
         return False
@@ -170,8 +169,6 @@ def _run_cell(cfg: LabelEfficiencyConfig, arm: ArmConfig, fraction: float, seed:
     from seisforge.bench.picking.score import score
     from seisforge.config import apply_overrides, from_dict
     from seisforge.train.adapt.run import AdaptRunConfig, adapt
-
-    import os
 
     if cell.exists():
         shutil.rmtree(cell)
