@@ -230,4 +230,32 @@ def write_picks_dir(picks: pd.DataFrame, out_dir: str | Path, model: str = "orac
         table = pa.Table.from_pandas(grp.drop(columns="day").sort_values("peak_time"), schema=SCHEMA,
                                      preserve_index=False)
         pq.write_table(table, path)
+
+
+def write_random_pretrain_run(out: str | Path, args: dict | None = None, seed: int = 0, in_channels: int = 3,
+                              component_order: str = "ZNE", sampling_rate: float = 100.0,
+                              window_samples: int = 3001) -> Path:
+    """A ``seisforge pretrain``-shaped run directory holding a randomly initialised patch-transformer encoder.
+
+    Written with :func:`seisforge.models.encoders.pretrained.save_encoder` (the pretrain run-directory
+    contract, plus ``model_card.json``), so adaptation can be tested, and studied as a "no pretraining"
+    control, without running ``seisforge pretrain``.
+    """
+    import torch
+
+    from seisforge.models.card import ModelCard, write_card
+    from seisforge.models.encoders import PatchTransformerEncoder
+    from seisforge.models.encoders.pretrained import save_encoder
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    encoder = PatchTransformerEncoder(in_channels=in_channels, **(args or {}))
+    save_encoder(out, encoder, {"kind": "patch_transformer", "args": encoder.config(), "in_channels": in_channels,
+                                "component_order": component_order, "sampling_rate": sampling_rate,
+                                "window_samples": window_samples})
+    write_card(ModelCard(model_class="PatchTransformerEncoder", sampling_rate=sampling_rate,
+                         window_samples=window_samples, component_order=component_order, labels="-",
+                         training={"command": "seisforge.testing.write_random_pretrain_run", "seed": seed,
+                                   "objective": "none (random initialisation)"}), out)
     return out

@@ -13,7 +13,7 @@ import seisbench.models as sbm
 import torch
 from foundation_helpers import tiny_transformer
 
-from seisforge.train.adapt import (
+from seisforge.models.adapt import (
     AdaptConfig,
     ParamAccount,
     account,

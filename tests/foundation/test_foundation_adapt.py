@@ -7,8 +7,7 @@ import torch
 from foundation_helpers import TINY_SAMPLES, run, tensor_hashes, tiny_light, tiny_transformer, train_steps
 
 from seisforge.errors import ConfigError, DataError
-from seisforge.models.encoders import MagnitudeHead
-from seisforge.train.adapt import (
+from seisforge.models.adapt import (
     METHOD_NAMES,
     AdaptConfig,
     apply,
@@ -18,8 +17,9 @@ from seisforge.train.adapt import (
     read_adapter,
     save_adapter,
 )
-from seisforge.train.adapt.common import adapter_state
-from seisforge.train.adapt.io import canonical_name
+from seisforge.models.adapt.common import adapter_state
+from seisforge.models.adapt.io import canonical_name
+from seisforge.models.encoders import MagnitudeHead
 
 #: a window length PhaseNetLight's skip connections fit (as 3001 does), short to keep the tests fast
 LIGHT_SAMPLES = 441

@@ -7,6 +7,7 @@ import seisbench.models as sbm
 import torch
 
 from seisforge.errors import ConfigError
+from seisforge.models.adapt import AdaptConfig, account, apply
 from seisforge.models.encoders import (
     DetectionHead,
     EncoderTaskModel,
@@ -15,7 +16,6 @@ from seisforge.models.encoders import (
     PhaseNetEncoder,
     TokenPickingHead,
 )
-from seisforge.train.adapt import AdaptConfig, account, apply
 
 
 @pytest.mark.parametrize("stem", ["linear", "conv"])

@@ -10,8 +10,8 @@ import seisbench.util as sbu
 import torch
 
 from seisforge.errors import ConfigError
+from seisforge.models.adapt import AdaptConfig, apply
 from seisforge.models.encoders import EncoderPicker
-from seisforge.train.adapt import AdaptConfig, apply
 
 SMALL = {"patch_samples": 50, "d_model": 16, "depth": 1, "n_heads": 2}
 

@@ -25,8 +25,12 @@ class LoadedModel:
     spec
         The canonical model spec it was loaded from (:class:`~seisforge.models.registry.ModelSpec`
         as text, e.g. ``seisbench:PhaseNet`` for a bare ``PhaseNet``).
+    card
+        The model card (:class:`~seisforge.models.card.ModelCard`) stored with the weights, or None;
+        callers check it against their data with :func:`~seisforge.models.card.check_card_against_data`.
     """
 
     model: Any
     source: str
     spec: str
+    card: Any = None

@@ -18,7 +18,10 @@ Grammar
 ``stalta``, ``stalta:aic``, ``stalta:baer``
     The classical baseline in :mod:`seisforge.models.stalta` (``stalta`` is ``stalta:aic``).
 ``run:DIR``
-    The selected model of a seisforge training run (:mod:`seisforge.models.run_dir`).
+    The selected model of a seisforge run (:mod:`seisforge.models.run_dir`): a ``seisforge train`` run,
+    a ``seisforge adapt`` run (its base rebuilt, its adapter applied and checked against the base's hash)
+    or the output of ``seisforge adapt merge``. A ``seisforge pretrain`` run is an encoder without a task
+    head, so ``run:`` on it is a clear error; adaptation configs name it as ``base: pretrain:DIR``.
 ``onnx:PATH``
     A picker exported by ``seisforge export`` (a ``.onnx`` file, or the folder holding ``model.onnx``),
     run without its torch class (:mod:`seisforge.models.onnx_picker`); its embedded model card gives

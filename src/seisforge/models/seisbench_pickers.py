@@ -67,9 +67,17 @@ def label_string(model) -> str:
 
 
 def seisbench_class(name: str):
-    """Return the SeisBench model class called ``name``, or raise a clear error."""
+    """Return the SeisBench model class called ``name``, or raise a clear error.
+
+    seisforge's own ``WaveformModel`` pickers (:class:`~seisforge.models.encoders.pickers.EncoderPicker`)
+    are found by name too, so that their saved pairs load like SeisBench's.
+    """
     import seisbench.models as sbm
 
+    if name == "EncoderPicker":
+        from seisforge.models.encoders.pickers import EncoderPicker
+
+        return EncoderPicker
     cls = getattr(sbm, name, None)
     if cls is None or not isinstance(cls, type) or not issubclass(cls, sbm.WaveformModel):
         known = sorted(

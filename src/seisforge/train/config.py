@@ -100,12 +100,17 @@ class OptimConfig:
 
 @dataclass
 class TrainLoopConfig:
-    """Epochs, batches and early stopping (on dev only)."""
+    """Epochs, batches and early stopping (on dev only).
+
+    ``min_samples_per_epoch``: an epoch draws at least this many samples (repeating a small train set in
+    fresh seeded orders), so label-fraction runs get the same number of steps per epoch.
+    """
 
     epochs: int = 10
     batch_size: int = 32
     num_workers: int = 0
     steps_per_epoch: int | None = None
+    min_samples_per_epoch: int | None = None
     early_stopping_metric: str = "dev_loss"
     patience: int = 5
     stop_after_steps: int | None = None

@@ -90,6 +90,18 @@ class SplitData:
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
+    def select(self, mask: np.ndarray) -> SplitData:
+        """A new SplitData holding the traces where the boolean ``mask`` (one entry per trace) is True."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (len(self),):
+            raise ValueError(f"mask of shape {mask.shape} for {len(self)} traces")
+        out = object.__new__(SplitData)
+        out.parts = [p.filter(mask[lo:hi], inplace=False) for p, lo, hi
+                     in zip(self.parts, self.offsets[:-1], self.offsets[1:]) if mask[lo:hi].any()]
+        out.offsets = np.cumsum([0] + [len(p) for p in out.parts])
+        out.keys, out.weights, out.events = self.keys[mask], self.weights[mask], self.events[mask]
+        return out
+
     def locate(self, idx: int):
         k = int(np.searchsorted(self.offsets, idx, side="right") - 1)
         return self.parts[k], idx - int(self.offsets[k])
@@ -219,11 +231,15 @@ class SeededGenerator(torch.utils.data.Dataset):
 
 
 class OffsetSampler(torch.utils.data.Sampler):
-    """A seeded permutation per epoch that can start part-way (for exact resumption)."""
+    """A seeded permutation per epoch that can start part-way (for exact resumption).
+
+    ``length`` (default ``n``) samples make an epoch: more than ``n`` concatenates further seeded
+    permutations, so a small train set (a label fraction) gets as many steps per epoch as a large one.
+    """
 
     def __init__(self, n: int, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1,
-                 weights: np.ndarray | None = None):
-        self.n, self.seed, self.shuffle = n, seed, shuffle
+                 weights: np.ndarray | None = None, length: int | None = None):
+        self.n, self.seed, self.shuffle, self.length = n, seed, shuffle, length or n
         self.rank, self.world_size = rank, world_size
         self.epoch, self.start = 0, 0
         uniform = weights is None or len(weights) == 0 or np.allclose(weights, weights[0])
@@ -236,13 +252,15 @@ class OffsetSampler(torch.utils.data.Sampler):
         (oversampling by weight).
         """
         g = torch.Generator().manual_seed(self.seed + 7919 * self.epoch)
-        if self.weights is not None:
-            full = torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist()
-        elif not self.shuffle:
-            full = list(range(self.n))
-        else:
-            full = torch.randperm(self.n, generator=g).tolist()
-        return full[self.rank::self.world_size]
+        full: list[int] = []
+        while len(full) < self.length:
+            if self.weights is not None:
+                full += torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist()
+            elif not self.shuffle:
+                full += list(range(self.n))
+            else:
+                full += torch.randperm(self.n, generator=g).tolist()
+        return full[:self.length][self.rank::self.world_size]
 
     def __iter__(self):
         return iter(self.order()[self.start:])

@@ -9,7 +9,8 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,15 @@ def _dev_metrics(model, loader, cfg: TrainConfig, labels: str, device: str, sr: 
     return out
 
 
+def _export(run: _Run, epoch: int, metric: float) -> None:
+    """Write the selected model to ``best/`` (the hook's export, or the SeisBench pair)."""
+    if run.hooks.export is not None:
+        (run.run_dir / "best").mkdir(parents=True, exist_ok=True)
+        run.hooks.export(run.model, run.run_dir / "best", run.cfg, epoch, metric)
+    else:
+        _export_best(run.model, run.run_dir, run.cfg, epoch, metric)
+
+
 def _export_best(model, run_dir: Path, cfg: TrainConfig, epoch: int, metric: float) -> None:
     from safetensors.torch import save_file
 
@@ -179,6 +189,30 @@ def _export_best(model, run_dir: Path, cfg: TrainConfig, epoch: int, metric: flo
         "selection_metric": cfg.train.early_stopping_metric, "selection_value": metric,
         "load": f"seisbench.models.{type(model).__name__}.load('{best / 'model'}')",
     }, indent=2))
+
+
+@dataclass
+class LoopHooks:
+    """What a caller of :func:`train` may replace (``seisforge adapt`` uses them; defaults: plain training).
+
+    Attributes
+    ----------
+    build
+        ``build(cfg) -> LoadedModel``: the model to train, instead of :func:`build_picker` on ``cfg.model``.
+        Only parameters with ``requires_grad`` reach the optimiser, so a frozen part stays frozen.
+    select_train
+        ``select_train(train_data) -> SplitData``: a subset of the train split (label fractions).
+    export
+        ``export(model, best_dir, cfg, epoch, metric)``: writes the selected model into ``best_dir``
+        instead of the SeisBench pair of :func:`_export_best` (it must write ``best/seisforge.json``).
+    on_start
+        ``on_start(run)``: called once the run directory exists (extra run files such as accounting).
+    """
+
+    build: Callable[[TrainConfig], Any] | None = None
+    select_train: Callable[[SplitData], SplitData] | None = None
+    export: Callable[..., None] | None = None
+    on_start: Callable[[Any], None] | None = None
 
 
 METRIC_FIELDS = ["epoch", "global_step", "train_loss", "dev_loss", "dev_P_rms_s", "dev_S_rms_s", "dev_P_mae_s",
@@ -213,6 +247,7 @@ class _Run:
     scaler: Any
     state: dict
     run_dir: Path = Path()
+    hooks: LoopHooks = field(default_factory=LoopHooks)
     t0: float = 0.0
     steps_this_run: int = 0
 
@@ -222,7 +257,7 @@ class _Run:
 
 
 def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[str] | None = None,
-          on_epoch=None) -> Path:
+          on_epoch=None, hooks: LoopHooks | None = None) -> Path:
     """Train (or fine-tune) a picker; returns the run directory.
 
     Set-up, then per epoch: the optimiser steps (:func:`_train_epoch`), evaluation on dev
@@ -239,8 +274,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
         The ``--set`` strings, recorded in ``env.json``.
     on_epoch
         Optional callback receiving each epoch's metrics row (used by ``seisforge tune``).
+    hooks
+        Replacements for the model, the train subset and the export (:class:`LoopHooks`).
     """
-    run = _set_up(cfg, resume, overrides)
+    run = _set_up(cfg, resume, overrides, hooks or LoopHooks())
     while run.state["epoch"] < cfg.train.epochs:
         if not _train_epoch(run):
             return run.run_dir  # train.stop_after_steps: checkpoint saved mid-epoch
@@ -251,7 +288,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
 
 
 # ----------------------------------------------------------------------------- set-up
-def _set_up(cfg: TrainConfig, resume: str | Path | None, overrides: list[str] | None) -> _Run:
+def _set_up(cfg: TrainConfig, resume: str | Path | None, overrides: list[str] | None, hooks: LoopHooks) -> _Run:
     """Seeds, device, model, data, optimiser, then a new run directory or the resumed checkpoint.
 
     The order is fixed: the model's initial weights and every later draw come from the generators
@@ -269,7 +306,7 @@ def _set_up(cfg: TrainConfig, resume: str | Path | None, overrides: list[str] | 
     if precision != cfg.precision:
         log.warning("precision %s needs a GPU; running fp32 (recorded in env.json)", cfg.precision)
 
-    student = build_picker(cfg.model)
+    student = hooks.build(cfg) if hooks.build is not None else build_picker(cfg.model)
     model = student.model
     teacher = _load_teacher(cfg, model, device)
     labels = label_string(model)
@@ -277,6 +314,8 @@ def _set_up(cfg: TrainConfig, resume: str | Path | None, overrides: list[str] | 
     datasets, manifest = open_training_datasets(cfg.data, model.sampling_rate, model.component_order)
     overlap_note = _leakage_check(cfg, datasets, manifest)
     train_data, dev_data, label_cols = _splits(cfg, datasets, manifest)
+    if hooks.select_train is not None:
+        train_data = hooks.select_train(train_data)
     gen_args = dict(seed=cfg.seed, in_samples=int(model.in_samples), n_channels=len(model.component_order),
                     n_classes=len(labels))
     train_gen = SeededGenerator(train_data, build_augmentations(model, cfg.augment, cfg.labels, label_cols,
@@ -284,11 +323,13 @@ def _set_up(cfg: TrainConfig, resume: str | Path | None, overrides: list[str] | 
                                 **gen_args)
     dev_gen = SeededGenerator(dev_data, build_augmentations(model, cfg.augment, cfg.labels, label_cols,
                                                             train=False), **gen_args)
-    sampler = OffsetSampler(len(train_data), cfg.seed, rank=rank, world_size=world, weights=train_data.weights)
+    n_epoch = max(len(train_data), cfg.train.min_samples_per_epoch or 0)
+    sampler = OffsetSampler(len(train_data), cfg.seed, rank=rank, world_size=world, weights=train_data.weights,
+                            length=n_epoch)
     loader_args = dict(batch_size=cfg.train.batch_size, num_workers=cfg.train.num_workers,
                        worker_init_fn=worker_init_fn)
     dev_loader = torch.utils.data.DataLoader(dev_gen, shuffle=False, **loader_args)
-    steps_per_epoch = math.ceil(math.ceil(len(train_data) / world) / cfg.train.batch_size)
+    steps_per_epoch = math.ceil(math.ceil(n_epoch / world) / cfg.train.batch_size)
     if cfg.train.steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.train.steps_per_epoch)
 
@@ -296,7 +337,7 @@ def _set_up(cfg: TrainConfig, resume: str | Path | None, overrides: list[str] | 
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.startswith("cuda") else None)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_schedule(cfg, steps_per_epoch * cfg.train.epochs))
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
     state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best": float("inf"), "bad_epochs": 0,
@@ -304,13 +345,16 @@ def _set_up(cfg: TrainConfig, resume: str | Path | None, overrides: list[str] | 
     run = _Run(cfg=cfg, rank=rank, world=world, device=device, precision=precision, amp_dtype=amp_dtype,
                model=model, model_source=student.source, net=net, teacher=teacher, teacher_order=teacher_order, labels=labels,
                train_data=train_data, dev_data=dev_data, train_gen=train_gen, sampler=sampler,
-               loader_args=loader_args, dev_loader=dev_loader, steps_per_epoch=steps_per_epoch, opt=opt, sched=sched, scaler=scaler, state=state)
+               loader_args=loader_args, dev_loader=dev_loader, steps_per_epoch=steps_per_epoch, opt=opt, sched=sched, scaler=scaler, state=state,
+               hooks=hooks)
     if resume is not None:
         _restore(run, Path(resume))
     else:
         run.run_dir = _broadcast(_run_dir(cfg) if rank == 0 else None, world)
         if rank == 0:
             _write_run_files(run)
+    if rank == 0 and hooks.on_start is not None:
+        hooks.on_start(run)
     if rank == 0:
         _write_env(run, resume is not None, overrides, overlap_note)
         if not run.metrics_path.exists():
@@ -516,7 +560,7 @@ def _end_epoch(run: _Run, dev: dict, on_epoch) -> bool:
     if improved:
         state["best"], state["bad_epochs"] = float(value), 0
         if run.rank == 0:
-            _export_best(run.model, run.run_dir, cfg, epoch + 1, float(value))
+            _export(run, epoch + 1, float(value))
     else:
         state["bad_epochs"] += 1
     state.update({"epoch": epoch + 1, "step_in_epoch": 0, "train_loss_sum": 0.0, "train_loss_n": 0})
@@ -557,7 +601,7 @@ def write_checkpoint(run_dir: Path, ck: dict) -> None:
 def _finish(run: _Run) -> None:
     """Export the last model when no epoch improved the selection metric; wait for the other ranks."""
     if run.rank == 0 and not (run.run_dir / "best/seisforge.json").exists():
-        _export_best(run.model, run.run_dir, run.cfg, run.state["epoch"], float("nan"))
+        _export(run, run.state["epoch"], float("nan"))
     if run.world > 1:
         import torch.distributed as dist
 

@@ -211,6 +211,23 @@ def _open_with_keys(dataset: str | Path, picker: WindowPicker, preload: bool, re
     return ds, meta, keys
 
 
+def _check_card(card, ds, meta: pd.DataFrame, report: RunReport, dataset: str) -> None:
+    """Check the model card against the dataset's native rate and components; record what loading does.
+
+    A component order that cannot be matched raises :class:`~seisforge.errors.DataError`
+    (:func:`seisforge.models.card.check_card_against_data`); resampling and zero-filled components are
+    recorded in the run report's notes.
+    """
+    from seisforge.models.card import check_card_against_data
+
+    rates = np.unique(meta["trace_sampling_rate_hz"].to_numpy(dtype=float)) if len(meta) else [card.sampling_rate]
+    order = str((getattr(ds, "data_format", None) or {}).get("component_order", card.component_order))
+    notes = []
+    for rate in rates:
+        notes.extend(check_card_against_data(card, float(rate), order, source=dataset).notes)
+    report.notes["model_card_check"] = sorted(set(notes)) or ["matches the data"]
+
+
 def _target_groups(targets: dict[str, pd.DataFrame], splits: tuple[str, ...], ds, meta: pd.DataFrame,
                    keys: pd.Series, picker: WindowPicker, dataset: str, report: RunReport) -> list[pd.DataFrame]:
     """The prepared target rows of each ``{split}_task{task}`` group (column ``_group``); empty ones are noted."""
@@ -347,6 +364,8 @@ def predict(
         model = load_model(model_spec, weights=weights, pretrained=pretrained)
     picker = as_window_picker(model, device=device)
     ds, meta, keys = _open_with_keys(dataset, picker, preload, report)
+    if model.card is not None:
+        _check_card(model.card, ds, meta, report, str(dataset))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     groups = _target_groups(targets, splits, ds, meta, keys, picker, str(dataset), report)

@@ -251,30 +251,56 @@ def paired_compare(base_dir: str | Path, other_dir: str | Path, n_boot: int = 10
     its own dev-chosen thresholds). The same event resamples are applied to both models, so the CI of
     the difference accounts for their correlation.
     """
-    base_dir, other_dir = Path(base_dir), Path(other_dir)
-    mb, mo = (json.loads((d / "metrics.json").read_text()) for d in (base_dir, other_dir))
-    out: dict = {"base": str(base_dir), "other": str(other_dir), "delta": {}, "ci95": {}}
-    for name in ("test_task1", "test_task23"):
-        b, o = read_predictions(base_dir, name), read_predictions(other_dir, name)
-        if b is None or o is None or b.empty:
-            continue
-        b, o = _aligned(b, o, name)
-        if name == "test_task1":
-            fb = _task1_stat(b, mb["metrics"].get("det_threshold") or np.nan)
-            fo = _task1_stat(o, mo["metrics"].get("det_threshold") or np.nan)
-        else:
-            thr_b = {ph: mb["thresholds"].get(f"{ph}_pick_threshold") for ph in M.PHASES}
-            thr_o = {ph: mo["thresholds"].get(f"{ph}_pick_threshold") for ph in M.PHASES}
-            fb = _task23_stat(b, _nan(mb["metrics"]), {k: v for k, v in thr_b.items() if v is not None})
-            fo = _task23_stat(o, _nan(mo["metrics"]), {k: v for k, v in thr_o.items() if v is not None})
-
-        def diff(idx, fb=fb, fo=fo):
-            a, c = fb(idx), fo(idx)
-            return {k: c[k] - a[k] for k in a if k in c}
-
-        out["delta"].update(diff(np.arange(len(b))))
-        out["ci95"].update({k: list(v) for k, v in cluster_bootstrap(clusters_of(b), diff, n_boot, seed).items()})
+    out = paired_compare_seeds([base_dir], [other_dir], n_boot, seed)
+    out["base"], out["other"] = str(base_dir), str(other_dir)
     return out
+
+
+def paired_compare_seeds(base_dirs: list, other_dirs: list, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Seed-averaged paired differences: the mean over pairs ``(base_dirs[i], other_dirs[i])`` of
+    ``other - base``, with one event bootstrap applied to every pair at once.
+
+    Every folder must hold predictions for the same targets (training seeds of two arms, scored on one
+    benchmark); each keeps its own dev-chosen thresholds. Resampling events jointly across the pairs gives a
+    CI of the seed-averaged difference that keeps the event-level uncertainty and the pairing.
+    """
+    pairs = [(Path(b), Path(o)) for b, o in zip(base_dirs, other_dirs, strict=True)]
+    out: dict = {"base": [str(b) for b, _ in pairs], "other": [str(o) for _, o in pairs], "delta": {}, "ci95": {}}
+    for name in ("test_task1", "test_task23"):
+        ref, stats = None, []
+        for base_dir, other_dir in pairs:
+            b, o = read_predictions(base_dir, name), read_predictions(other_dir, name)
+            if b is None or o is None or b.empty:
+                break
+            if ref is not None:
+                b = _aligned(ref, b, name)[1]
+            ref = b if ref is None else ref
+            b, o = _aligned(b, o, name)
+            stats.append(_pair_stats(name, b, o, base_dir, other_dir))
+        else:
+            if not stats:
+                continue
+
+            def diff(idx, stats=stats):
+                each = [(fb(idx), fo(idx)) for fb, fo in stats]
+                keys = set.intersection(*({k for k in a if k in c} for a, c in each))
+                return {k: float(np.mean([c[k] - a[k] for a, c in each])) for k in keys}
+
+            out["delta"].update(diff(np.arange(len(ref))))
+            out["ci95"].update({k: list(v) for k, v in cluster_bootstrap(clusters_of(ref), diff, n_boot, seed).items()})
+    return out
+
+
+def _pair_stats(name: str, b: pd.DataFrame, o: pd.DataFrame, base_dir: Path, other_dir: Path):
+    """The test-metric functions (index array -> metrics) of two aligned prediction sets, at their dev thresholds."""
+    mb, mo = (json.loads((d / "metrics.json").read_text()) for d in (base_dir, other_dir))
+    if name == "test_task1":
+        return (_task1_stat(b, mb["metrics"].get("det_threshold") or np.nan),
+                _task1_stat(o, mo["metrics"].get("det_threshold") or np.nan))
+    thr_b = {ph: mb["thresholds"].get(f"{ph}_pick_threshold") for ph in M.PHASES}
+    thr_o = {ph: mo["thresholds"].get(f"{ph}_pick_threshold") for ph in M.PHASES}
+    return (_task23_stat(b, _nan(mb["metrics"]), {k: v for k, v in thr_b.items() if v is not None}),
+            _task23_stat(o, _nan(mo["metrics"]), {k: v for k, v in thr_o.items() if v is not None}))
 
 
 def _nan(d: dict) -> dict:

@@ -4,7 +4,7 @@
 - :class:`PhaseNetEncoder`: the encoder half of a SeisBench PhaseNet/PhaseNetLight, sharing its layers.
 - heads: :class:`TokenPickingHead`, :class:`DetectionHead`, :class:`MagnitudeHead`.
 - :class:`EncoderPicker` (a SeisBench picker) and :class:`EncoderTaskModel` (encoder + head).
-- :func:`model_parts`: body/head/blocks layout used by ``seisforge.train.adapt``.
+- :func:`model_parts`: body/head/blocks layout used by ``seisforge.models.adapt``.
 """
 
 from seisforge.models.encoders.heads import DetectionHead, MagnitudeHead, PooledHead, TokenPickingHead

@@ -1,6 +1,6 @@
 """Which parts of a model are the pretrained body, its blocks, and the new task head.
 
-Adaptation methods (``seisforge.train.adapt``) need to know, for any supported model, which parameters
+Adaptation methods (``seisforge.models.adapt``) need to know, for any supported model, which parameters
 belong to the task head (new, trainable when ``train_head``), the order of the body's blocks ("top k"),
 where residual adapters go, and whether a token encoder takes prompt tokens. :func:`model_parts` answers
 that for:

@@ -1,23 +1,25 @@
-"""Parameter-efficient adaptation of pretrained encoders, PEFT-style: one module per method, one config.
+"""``seisforge adapt``: adaptation runs (the training loop on an adapted model) and their merge.
 
-Typical use::
-
-    cfg = AdaptConfig("lora", rank=8)
-    h = base_hash(model, cfg)            # before adaptation
-    model = apply(model, cfg)            # freezes and wraps in place
-    print(account(model).format())
-    ...train...
-    save_adapter(model, "lora.safetensors", h, cfg)
-    model = load_adapter(fresh_base, "lora.safetensors")
-    plain = merge(model, cfg)            # mergeable methods only
-
-See ``docs/foundation_methods.md`` for what each method trains and costs.
+The methods themselves (apply, save/load/merge of adapters, accounting) live in
+:mod:`seisforge.models.adapt`, so that the model registry can load an adapted run without training code;
+they are re-exported here for training-side callers.
 """
 
-from seisforge.train.adapt.accounting import ParamAccount, account, adamw_state_bytes
-from seisforge.train.adapt.config import METHOD_NAMES, AdaptConfig
-from seisforge.train.adapt.io import apply, base_hash, load_adapter, merge, read_adapter, save_adapter
-from seisforge.train.adapt.methods import METHODS, get_method
+from seisforge.models.adapt import (
+    METHOD_NAMES,
+    METHODS,
+    AdaptConfig,
+    ParamAccount,
+    account,
+    adamw_state_bytes,
+    apply,
+    base_hash,
+    get_method,
+    load_adapter,
+    merge,
+    read_adapter,
+    save_adapter,
+)
 
 __all__ = ["METHODS", "METHOD_NAMES", "AdaptConfig", "ParamAccount", "account", "adamw_state_bytes", "apply",
            "base_hash", "get_method", "load_adapter", "merge", "read_adapter", "save_adapter"]

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from seisforge.train.adapt.common import Method, finish, replace_module, start
-from seisforge.train.adapt.config import AdaptConfig
+from seisforge.models.adapt.common import Method, finish, replace_module, start
+from seisforge.models.adapt.config import AdaptConfig
 
 
 class BottleneckAdapter(nn.Module):

@@ -23,8 +23,8 @@ import peft
 from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
-from seisforge.train.adapt.common import Method, finish, release, replace_module, resolve_targets, start
-from seisforge.train.adapt.config import AdaptConfig
+from seisforge.models.adapt.common import Method, finish, release, replace_module, resolve_targets, start
+from seisforge.models.adapt.config import AdaptConfig
 
 SUPPORTED = (nn.Linear, nn.Conv1d)
 

@@ -1,11 +1,11 @@
-"""The adaptation methods, one module each, behind :class:`~seisforge.train.adapt.config.AdaptConfig`."""
+"""The adaptation methods, one module each, behind :class:`~seisforge.models.adapt.config.AdaptConfig`."""
 
 from __future__ import annotations
 
 from seisforge.errors import ConfigError
-from seisforge.train.adapt.common import Method
-from seisforge.train.adapt.config import METHOD_NAMES
-from seisforge.train.adapt.methods import (
+from seisforge.models.adapt.common import Method
+from seisforge.models.adapt.config import METHOD_NAMES
+from seisforge.models.adapt.methods import (
     adapter,
     bitfit,
     dora,

@@ -3,7 +3,7 @@
 The optimiser state is measured from a real ``torch.optim.AdamW`` after one step on zero-gradient clones
 of the trainable parameters (same shapes, dtypes and devices, so the same state; clones keep the model
 untouched): ``exp_avg`` + ``exp_avg_sq`` + ``step`` per parameter. The adapter size is the size of the
-safetensors file :func:`~seisforge.train.adapt.io.save_adapter` writes.
+safetensors file :func:`~seisforge.models.adapt.io.save_adapter` writes.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from seisforge.errors import ConfigError
-from seisforge.train.adapt.common import INFO_ATTR, AdaptInfo, count_params
-from seisforge.train.adapt.io import base_hash, save_adapter
-from seisforge.train.adapt.methods import get_method
+from seisforge.models.adapt.common import INFO_ATTR, AdaptInfo, count_params
+from seisforge.models.adapt.io import base_hash, save_adapter
+from seisforge.models.adapt.methods import get_method
 
 
 @dataclass
@@ -82,7 +82,7 @@ class ParamAccount:
 
 
 def account(model: nn.Module, adapter_path: str | Path | None = None) -> ParamAccount:
-    """The :class:`ParamAccount` of a model adapted by ``seisforge.train.adapt.apply``.
+    """The :class:`ParamAccount` of a model adapted by ``seisforge.models.adapt.apply``.
 
     Parameters
     ----------
@@ -93,7 +93,7 @@ def account(model: nn.Module, adapter_path: str | Path | None = None) -> ParamAc
     """
     info: AdaptInfo | None = getattr(model, INFO_ATTR, None)
     if info is None:
-        raise ConfigError("account() needs a model adapted with seisforge.train.adapt.apply")
+        raise ConfigError("account() needs a model adapted with seisforge.models.adapt.apply")
     trainable = [p for p in model.parameters() if p.requires_grad]
     head = sum(p.numel() for name, p in model.named_parameters() if p.requires_grad and info.parts.in_head(name))
     total = count_params(model)

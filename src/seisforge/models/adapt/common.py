@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from seisforge.errors import ConfigError
+from seisforge.models.adapt.config import AdaptConfig
 from seisforge.models.encoders.parts import ModelParts, model_parts
-from seisforge.train.adapt.config import AdaptConfig
 
 #: attribute under which ``apply`` records what it did (read by accounting, io and merge)
 INFO_ATTR = "seisforge_adaptation"

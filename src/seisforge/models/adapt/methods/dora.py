@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from seisforge.train.adapt.common import Method
-from seisforge.train.adapt.methods.lora import apply, merge
+from seisforge.models.adapt.common import Method
+from seisforge.models.adapt.methods.lora import apply, merge
 
 METHOD = Method("dora", True, "low-rank A/B and a magnitude vector per targeted body layer, and the head",
                 apply, merge)

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from seisforge.errors import ConfigError
-from seisforge.train.adapt.common import Method, finish, start
-from seisforge.train.adapt.config import AdaptConfig
+from seisforge.models.adapt.common import Method, finish, start
+from seisforge.models.adapt.config import AdaptConfig
 
 
 def apply(model: nn.Module, cfg: AdaptConfig) -> nn.Module:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from seisforge.errors import ConfigError
-from seisforge.train.adapt.common import Method, finish, plain_merge, start
-from seisforge.train.adapt.config import AdaptConfig
+from seisforge.models.adapt.common import Method, finish, plain_merge, start
+from seisforge.models.adapt.config import AdaptConfig
 
 
 def apply(model: nn.Module, cfg: AdaptConfig) -> nn.Module:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seisforge.train.adapt.common import Method, finish, release, replace_module, resolve_targets, start
-from seisforge.train.adapt.config import AdaptConfig
+from seisforge.models.adapt.common import Method, finish, release, replace_module, resolve_targets, start
+from seisforge.models.adapt.config import AdaptConfig
 
 SUPPORTED = (nn.Linear, nn.Conv1d)
 

@@ -18,10 +18,10 @@ from safetensors.torch import save_file
 from torch import nn
 
 from seisforge.errors import ConfigError, DataError
+from seisforge.models.adapt.common import INFO_ATTR, adapter_state
+from seisforge.models.adapt.config import AdaptConfig
+from seisforge.models.adapt.methods import get_method
 from seisforge.models.encoders.parts import model_parts
-from seisforge.train.adapt.common import INFO_ATTR, adapter_state
-from seisforge.train.adapt.config import AdaptConfig
-from seisforge.train.adapt.methods import get_method
 
 FORMAT = "seisforge-adapter/1"
 #: name segments of tensors an adaptation adds (never part of the base)

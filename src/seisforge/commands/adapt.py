@@ -1,0 +1,47 @@
+"""``seisforge adapt CONFIG.yaml [--set k=v] [--resume RUN_DIR]`` and ``seisforge adapt merge RUN_DIR --out DIR``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from seisforge.errors import ConfigError
+
+
+def _adapt(args: argparse.Namespace) -> int:
+    from seisforge.config import load_config
+    from seisforge.train.adapt.run import AdaptRunConfig, adapt, merge_run
+
+    if args.config == "merge":
+        if not args.run_dir or not args.out:
+            raise ConfigError("usage: seisforge adapt merge RUN_DIR --out DIR")
+        out = merge_run(args.run_dir, args.out)
+        print(f"merged model: {out / 'best'} (use --model run:{out})")
+        return 0
+    if args.run_dir:
+        raise ConfigError(f"unexpected argument {args.run_dir!r} (only `adapt merge` takes a run directory)")
+    if args.resume:
+        cfg = load_config(AdaptRunConfig, Path(args.resume) / "config.resolved.yaml", args.set)
+    elif args.config:
+        cfg = load_config(AdaptRunConfig, args.config, args.set)
+    else:
+        raise ConfigError("seisforge adapt needs CONFIG.yaml (or --resume RUN_DIR)")
+    run_dir = adapt(cfg, resume=args.resume, overrides=args.set)
+    print(f"run directory: {run_dir}")
+    print(f"adapted model: {run_dir / 'best'} (use --model run:{run_dir})")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction):
+    """Add the ``adapt`` command (and its ``merge`` form)."""
+    p = sub.add_parser("adapt", help="adapt a pretrained encoder or SeisBench picker to a task "
+                                     "(linear_probe, partial, full, lora, dora, bitfit, ia3, adapter, prompt); "
+                                     "`adapt merge RUN_DIR --out DIR` folds a mergeable adapter into plain weights")
+    p.add_argument("config", nargs="?", help="adaptation config YAML, or `merge`")
+    p.add_argument("run_dir", nargs="?", help="with `merge`: the adaptation run directory")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set adapt.method=lora --set label_fraction=0.1")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue from RUN_DIR/checkpoints/last.pt")
+    p.add_argument("--out", metavar="DIR", help="with `merge`: output run directory")
+    p.set_defaults(func=_adapt)
+    return None

@@ -1,0 +1,61 @@
+"""The unadapted base model of an adaptation, rebuilt from its description (no training code).
+
+An adaptation run records its base as a small dict (``best/seisforge.json`` -> ``base``):
+
+``{"spec": "pretrain:RUN", "picker": {...}}``
+    A ``seisforge pretrain`` run directory, read by
+    :func:`~seisforge.models.encoders.pretrained.load_pretrained_encoder`. A ``patch_transformer``
+    encoder becomes an :class:`~seisforge.models.encoders.pickers.EncoderPicker` (``picker`` holds its
+    picker settings: ``in_samples``, ``norm``, ``smooth_kernel``, ``phases``); a ``phasenet`` encoder is
+    its SeisBench PhaseNet/PhaseNetLight, whose decoder starts at random.
+``{"spec": "seisbench:<Class>", "weights": PAIR}``
+    A SeisBench picker with a weight pair (:func:`~seisforge.models.seisbench_pickers.load_seisbench`).
+
+The task head of a picker built on a pretrain encoder is freshly initialised; it travels in the adapter
+file (``train_head``), and :func:`~seisforge.models.adapt.io.base_hash` leaves it out, so a seeded or
+unseeded head gives the same base hash.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from seisforge.errors import ConfigError
+from seisforge.models.encoders.pickers import EncoderPicker
+from seisforge.models.encoders.pretrained import load_pretrained_encoder
+from seisforge.models.seisbench_pickers import load_seisbench
+
+
+def picker_from_pretrain(run_dir: str | Path, picker: dict[str, Any] | None = None) -> nn.Module:
+    """A picker whose encoder holds the weights of pretrain run ``run_dir`` (see module docstring)."""
+    encoder, info = load_pretrained_encoder(run_dir)
+    picker = dict(picker or {})
+    if info["kind"] == "phasenet":
+        if picker:
+            raise ConfigError(f"picker settings {sorted(picker)} apply to a patch-transformer base only; the "
+                              f"phasenet base of {run_dir} keeps its SeisBench model's settings")
+        return info["seisbench_model"]  # its encoder layers are the loaded encoder's (shared objects)
+    args = {k: v for k, v in encoder.config().items() if k != "in_channels"}
+    model = EncoderPicker(in_channels=int(info["in_channels"]), component_order=info["component_order"],
+                          sampling_rate=float(info["sampling_rate"]),
+                          in_samples=int(picker.pop("in_samples", info["window_samples"])), **args, **picker)
+    model.encoder.load_state_dict(encoder.state_dict())
+    return model
+
+
+def build_base(base: dict[str, Any]) -> nn.Module:
+    """The unadapted base model described by ``base`` (see module docstring), in eval mode."""
+    spec = str(base.get("spec", ""))
+    kind, _, arg = spec.partition(":")
+    if kind == "pretrain" and arg:
+        model = picker_from_pretrain(arg, base.get("picker"))
+    elif kind == "seisbench" and arg:
+        if not base.get("weights"):
+            raise ConfigError(f"base {spec} needs weights (a SeisBench weight pair)")
+        model = load_seisbench(arg, weights=base["weights"]).model
+    else:
+        raise ConfigError(f"base {spec!r} is not pretrain:RUN_DIR or seisbench:<Class> (with weights)")
+    return model.eval()
