@@ -188,7 +188,7 @@ def evaluate_catalog(catalog: str | Path, reference: str | Path, out: str | Path
 def figures(ref: pd.DataFrame, found: pd.DataFrame, matches: pd.DataFrame, rows: pd.DataFrame, out: Path,
             stations: str | Path | None = None) -> list[Path]:
     """Map of true vs found events, error histograms, recall vs magnitude (Okabe-Ito colours)."""
-    from seisforge.bench.report import _pyplot
+    from seisforge.bench.report import pyplot as _pyplot
 
     plt = _pyplot()
     blue, orange, green, grey = "#0072B2", "#E69F00", "#009E73", "#999999"
@@ -229,7 +229,7 @@ def figures(ref: pd.DataFrame, found: pd.DataFrame, matches: pd.DataFrame, rows:
 
 
 def _save(fig, path: Path) -> Path:
-    from seisforge.bench.report import _pyplot
+    from seisforge.bench.report import pyplot as _pyplot
 
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -54,7 +54,7 @@ KEY = ["trace_id", "phase", "peak_time"]
 STATE_REQUIRED = ("unit", "n_picks", "settings_hash", "part_rows", "part_sha256")
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a local file through a fsynced temporary file and a rename (atomic on POSIX)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -120,7 +120,7 @@ class PickStore:
     def put(self, path: str, data: bytes) -> None:
         """Write one file whole: fsync + rename locally, a single PUT on object storage."""
         if self.local:
-            _atomic_write_bytes(Path(path), data)
+            atomic_write_bytes(Path(path), data)
             return
         try:
             self.fs.pipe_file(path, data)

@@ -32,7 +32,7 @@ import pandas as pd
 
 from seisforge.deploy.associate.inputs import Region
 from seisforge.deploy.associate.settings import AssociateSettings
-from seisforge.deploy.store import _atomic_write_bytes
+from seisforge.deploy.store import atomic_write_bytes
 
 EVENT_COLUMNS = ["event_id", "time", "latitude", "longitude", "depth_km", "x_km", "y_km", "n_p", "n_s",
                  "n_picks", "score", "chunk"]
@@ -96,13 +96,13 @@ def run_chunk(chunk: Chunk, settings: AssociateSettings, out_dir: str) -> dict[s
     events, asg = fn(picks, stations, region, settings, Path(out_dir) / "state", time_before=chunk.overlap)
     events = events.assign(chunk=chunk.key, own=(events["time"] >= chunk.start) & (events["time"] < chunk.end))
     ev_path, asg_path, state_path = _paths(out_dir, chunk)
-    _atomic_write_bytes(ev_path, lambda tmp: events.to_parquet(tmp))
-    _atomic_write_bytes(asg_path, lambda tmp: asg.assign(chunk=chunk.key).to_parquet(tmp))
+    atomic_write_bytes(Path(ev_path), events.to_parquet())
+    atomic_write_bytes(Path(asg_path), asg.assign(chunk=chunk.key).to_parquet())
     state = {"chunk": chunk.key, "start": chunk.start, "end": chunk.end, "overlap": chunk.overlap,
              "n_picks_in": len(picks), "n_events_found": len(events), "n_events_owned": int(events["own"].sum()),
              "elapsed_s": round(time.time() - t_start, 3)}
     payload = json.dumps(state, indent=1, sort_keys=True).encode()
-    _atomic_write_bytes(state_path, lambda tmp: Path(tmp).write_bytes(payload))
+    atomic_write_bytes(Path(state_path), payload)
     return state
 
 
