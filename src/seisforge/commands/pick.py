@@ -33,6 +33,10 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, metavar="PICKS_DIR")
     p.add_argument("--threshold-P", dest="P_threshold", type=float, help="default: from the weights")
     p.add_argument("--threshold-S", dest="S_threshold", type=float, help="default: from the weights")
+    p.add_argument("--calibrated", nargs="?", const="", metavar="CARD",
+                   help="thresholds on the calibrated scale of the model card's calibration (bench calibrate; "
+                   "default: the card's thresholds), mapped exactly to raw thresholds; peak_value stays raw. "
+                   "CARD defaults to RUN_DIR/model_card.json or model_card.json beside --weights")
     p.add_argument("--overlap", type=float, help="window overlap (samples, or fraction < 1); default: model's")
     p.add_argument("--blinding", type=int, nargs=2, metavar=("PRE", "POST"),
                    help="prediction samples masked at each window edge; default: model's")
@@ -85,6 +89,14 @@ def run(args: argparse.Namespace) -> int:
     if args.overlap is not None and args.overlap < 0:
         raise ConfigError("--overlap must be >= 0")
     overlap = int(args.overlap) if args.overlap is not None and args.overlap >= 1 else args.overlap
+    calibrated = None
+    if args.calibrated is not None:  # --calibrated: calibrated thresholds -> raw ones (monotone maps)
+        from seisforge.bench.picking.calibration import calibrated_pick_thresholds
+
+        raw, cal_thr, cal = calibrated_pick_thresholds(args.calibrated or None, model, args.weights,
+                                                       {"P": args.P_threshold, "S": args.S_threshold})
+        args.P_threshold, args.S_threshold = raw.get("P", args.P_threshold), raw.get("S", args.S_threshold)
+        calibrated = {"thresholds": cal_thr, "raw_thresholds": raw, "method": cal["method"], "maps": cal["maps"]}
     settings = PickSettings(
         model=model, weights=args.weights, pretrained=args.pretrained, random_init=args.random_init,
         P_threshold=args.P_threshold,
@@ -114,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--sds/--fdsn need --stations, --start and --end")
         kind, root = ("sds", args.sds) if args.sds else ("fdsn", args.fdsn)
         units = archive_units(kind, root, parse_stations(args.stations), args.start, args.end, args.channel)
-    write_json({"settings": settings.identity(), "args": vars(args) | {"func": None},
+    write_json({"settings": settings.identity(), "args": vars(args) | {"func": None}, "calibrated": calibrated,
                 "environment": environment(device=args.device)}, run_json)
     store = PickStore(out)
     stale = store.clean_stale()

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from seisforge.bench.picking import metrics as M
+from seisforge.bench.picking.calibration import calibration_metrics
 from seisforge.bench.stats import cluster_bootstrap
 from seisforge.errors import DataError
 from seisforge.runinfo import write_json
@@ -199,8 +200,15 @@ def score(pred_dir: str | Path, n_boot: int = 1000, seed: int = 0,
         met.update(m3)
         ci.update(cluster_bootstrap(clusters_of(t23), _task23_stat(t23, met, thresholds), n_boot, seed))
         bins = _bins(t23, thresholds, min(n_boot, 200), seed)
+    # --- calibration (seisforge.bench.picking.calibration): ECE, Brier, reliability on test
+    cal_met, cal_ci, cal_reasons, cal_section = calibration_metrics(t1, t23, "test", n_boot, seed)
+    met.update(cal_met)
+    ci.update(cal_ci)
+    reasons.update(cal_reasons)
+    # --- end calibration
     report_path = pred_dir / "run_report.json"
     predict_report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    cal_section["applied"] = predict_report.get("notes", {}).get("calibration")
     domain, leakage = training_domain(predict_report.get("notes", {}), train_manifest)
     result = {
         "schema": SCHEMA,
@@ -223,6 +231,7 @@ def score(pred_dir: str | Path, n_boot: int = 1000, seed: int = 0,
         "bootstrap": {"n": n_boot, "cluster": "source_id (trace key for noise)", "seed": seed,
                       "confidence": 0.95},
         "bins": bins,
+        "calibration": cal_section,
         "predict_skipped": predict_report.get("skipped", {}),
         "predict_handled": predict_report.get("handled", {}),
     }
