@@ -32,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from seisforge.errors import ConfigError
 
     cal = fit_calibration(args.pred_dir, method=args.method)
+    if not cal["maps"]:
+        from seisforge.errors import DataError
+
+        raise DataError("nothing to calibrate: " + "; ".join(f"{k}: {v}" for k, v in cal["not_fitted"].items()))
     out = args.out or default_card_path(cal.get("model") if str(cal.get("model", "")).startswith("run:") else None)
     if out is None:
         raise ConfigError("--out CARD_OR_DIR is needed for models that are not run: folders")

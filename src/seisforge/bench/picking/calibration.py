@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from seisforge.bench.picking import metrics as M
-from seisforge.bench.stats import cluster_bootstrap
+from seisforge.bench.stats import cluster_bootstrap, clusters_of
 from seisforge.errors import DataError
 
 N_BINS = 10
@@ -92,8 +92,6 @@ def reliability(prob: np.ndarray, correct: np.ndarray, n_bins: int = N_BINS) -> 
 def outcomes(task1: pd.DataFrame | None, task23: pd.DataFrame | None, target: str,
              tol: float = M.PICK_TOLERANCE_S) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(prob, correct, cluster)`` of one target (``P``, ``S`` or ``detection``) in one split's predictions."""
-    from seisforge.bench.picking.score import clusters_of
-
     parts = []
     if target == "detection":
         if task1 is not None and not task1.empty:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from seisforge.bench.picking import metrics as M
 from seisforge.bench.picking.calibration import calibration_metrics
-from seisforge.bench.stats import cluster_bootstrap
+from seisforge.bench.stats import cluster_bootstrap, clusters_of
 from seisforge.errors import DataError
 from seisforge.runinfo import write_json
 
@@ -25,13 +25,6 @@ def _read(pred_dir: Path, name: str) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     return pd.read_csv(path, dtype={"source_id": str, "trace_chunk": str})
-
-
-def clusters_of(df: pd.DataFrame) -> np.ndarray:
-    """Bootstrap cluster per row: ``source_id``, or the trace key for rows without one (noise)."""
-    sid = df["source_id"].fillna("").astype(str) if "source_id" in df else pd.Series("", index=df.index)
-    key = df["trace_key"].astype(str) if "trace_key" in df else df["trace_name"].astype(str)
-    return np.where(sid.to_numpy() == "", "trace:" + key.to_numpy(), sid.to_numpy())
 
 
 def _task1_stat(test: pd.DataFrame, thr: float):
