@@ -11,8 +11,8 @@ Setup (synthetic, small enough for a shared 2-core machine):
 Arms (same picker, config, seed and number of steps; only the manifest's ``weight`` column differs):
 
 - ``distance``: ``rebalance: {mode: weight, targets: {distance: {local: 1.0}}}``;
-- ``features``: weight mode with uniform targets over 4 quantile bins of ``p_dominant_freq`` and of
-  ``ts_minus_tp``.
+- ``features``: weight mode with uniform targets over equal-width bins of the P spectral centroid
+  (< 4, 4-6, 6-8, >= 8 Hz) and over 4 quantile bins of ``ts_minus_tp``.
 
 Both are scored on ``lf_test`` (dev-tuned thresholds) and compared with ``bench compare`` (paired event
 bootstrap). Usage: ``python experiments/feature_rebalancing.py OUT_DIR [--epochs N]``.
@@ -48,19 +48,24 @@ def make_data(out: Path) -> dict[str, Path]:
     return paths
 
 
-def make_manifests(out: Path, paths: dict[str, Path]) -> dict[str, Path]:
+def make_manifests(out: Path, paths: dict[str, Path], only: tuple[str, ...] = ()) -> dict[str, Path]:
     from seisforge.data.features import FeatureConfig
     from seisforge.data.manifest import ManifestConfig, build_manifest
     from seisforge.data.manifest_io import write_manifest
     from seisforge.data.rebalance import RebalanceConfig
 
     arms = {"distance": RebalanceConfig(mode="weight", targets={"distance": {"local": 1.0}}),
-            "features": RebalanceConfig(mode="weight", quantiles={"p_dominant_freq": 4, "ts_minus_tp": 4},
-                                        targets={"p_dominant_freq": {f"q{i}": 0.25 for i in range(1, 5)},
+            # equal-width spectral bins (equal-count quantile bins of the pool would leave it unchanged)
+            "features": RebalanceConfig(mode="weight", edges={"p_spectral_centroid": [4.0, 6.0, 8.0]},
+                                        quantiles={"ts_minus_tp": 4},
+                                        targets={"p_spectral_centroid": {"<4": 0.25, "[4,6)": 0.25, "[6,8)": 0.25,
+                                                                         ">=8": 0.25},
                                                  "ts_minus_tp": {f"q{i}": 0.25 for i in range(1, 5)}})}
     manifests = {}
     sources = [("hf", str(paths["hf"])), ("lf", str(paths["lf"]))]
     for arm, reb in arms.items():
+        if only and arm not in only:
+            continue
         cfg = ManifestConfig(features=FeatureConfig(enabled=True), rebalance=reb)
         df, report = build_manifest(cfg, sources=sources)
         manifests[arm] = write_manifest(df, report, out / "manifests" / f"{arm}.parquet")["parquet"]

@@ -176,3 +176,23 @@ def test_store_calibration_in_card_and_read_back(pred_dir, tmp_path):
     raw_back, calibrated, _ = C.calibrated_pick_thresholds(str(path), "x", None, {"P": None, "S": 0.5})
     assert raw_back["P"] == pytest.approx(raw, rel=1e-6) and calibrated["S"] == 0.5
     assert C.card_calibration(path)["maps"]["P"]["temperature"] == t
+
+
+@pytest.mark.parametrize("method", ["temperature", "isotonic"])
+def test_pick_triggers_at_the_inverse_threshold_match_calibrated_triggers(method):
+    """`pick --calibrated` triggers the raw curves at f^-1(t): the same onsets as the calibrated curves at t."""
+    from obspy.signal.trigger import trigger_onset
+
+    rng = np.random.default_rng(5)
+    q, y = _sharpened(rng, 2000, 2.0)
+    params = C.fit_temperature(q, y) if method == "temperature" else C.fit_isotonic(q, y)
+    t = np.arange(20000)
+    curve = np.clip(1e-4 + sum(a * np.exp(-0.5 * ((t - c) / 15) ** 2)
+                               for a, c in zip(rng.uniform(0.1, 0.95, 40), rng.uniform(0, 20000, 40))), 0, 1)
+    cal = C.apply_map(curve, method, params)
+    for thr in (0.2, 0.4, 0.6):
+        raw_thr = C.inverse_threshold(thr, method, params)
+        off = thr / 2
+        trig_cal = trigger_onset(cal, thr, off).tolist()
+        trig_raw = trigger_onset(curve, raw_thr, C.inverse_threshold(off, method, params)).tolist()
+        assert trig_cal == trig_raw and len(trig_raw) > 3
