@@ -4,18 +4,19 @@ Setup (synthetic, small enough for a shared 2-core machine):
 
 - training pool: ``hf`` (many small events: magnitudes 0.5-2, high corner frequencies) and ``lf`` (few
   larger events: magnitudes 2.5-4, low corner frequencies), both in the same 160 km network, so every
-  trace is ``local`` and the distance axis cannot see the imbalance;
+  trace is ``local`` or ``regional`` in the same proportions and the distance axis cannot see the imbalance;
 - benchmark: ``lf_test``, a separate low-frequency dataset (other seed): the test distribution differs
   from the training pool's in dominant frequency, not in distance.
 
 Arms (same picker, config, seed and number of steps; only the manifest's ``weight`` column differs):
 
-- ``distance``: ``rebalance: {mode: weight, targets: {distance: {local: 1.0}}}``;
+- ``distance``: ``rebalance: {mode: weight, targets: {distance: {local: 0.5, regional: 0.5}}}``;
 - ``features``: weight mode with uniform targets over equal-width bins of the P spectral centroid
   (< 4, 4-6, 6-8, >= 8 Hz) and over 4 quantile bins of ``ts_minus_tp``.
 
 Both are scored on ``lf_test`` (dev-tuned thresholds) and compared with ``bench compare`` (paired event
-bootstrap). Usage: ``python experiments/feature_rebalancing.py OUT_DIR [--epochs N]``.
+bootstrap). Usage: ``python experiments/feature_rebalancing.py OUT_DIR [--epochs N] [--stage all|data|train|score]
+[--arm distance|features]``.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def make_manifests(out: Path, paths: dict[str, Path], only: tuple[str, ...] = ()
     from seisforge.data.manifest_io import write_manifest
     from seisforge.data.rebalance import RebalanceConfig
 
-    arms = {"distance": RebalanceConfig(mode="weight", targets={"distance": {"local": 1.0}}),
+    # uniform coverage of the distance bins present (local and regional; none is dropped)
+    arms = {"distance": RebalanceConfig(mode="weight", targets={"distance": {"local": 0.5, "regional": 0.5}}),
             # equal-width spectral bins (equal-count quantile bins of the pool would leave it unchanged)
             "features": RebalanceConfig(mode="weight", edges={"p_spectral_centroid": [4.0, 6.0, 8.0]},
                                         quantiles={"ts_minus_tp": 4},
@@ -75,28 +77,43 @@ def make_manifests(out: Path, paths: dict[str, Path], only: tuple[str, ...] = ()
     return manifests
 
 
+def train(out: Path, arm: str, manifest: Path, epochs: int) -> Path:
+    """Train the demo picker on one arm's manifest (same config, seed and steps for every arm)."""
+    config = Path(__file__).resolve().parents[1] / "configs/demo_phasenet.yaml"
+    run = out / "runs" / f"fr_{arm}"
+    if not (run / "best/seisforge.json").is_file():
+        sh(*SF, "train", str(config), "--set", f"name=fr_{arm}", "--set", f"run.root={out / 'runs'}",
+           "--set", f"data.manifest={manifest}", "--set", f"train.epochs={epochs}", "--set", "train.patience=100")
+    return run
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--stage", choices=["all", "data", "train", "score"], default="all",
+                    help="run one stage (train one --arm at a time, e.g. two arms in parallel)")
+    ap.add_argument("--arm", choices=["distance", "features"])
     args = ap.parse_args()
     out = Path(args.out)
-    paths = make_data(out)
-    manifests = make_manifests(out, paths)
     targets = out / "targets"
-    sh(*SF, "bench", "targets", str(paths["lf_test"]), "--out", str(targets), "--seed", "42")
-    config = Path(__file__).resolve().parents[1] / "configs/demo_phasenet.yaml"
-    for arm, m in manifests.items():
-        run = out / "runs" / f"fr_{arm}"
-        if not (run / "best/seisforge.json").is_file():
-            sh(*SF, "train", str(config), "--set", f"name=fr_{arm}", "--set", f"run.root={out / 'runs'}",
-               "--set", f"data.manifest={m}", "--set", "data.path=null", "--set", f"train.epochs={args.epochs}",
-               "--set", "train.patience=100")
-        pred = out / "pred" / arm
-        sh(*SF, "bench", "predict", "--dataset", str(paths["lf_test"]), "--targets", str(targets),
-           "--model", f"run:{run}", "--out", str(pred))
-        sh(*SF, "bench", "score", str(pred))
-    sh(*SF, "bench", "compare", str(out / "pred/distance"), str(out / "pred/features"), "--out", str(out / "compare"))
+    arms = [args.arm] if args.arm else ["distance", "features"]
+    paths = {n: out / "data" / n for n in ("hf", "lf", "lf_test")}
+    if args.stage in ("all", "data"):
+        paths = make_data(out)
+        make_manifests(out, paths)
+        sh(*SF, "bench", "targets", str(paths["lf_test"]), "--out", str(targets), "--seed", "42")
+    if args.stage in ("all", "train"):
+        for arm in arms:
+            train(out, arm, out / "manifests" / f"{arm}.parquet", args.epochs)
+    if args.stage in ("all", "score"):
+        for arm in ("distance", "features"):
+            pred = out / "pred" / arm
+            sh(*SF, "bench", "predict", "--dataset", str(paths["lf_test"]), "--targets", str(targets),
+               "--model", f"run:{out / 'runs' / f'fr_{arm}'}", "--out", str(pred))
+            sh(*SF, "bench", "score", str(pred))
+        sh(*SF, "bench", "compare", str(out / "pred/distance"), str(out / "pred/features"),
+           "--out", str(out / "compare"))
     return 0
 
 

@@ -286,3 +286,12 @@ def missing_feature_columns(df: pd.DataFrame) -> pd.DataFrame:
         if c not in df.columns:
             df[c] = "" if c == "tectonic_regime" else np.nan
     return df
+
+
+def feature_counts(df: pd.DataFrame, enabled: bool) -> dict:
+    """For the manifest report: per feature column, rows with a value and rows ``unknown``."""
+    out: dict = {"waveform_features_computed": bool(enabled)}
+    for c in FEATURE_COLUMNS:
+        known = (df[c] != "") if c == "tectonic_regime" else df[c].notna()
+        out[c] = {"known": int(known.sum()), "unknown": int((~known).sum())}
+    return out

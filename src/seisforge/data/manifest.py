@@ -26,7 +26,7 @@ import pandas as pd
 
 from seisforge.config import to_dict
 from seisforge.data.bins import DISTANCE
-from seisforge.data.features import FeatureConfig, add_features, dataset_features
+from seisforge.data.features import FeatureConfig, add_features, dataset_features, feature_counts
 from seisforge.data.leakage import exclusion_mask, load_bench
 from seisforge.data.manifest_columns import KEY_COLUMNS, MANIFEST_COLUMNS, manifest_columns
 from seisforge.data.manifest_io import FORMAT_VERSION, manifest_key
@@ -291,6 +291,7 @@ def manifest_from_metadata(
         "qc": qc,
         "split": split_info,
         "rebalance": reb,
+        "features": feature_counts(df, waveform_features is not None),
         "config": to_dict(cfg),
         **notes,
     }
