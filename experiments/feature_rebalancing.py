@@ -90,7 +90,7 @@ def train(out: Path, arm: str, manifest: Path, epochs: int) -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--stage", choices=["all", "data", "train", "score"], default="all",
                     help="run one stage (train one --arm at a time, e.g. two arms in parallel)")
     ap.add_argument("--arm", choices=["distance", "features"])
