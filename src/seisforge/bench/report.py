@@ -206,6 +206,33 @@ def figure_bins(results: dict[str, dict], out: Path) -> Path:
     return path
 
 
+def figure_reliability(results: dict[str, dict], out: Path) -> Path:
+    """Reliability diagrams (test): mean predicted probability vs observed fraction correct per equal-mass
+    bin, for P, S and detection, one line per model; the ECE in the legend."""
+    plt = _pyplot()
+    targets = (("P", "P pick"), ("S", "S pick"), ("det", "detection"))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
+    n_bins = None
+    for k, (name, r) in enumerate(results.items()):
+        cal = r.get("calibration") or {}
+        n_bins = cal.get("n_bins", n_bins)
+        for ax, (key, _) in zip(axes, targets):
+            pts = cal.get("reliability", {}).get(key) or []
+            if not pts:
+                continue
+            ece = r["metrics"].get(f"test_{key}_ece")
+            ax.plot([p["mean_prob"] for p in pts], [p["frac_correct"] for p in pts], "o-", color=f"C{k}",
+                    label=f"{name} (ECE {ece:.3f})" if ece is not None else name)
+    for ax, (_, title) in zip(axes, targets):
+        ax.plot([0, 1], [0, 1], ":", color="0.5", label="perfectly calibrated")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{title}: {n_bins} equal-mass bins")
+        ax.set_xlabel("mean predicted peak probability (dimensionless)")
+        ax.grid(alpha=0.3)
+    return _finish(fig, axes, "observed fraction correct", out / "reliability.png")
+
+
 def leaderboard(pred_dirs: list[str | Path], out: str | Path, names: list[str] | None = None) -> list[Path]:
     """Write ``leaderboard.md``, ``leaderboard.csv`` and PNG figures to ``out``; return their paths."""
     out = Path(out)
@@ -229,5 +256,5 @@ def leaderboard(pred_dirs: list[str | Path], out: str | Path, names: list[str] |
     (out / "leaderboard.md").write_text(text)
     paths = [out / "leaderboard.md", out / "leaderboard.csv",
              figure_recall_vs_threshold(by_name, results, out), figure_residuals(by_name, out),
-             figure_bins(results, out)]
+             figure_bins(results, out), figure_reliability(results, out)]
     return paths

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 
 def cluster_indices(clusters: np.ndarray) -> list[np.ndarray]:
@@ -74,3 +75,10 @@ def cluster_bootstrap(
                 float(np.quantile(finite, 1 - alpha / 2)),
             )
     return out
+
+
+def clusters_of(df: pd.DataFrame) -> np.ndarray:
+    """Bootstrap cluster per prediction row: ``source_id``, or the trace key for rows without one (noise)."""
+    sid = df["source_id"].fillna("").astype(str) if "source_id" in df else pd.Series("", index=df.index)
+    key = df["trace_key"].astype(str) if "trace_key" in df else df["trace_name"].astype(str)
+    return np.where(sid.to_numpy() == "", "trace:" + key.to_numpy(), sid.to_numpy())

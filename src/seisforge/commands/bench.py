@@ -19,9 +19,15 @@ def _targets(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from seisforge.bench.picking.predict import predict
 
+    calibration = None
+    if args.calibrated is not None:  # the model card's post-hoc calibration (bench calibrate)
+        from seisforge.bench.picking.calibration import card_calibration
+
+        calibration = card_calibration(args.calibrated or None, args.model, args.weights)
     report = predict(args.dataset, args.targets, args.model, args.out, weights=args.weights,
                      pretrained=args.pretrained, batch_size=args.batch_size, device=args.device,
-                     num_workers=args.workers, splits=tuple(args.splits.split(",")), preload=not args.no_preload)
+                     num_workers=args.workers, splits=tuple(args.splits.split(",")), preload=not args.no_preload,
+                     calibration=calibration)
     d = report.to_dict()
     print(f"predicted {d['processed']} windows -> {args.out} (skipped: {d['skipped'] or 0}; "
           f"handled: {d['handled'] or 0})")
@@ -111,6 +117,9 @@ def register(sub: argparse._SubParsersAction):
     p.add_argument("--splits", default="dev,test")
     p.add_argument("--no-preload", action="store_true",
                    help="read traces window by window instead of preloading those the targets use")
+    p.add_argument("--calibrated", nargs="?", const="", metavar="CARD",
+                   help="apply the model card's calibration (bench calibrate) to the written probabilities; "
+                   "CARD defaults to RUN_DIR/model_card.json or model_card.json beside --weights")
     p.set_defaults(func=_predict)
 
     s = verbs.add_parser("score", help="metrics.json with bootstrap CIs")

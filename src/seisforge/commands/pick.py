@@ -38,6 +38,10 @@ def register(sub) -> None:
                         "(also read from the FSSPEC_S3 environment variable)")
     p.add_argument("--threshold-P", dest="P_threshold", type=float, help="default: from the weights")
     p.add_argument("--threshold-S", dest="S_threshold", type=float, help="default: from the weights")
+    p.add_argument("--calibrated", nargs="?", const="", metavar="CARD",
+                   help="thresholds on the calibrated scale of the model card's calibration (bench calibrate; "
+                   "default: the card's thresholds), mapped exactly to raw thresholds; peak_value stays raw. "
+                   "CARD defaults to RUN_DIR/model_card.json or model_card.json beside --weights")
     p.add_argument("--overlap", type=float, help="window overlap (samples, or fraction < 1); default: model's")
     p.add_argument("--blinding", type=int, nargs=2, metavar=("PRE", "POST"),
                    help="prediction samples masked at each window edge; default: model's")
@@ -94,6 +98,7 @@ def _settings(args: argparse.Namespace, model: str):
     if args.overlap is not None and args.overlap < 0:
         raise ConfigError("--overlap must be >= 0")
     overlap = int(args.overlap) if args.overlap is not None and args.overlap >= 1 else args.overlap
+    args.calibration = _calibrate(args, model)
     return PickSettings(
         model=model, weights=args.weights, pretrained=args.pretrained, random_init=args.random_init,
         P_threshold=args.P_threshold, S_threshold=args.S_threshold, overlap=overlap,
@@ -101,6 +106,18 @@ def _settings(args: argparse.Namespace, model: str):
         strict=args.strict, batch_size=args.batch_size, device=args.device, backend=args.backend,
         precision=args.precision, threads=args.threads,
     )
+
+
+def _calibrate(args: argparse.Namespace, model: str) -> dict | None:
+    """``--calibrated``: thresholds on the calibrated scale become raw ones (exact for monotone maps)."""
+    if args.calibrated is None:
+        return None
+    from seisforge.bench.picking.calibration import calibrated_pick_thresholds
+
+    raw, cal_thr, cal = calibrated_pick_thresholds(args.calibrated or None, model, args.weights,
+                                                   {"P": args.P_threshold, "S": args.S_threshold})
+    args.P_threshold, args.S_threshold = raw.get("P", args.P_threshold), raw.get("S", args.S_threshold)
+    return {"thresholds": cal_thr, "raw_thresholds": raw, "method": cal["method"], "maps": cal["maps"]}
 
 
 def _pick(args: argparse.Namespace, settings, store, report, stop: StopOnSignal) -> int:
@@ -115,7 +132,8 @@ def _pick(args: argparse.Namespace, settings, store, report, stop: StopOnSignal)
     picker = get_picker(settings)  # fails early on bad model/weights
     units, index_problems = _units(args, pad_seconds(picker))
     store.write_json("run.json", {"settings": settings.identity(), "settings_hash": settings.settings_hash(),
-                                  "args": vars(args) | {"func": None},
+                                  "args": vars(args) | {"func": None, "calibration": None},
+                                  "calibrated": args.calibration,
                                   "environment": environment(device=args.device)})
     stale = store.clean_stale()
     todo = todo_units(store, units, settings.settings_hash(), report)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from seisforge.config import to_dict
 from seisforge.data.bins import DISTANCE
+from seisforge.data.features import FeatureConfig, add_features, dataset_features, feature_counts
 from seisforge.data.leakage import exclusion_mask, load_bench
 from seisforge.data.manifest_columns import KEY_COLUMNS, MANIFEST_COLUMNS, manifest_columns
 from seisforge.data.manifest_io import FORMAT_VERSION, manifest_key
@@ -88,6 +89,7 @@ class ManifestConfig:
     qc: QcConfig = field(default_factory=QcConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     rebalance: RebalanceConfig = field(default_factory=RebalanceConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
     exclude_bench: str | None = None
     exclude_bench_dataset: str | None = None
     exclude_bench_stations: bool = False
@@ -213,18 +215,25 @@ def build_manifest(
     sources = sources if sources is not None else resolve_sources(cfg, Path(config_dir) if config_dir else None)
     if not sources:
         raise ConfigError("no datasets: list them under 'datasets' or pass --dataset")
-    metas, scans = [], {}
+    metas, scans, feats = [], {}, {}
     for name, src in sources:
         ds = open_dataset(src)
         metas.append((name, ds.metadata, str(src)))
         if cfg.qc.enabled:
             scans[name] = scan_dataset(ds, cfg.qc, desc=f"qc {name}")
-    return manifest_from_metadata(metas, cfg, scans if cfg.qc.enabled else None)
+        if cfg.features.enabled:  # waveform features: a second read of every trace
+            from seisforge.data.manifest_columns import first_picks, numeric
+
+            picks = [first_picks(ds.metadata, ph)[0] for ph in ("P", "S")]
+            sr = numeric(ds.metadata, "trace_sampling_rate_hz")[0]
+            feats[name] = dataset_features(ds, *picks, sr, cfg.features, desc=f"features {name}")
+    return manifest_from_metadata(metas, cfg, scans if cfg.qc.enabled else None, feats or None)
 
 
 def manifest_from_metadata(
     metas: list[tuple[str, pd.DataFrame, str]], cfg: ManifestConfig,
     qc_scans: dict[str, tuple[np.ndarray, ...]] | None = None,
+    waveform_features: dict[str, pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """:func:`build_manifest` after the waveform scan: columns, QC policy, filters, flags, benchmark
     exclusion, splits and rebalancing, on metadata already loaded (vectorised).
@@ -238,11 +247,14 @@ def manifest_from_metadata(
     qc_scans
         Per dataset name, the QC flags, waveform hashes and (optionally) trace lengths from
         :func:`seisforge.data.quality.scan_dataset` (``None``: QC not run, reported as such).
+    waveform_features
+        Per dataset name, :func:`seisforge.data.features.dataset_features` (``None``: NaN features).
     """
     drops: dict[str, int] = {}
     frames, stats = [], {}
     for name, meta, src in metas:
         cols, st = manifest_columns(meta, name)
+        cols = add_features(cols, meta, name, cfg.features, (waveform_features or {}).get(name))
         if qc_scans is not None:
             cols["qc_flags"] = qc_scans[name][0]
             if len(qc_scans[name]) > 2:  # trace lengths: label QC of picks outside the trace
@@ -289,6 +301,7 @@ def manifest_from_metadata(
         "qc": qc,
         "split": split_info,
         "rebalance": reb,
+        "features": feature_counts(df, waveform_features is not None),
         "config": to_dict(cfg),
         **notes,
     }

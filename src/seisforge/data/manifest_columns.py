@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from seisforge.data.bins import DISTANCE
+from seisforge.data.features import FEATURE_COLUMNS
 from seisforge.data.sources import PHASE_COLUMNS
 
 #: Manifest columns, in order (see ``docs/datasets.md``).
@@ -17,6 +18,7 @@ MANIFEST_COLUMNS = [
     "dataset", "chunk", "trace_name", "event_key", "station_key", "split", "p_sample", "s_sample",
     "sampling_rate", "distance_km", "distance_bin", "magnitude", "depth_km", "snr_db", "category", "weight",
     "source_phase_column", "qc_flags", "event_time",
+    *FEATURE_COLUMNS,  # waveform/metadata features (seisforge.data.features)
 ]
 KEY_COLUMNS = ["dataset", "chunk", "trace_name"]
 #: Second-event columns label a later event inside the trace; they are not the trace's first arrival.

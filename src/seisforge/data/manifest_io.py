@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from seisforge.data.bins import DISTANCE
+from seisforge.data.features import missing_feature_columns
 from seisforge.data.manifest_columns import KEY_COLUMNS, MANIFEST_COLUMNS
 from seisforge.errors import ConfigError, DataError
 from seisforge.runinfo import environment, sha256_file, sha256_lines, write_json
@@ -77,7 +78,7 @@ def read_manifest(path: str | Path, with_provenance: bool = False):
         table = pq.read_table(path)
     except Exception as err:  # pyarrow raises several types for bad files
         raise DataError(f"{path}: not a readable Parquet file ({err})") from err
-    df = table.to_pandas()
+    df = missing_feature_columns(table.to_pandas())  # manifests written before the feature columns
     missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"{path}: not a seisforge manifest (missing columns {missing})")

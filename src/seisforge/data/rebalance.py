@@ -27,17 +27,24 @@ and the set of traces, not on their order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from seisforge.data.bins import DISTANCE, interval_bins
+from seisforge.data.bins import DISTANCE, UNKNOWN, Bins, interval_bins
 from seisforge.errors import ConfigError
 
-AXES = ("distance", "magnitude", "depth", "snr", "dataset")
-_AXIS_COLUMN = {"magnitude": "magnitude", "depth": "depth_km", "snr": "snr_db"}
+_AXIS_COLUMN = {"magnitude": "magnitude", "depth": "depth_km", "snr": "snr_db",
+                # waveform-feature axes (seisforge.data.features)
+                "ts_minus_tp": "ts_minus_tp_s", "p_dominant_freq": "p_dominant_freq_hz",
+                "p_spectral_centroid": "p_spectral_centroid_hz", "s_dominant_freq": "s_dominant_freq_hz",
+                "s_spectral_centroid": "s_spectral_centroid_hz", "p_polarity_confidence": "p_polarity_confidence"}
+#: categorical axes and their column (``""``/NaN is ``unknown``)
+_CATEGORY_COLUMN = {"distance": "distance_bin", "dataset": "dataset", "p_polarity": "p_polarity",
+                    "tectonic_regime": "tectonic_regime"}
+AXES = (*_CATEGORY_COLUMN, *_AXIS_COLUMN)
 
 
 def _default_edges() -> dict[str, list[float]]:
@@ -57,6 +64,7 @@ class RebalanceConfig:
     seed: int = 0
     tolerance_pp: float = 2.0
     ipf_iterations: int = 200
+    quantiles: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.targets) - set(AXES))
@@ -75,16 +83,47 @@ class RebalanceConfig:
                 raise ConfigError(f"rebalance.edges: {axis!r} has no edges (only {list(_AXIS_COLUMN)})")
             if list(e) != sorted(e):
                 raise ConfigError(f"rebalance.edges.{axis} must be increasing, got {e}")
+        for axis, k in self.quantiles.items():
+            if axis not in _AXIS_COLUMN or int(k) < 2:
+                raise ConfigError(f"rebalance.quantiles.{axis}: needs a numeric axis ({list(_AXIS_COLUMN)}) "
+                                  f"and at least 2 bins, got {k}")
 
 
 def axis_bins(df: pd.DataFrame, axis: str, cfg: RebalanceConfig) -> np.ndarray:
     """Bin label of every row along ``axis``."""
-    if axis == "distance":
-        return df["distance_bin"].to_numpy(dtype=object)
-    if axis == "dataset":
-        return df["dataset"].to_numpy(dtype=object)
-    edges = cfg.edges.get(axis) or _default_edges()[axis]
-    return interval_bins(edges).label(df[_AXIS_COLUMN[axis]].to_numpy(dtype=float))
+    if axis == "p_polarity":
+        v = df["p_polarity"].to_numpy(dtype=float)
+        return np.where(v > 0, "up", np.where(v < 0, "down", UNKNOWN)).astype(object)
+    if axis in _CATEGORY_COLUMN:
+        v = df[_CATEGORY_COLUMN[axis]].astype("string").fillna("").to_numpy(dtype=object)
+        return np.where(v == "", UNKNOWN, v).astype(object)
+    values = df[_AXIS_COLUMN[axis]].to_numpy(dtype=float)
+    if axis in cfg.quantiles:
+        edges = cfg.edges.get(axis)
+        if edges is None:  # not resolved yet (rebalance() resolves them once, on the earthquake traces)
+            edges = quantile_edges(values, cfg.quantiles[axis])
+        return Bins(tuple(edges), tuple(f"q{i + 1}" for i in range(len(edges) + 1))).label(values)
+    edges = cfg.edges.get(axis) or _default_edges().get(axis)
+    if not edges:
+        raise ConfigError(f"rebalance: axis {axis!r} needs edges (rebalance.edges.{axis}) or quantiles")
+    return interval_bins(edges).label(values)
+
+
+def quantile_edges(values: np.ndarray, k: int) -> list[float]:
+    """Interior edges of ``k`` equal-count bins of the finite ``values`` (NaN stay ``unknown``)."""
+    v = values[np.isfinite(values)]
+    if len(v) == 0:
+        return [0.0] * (k - 1)
+    return [float(x) for x in np.quantile(v, np.arange(1, k) / k)]
+
+
+def resolve_quantiles(df: pd.DataFrame, cfg: RebalanceConfig) -> tuple[RebalanceConfig, dict]:
+    """A config whose quantile axes have fixed edges (computed on the earthquake traces)."""
+    if not cfg.quantiles:
+        return cfg, {}
+    quake = df[df["category"] == "earthquake"]
+    edges = {a: quantile_edges(quake[_AXIS_COLUMN[a]].to_numpy(dtype=float), int(k)) for a, k in cfg.quantiles.items()}
+    return replace(cfg, edges={**cfg.edges, **edges}), edges
 
 
 def priority(df: pd.DataFrame, seed: int) -> np.ndarray:
@@ -179,6 +218,9 @@ def rebalance(df: pd.DataFrame, cfg: RebalanceConfig, drops: dict[str, int]) -> 
     """
     df = df.copy()
     info: dict = {"mode": cfg.mode, "oversampling": "weight (no repetition)"}
+    cfg, qedges = resolve_quantiles(df, cfg)
+    if qedges:
+        info["quantile_edges"] = qedges
     removals = _Removals(len(df), drops)
     quake = (df["category"] == "earthquake").to_numpy()
     if cfg.null_teleseismic_s:

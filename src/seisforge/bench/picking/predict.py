@@ -335,6 +335,7 @@ def predict(
     num_workers: int = 0,
     model: LoadedModel | None = None,
     preload: bool = True,
+    calibration: dict | None = None,
 ) -> RunReport:
     """Predict all target windows and write ``{split}_task{1,23}.csv`` plus ``run_report.json``.
 
@@ -357,6 +358,9 @@ def predict(
     preload
         Read the traces the targets use into memory first (SeisBench ``cache="full"``); turn off for
         benchmarks larger than memory.
+    calibration
+        A model card's ``calibration`` (:mod:`seisforge.bench.picking.calibration`): the written
+        probabilities are calibrated (``bench predict --calibrated``); onsets are unchanged.
     """
     report = RunReport("bench predict")
     targets = load_targets(targets_dir)
@@ -375,6 +379,10 @@ def predict(
     if len(rows):
         batches = _window_batches(_loading_view(ds, meta, rows), rows, picker, batch_size, preload, num_workers)
         keep, outputs = _run_model(batches, rows, picker, report)
+    if calibration and outputs:  # --calibrated: monotone maps of the peak probabilities
+        from seisforge.bench.picking.calibration import calibrate_outputs
+
+        outputs = calibrate_outputs(outputs, calibration)
     _write_predictions(rows, keep, outputs, groups, out)
     report.processed += int(keep.sum())
     report.notes.update({
@@ -392,6 +400,9 @@ def predict(
         "in_samples": picker.in_samples,
         "batch_size": batch_size,
         "device": device,
+        "calibrated": bool(calibration),
+        "calibration": ({k: calibration.get(k) for k in ("method", "fitted_on", "pred_dir", "maps")}
+                        if calibration else None),
     })
     report.write(out)
     return report

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from seisforge.bench.picking import metrics as M
-from seisforge.bench.stats import cluster_bootstrap
+from seisforge.bench.picking.calibration import calibration_metrics
+from seisforge.bench.stats import cluster_bootstrap, clusters_of
 from seisforge.errors import DataError
 from seisforge.runinfo import write_json
 
@@ -25,13 +26,6 @@ def read_predictions(pred_dir: Path, name: str) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     return pd.read_csv(path, dtype={"source_id": str, "trace_chunk": str})
-
-
-def clusters_of(df: pd.DataFrame) -> np.ndarray:
-    """Bootstrap cluster per row: ``source_id``, or the trace key for rows without one (noise)."""
-    sid = df["source_id"].fillna("").astype(str) if "source_id" in df else pd.Series("", index=df.index)
-    key = df["trace_key"].astype(str) if "trace_key" in df else df["trace_name"].astype(str)
-    return np.where(sid.to_numpy() == "", "trace:" + key.to_numpy(), sid.to_numpy())
 
 
 def _task1_stat(test: pd.DataFrame, thr: float):
@@ -200,8 +194,15 @@ def score(pred_dir: str | Path, n_boot: int = 1000, seed: int = 0,
         met.update(m3)
         ci.update(cluster_bootstrap(clusters_of(t23), _task23_stat(t23, met, thresholds), n_boot, seed))
         bins = _bins(t23, thresholds, min(n_boot, 200), seed)
+    # --- calibration (seisforge.bench.picking.calibration): ECE, Brier, reliability on test
+    cal_met, cal_ci, cal_reasons, cal_section = calibration_metrics(t1, t23, "test", n_boot, seed)
+    met.update(cal_met)
+    ci.update(cal_ci)
+    reasons.update(cal_reasons)
+    # --- end calibration
     report_path = pred_dir / "run_report.json"
     predict_report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    cal_section["applied"] = predict_report.get("notes", {}).get("calibration")
     domain, leakage = training_domain(predict_report.get("notes", {}), train_manifest)
     result = {
         "schema": SCHEMA,
@@ -224,6 +225,7 @@ def score(pred_dir: str | Path, n_boot: int = 1000, seed: int = 0,
         "bootstrap": {"n": n_boot, "cluster": "source_id (trace key for noise)", "seed": seed,
                       "confidence": 0.95},
         "bins": bins,
+        "calibration": cal_section,
         "predict_skipped": predict_report.get("skipped", {}),
         "predict_handled": predict_report.get("handled", {}),
     }
