@@ -209,7 +209,7 @@ def figure_bins(results: dict[str, dict], out: Path) -> Path:
 def figure_reliability(results: dict[str, dict], out: Path) -> Path:
     """Reliability diagrams (test): mean predicted probability vs observed fraction correct per equal-mass
     bin, for P, S and detection, one line per model; the ECE in the legend."""
-    plt = _pyplot()
+    plt = pyplot()
     targets = (("P", "P pick"), ("S", "S pick"), ("det", "detection"))
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
     n_bins = None
