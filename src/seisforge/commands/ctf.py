@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from seisforge.commands import _validate as v
+
 log = logging.getLogger("seisforge.ctf")
 
 
@@ -18,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     p.add_argument("kind", choices=["global", "das", "crustal"])
     p.add_argument("--out", required=True, help="dataset folder to write")
     p.add_argument("--size", default="small", choices=["tiny", "small", "paper"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=v.seed, default=0)
     p.add_argument("--format", default="npz", choices=["npz", "npy", "mat"], help="matrix file format")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a simulator parameter (repeatable), e.g. --set dt=0.5")
@@ -31,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--pairs", default="all", help="all, 4, 1-3 or 1,3,5")
     p.add_argument("--out", required=True, help="results folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=v.seed, default=0)
     p.add_argument("--validation", action="store_true", help="score on the validation split instead of test")
     p.add_argument("--norm", default="spectral", choices=["spectral", "frobenius"],
                    help="matrix norm of short-time/reconstruction errors (official: spectral)")
@@ -42,13 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     p.add_argument("--data", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--space", required=True, help="search-space yaml")
-    p.add_argument("--samples", type=int, default=8)
+    p.add_argument("--samples", type=v.positive_int, default=8)
     p.add_argument("--pairs", default="all")
     p.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
     p.add_argument("--out", default="runs/ctf_tune", help="folder for trials and best_config.yaml")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-t", type=int, default=None, help="ASHA max budget (default from the space file)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--seed", type=v.seed, default=0)
+    p.add_argument("--max-t", type=v.positive_int, default=None, help="ASHA max budget (default from the space file)")
+    p.add_argument("--cpus-per-trial", type=v.positive_float, default=1.0)
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("leaderboard", help="E1-E12 + AvgScore tables and figures from result folders")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from seisforge.commands import _validate as v
+
 
 def _convert(args: argparse.Namespace) -> int:
     from seisforge.data.phasenet_npz import convert_phasenet_npz
-    from seisforge.data.splits import parse_fractions
 
     report = convert_phasenet_npz(
-        args.src, args.picks, args.out, split=args.split, fractions=parse_fractions(args.fractions),
+        args.src, args.picks, args.out, split=args.split, fractions=args.fractions,
         seed=args.seed,
     )
     d = report.to_dict()
@@ -21,7 +22,6 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from seisforge.data.splits import parse_fractions
     from seisforge.data.synthetic import SynthConfig, synthesize
 
     cfg = SynthConfig(events=args.events, noise_traces=args.noise_traces, seed=args.seed,
@@ -29,7 +29,7 @@ def _synth(args: argparse.Namespace) -> int:
                       label_second_events=not args.unlabelled_second_events,
                       second_event_min_rel_amp=args.second_event_min_rel_amp,
                       noise_event_prob=args.noise_event_prob, transient_prob=args.transient_prob,
-                      fractions=parse_fractions(args.fractions))
+                      fractions=args.fractions)
     report = synthesize(cfg, args.out)
     d = report.to_dict()
     print(f"wrote {d['processed']} traces ({args.events} events, {args.noise_traces} noise) -> {args.out}")
@@ -51,23 +51,23 @@ def register(sub: argparse._SubParsersAction):
     p.add_argument("--picks", required=True, help="picks.csv (fname, itp, its[, channels])")
     p.add_argument("--out", required=True, help="output dataset folder")
     p.add_argument("--split", default="auto", choices=["auto", "train", "dev", "test"])
-    p.add_argument("--fractions", default="0.6,0.2,0.2", help="train,dev,test fractions for --split auto")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fractions", type=v.fractions, default=(0.6, 0.2, 0.2), help="train,dev,test fractions for --split auto")
+    p.add_argument("--seed", type=v.seed, default=0)
     p.set_defaults(func=_convert)
 
     s = verbs.add_parser("synth", help="synthetic labelled seismograms as a SeisBench dataset")
     s.add_argument("--out", required=True)
-    s.add_argument("--events", type=int, default=200)
-    s.add_argument("--noise-traces", type=int, default=100)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--fractions", default="0.6,0.2,0.2", help="train,dev,test fractions (event level)")
-    s.add_argument("--second-event-prob", type=float, default=0.1, help="traces with a second event")
+    s.add_argument("--events", type=v.nonneg_int, default=200)
+    s.add_argument("--noise-traces", type=v.nonneg_int, default=100)
+    s.add_argument("--seed", type=v.seed, default=0)
+    s.add_argument("--fractions", type=v.fractions, default=(0.6, 0.2, 0.2), help="train,dev,test fractions (event level)")
+    s.add_argument("--second-event-prob", type=v.probability, default=0.1, help="traces with a second event")
     s.add_argument("--unlabelled-second-events", action="store_true",
                    help="do not label second events (seeds multiplet label errors)")
-    s.add_argument("--second-event-min-rel-amp", type=float, default=0.0,
+    s.add_argument("--second-event-min-rel-amp", type=v.nonneg_float, default=0.0,
                    help="minimum amplitude of a second event relative to the first")
-    s.add_argument("--noise-event-prob", type=float, default=0.0,
+    s.add_argument("--noise-event-prob", type=v.probability, default=0.0,
                    help="noise traces that secretly hold an event (seeds noise label errors)")
-    s.add_argument("--transient-prob", type=float, default=0.3, help="traces with non-seismic glitches")
+    s.add_argument("--transient-prob", type=v.probability, default=0.3, help="traces with non-seismic glitches")
     s.set_defaults(func=_synth)
     return verbs

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from seisforge.commands import _validate as v
+
 
 def register(sub) -> None:
     """Add the top-level ``pick`` command."""
@@ -31,15 +33,15 @@ def register(sub) -> None:
     src.add_argument("--end", help="end (UTC, exclusive) for --sds/--fdsn")
     src.add_argument("--channel", default="*", help="channel pattern for --sds/--fdsn (e.g. HH?)")
     p.add_argument("--out", required=True, metavar="PICKS_DIR")
-    p.add_argument("--threshold-P", dest="P_threshold", type=float, help="default: from the weights")
-    p.add_argument("--threshold-S", dest="S_threshold", type=float, help="default: from the weights")
-    p.add_argument("--overlap", type=float, help="window overlap (samples, or fraction < 1); default: model's")
-    p.add_argument("--blinding", type=int, nargs=2, metavar=("PRE", "POST"),
+    p.add_argument("--threshold-P", dest="P_threshold", type=v.threshold, help="default: from the weights")
+    p.add_argument("--threshold-S", dest="S_threshold", type=v.threshold, help="default: from the weights")
+    p.add_argument("--overlap", type=v.nonneg_float, help="window overlap (samples, or fraction < 1); default: model's")
+    p.add_argument("--blinding", type=v.nonneg_int, nargs=2, metavar=("PRE", "POST"),
                    help="prediction samples masked at each window edge; default: model's")
     p.add_argument("--stacking", choices=["avg", "max"], help="default: model's (avg)")
     p.add_argument("--strict", action="store_true",
                    help="only pick where all components exist (SeisBench strict); default zero-fills")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=v.positive_int, default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--backend", choices=["auto", "torch", "onnx", "openvino"], default="auto",
                    help="float32 inference: ONNX Runtime, OpenVINO (CPU) or torch; auto takes the faster of "
@@ -48,10 +50,10 @@ def register(sub) -> None:
                    help="bf16: OpenVINO bf16 forward pass with float32 recomputation of every window near a "
                         "trigger (same picks, faster on CPUs with native bf16); auto: bf16 where it is faster "
                         "on this CPU and model, else fp32")
-    p.add_argument("--threads", type=int, help="torch threads per process")
-    p.add_argument("--workers", type=int, default=0, help="local Ray workers (0: this process)")
+    p.add_argument("--threads", type=v.positive_int, help="torch threads per process")
+    p.add_argument("--workers", type=v.nonneg_int, default=0, help="local Ray workers (0: this process)")
     p.add_argument("--address", help="existing Ray cluster address (ray://... or auto)")
-    p.add_argument("--max-retries", type=int, default=3, help="Ray task retries per station-day")
+    p.add_argument("--max-retries", type=v.nonneg_int, default=3, help="Ray task retries per station-day")
     p.add_argument("--csv", metavar="PATH", help="also export all picks as CSV")
     p.add_argument("--quakeml", metavar="PATH", help="also export all picks as QuakeML")
     p.add_argument("--no-progress", action="store_true")
@@ -77,13 +79,9 @@ def run(args: argparse.Namespace) -> int:
     sources = [x for x in (args.input, args.sds, args.fdsn) if x]
     if len(sources) != 1:
         raise ConfigError("give exactly one input: --input PATH..., --sds ROOT or --fdsn URL")
-    if args.batch_size < 1:
-        raise ConfigError("--batch-size must be >= 1")
     report = RunReport(command="pick")
     # canonical spec (a bare <Class> is seisbench:<Class>): what run.json records and reruns must match
     model = str(parse_spec(args.model, kinds=SEISBENCH_KINDS, user="seisforge pick"))
-    if args.overlap is not None and args.overlap < 0:
-        raise ConfigError("--overlap must be >= 0")
     overlap = int(args.overlap) if args.overlap is not None and args.overlap >= 1 else args.overlap
     settings = PickSettings(
         model=model, weights=args.weights, pretrained=args.pretrained, random_init=args.random_init,
@@ -104,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 "mixing pick sets"
             )
     picker = get_picker(settings)  # fails early on bad model/weights
+    v.check_window(overlap, settings.blinding, picker.model.in_samples)  # options vs the model's window
     pad = pad_seconds(picker)
     index_problems = []
     if args.input:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -142,8 +144,9 @@ def _read_trace(rec, wave_dir: Path, sampling_rate: float, report: RunReport) ->
         with np.load(path, allow_pickle=False) as z:
             data = np.asarray(z["data"], dtype=np.float64)
             channels = str(z["channels"]) if "channels" in z else ""
-    except (OSError, ValueError, KeyError) as err:
-        report.fail("corrupt_npz", f"{fname}: {err}")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        # random bytes give ValueError/OSError, a truncated archive BadZipFile or EOFError: one reason
+        report.fail("corrupt_npz", f"{fname}: {type(err).__name__}: {err}")
         return None
     if data.ndim != 2 or data.shape[1] != 3:
         report.fail("bad_shape", f"{fname}: {data.shape}")

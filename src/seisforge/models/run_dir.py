@@ -12,7 +12,8 @@ from pathlib import Path
 
 from seisforge.errors import DataError
 from seisforge.models.loaded import LoadedModel
-from seisforge.models.seisbench_pickers import seisbench_class
+from seisforge.models.seisbench_pickers import load_pair, seisbench_class
+from seisforge.paths import resolve_under
 
 
 def load_run_dir(run_dir: str | Path) -> LoadedModel:
@@ -21,8 +22,11 @@ def load_run_dir(run_dir: str | Path) -> LoadedModel:
     info_path = best / "seisforge.json"
     if not info_path.is_file():
         raise DataError(f"{run_dir} is not a finished seisforge run (no best/seisforge.json)")
-    info = json.loads(info_path.read_text())
-    cls = seisbench_class(info["class"])
-    model = cls.load(best / info["seisbench_prefix"], weights_only=True, map_location="cpu")
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        name, prefix = info["class"], info["seisbench_prefix"]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise DataError(f"{info_path} is not a seisforge model description ({type(err).__name__}: {err})") from err
+    model = load_pair(seisbench_class(name), resolve_under(best, prefix), None)
     model.eval()
     return LoadedModel(model, source=f"run:{run_dir}", spec=f"run:{run_dir}")

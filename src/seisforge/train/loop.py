@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from seisforge.config import dump_yaml
 from seisforge.data.sources import phase_columns
-from seisforge.errors import ConfigError, DataError
+from seisforge.errors import ConfigError, DataError, first_line
 from seisforge.models.registry import load_model
 from seisforge.models.seisbench_pickers import label_string
 from seisforge.runinfo import environment, seed_everything, sha256_lines, worker_init_fn
@@ -357,13 +357,19 @@ def _restore(run: _Run, run_dir: Path) -> None:
     ck_path = run_dir / "checkpoints/last.pt"
     if not ck_path.is_file():
         raise DataError(f"--resume: {ck_path} not found")
-    ck = torch.load(ck_path, weights_only=True, map_location="cpu")
-    run.model.load_state_dict(ck["model"])
-    run.opt.load_state_dict(ck["optimizer"])
-    run.sched.load_state_dict(ck["scheduler"])
-    run.scaler.load_state_dict(ck["scaler"])
-    run.state.update(json.loads(ck["state"]))
-    _set_rng_state(ck["rng"])
+    try:
+        ck = torch.load(ck_path, weights_only=True, map_location="cpu")
+        run.model.load_state_dict(ck["model"])
+        run.opt.load_state_dict(ck["optimizer"])
+        run.sched.load_state_dict(ck["scheduler"])
+        run.scaler.load_state_dict(ck["scaler"])
+        run.state.update(json.loads(ck["state"]))
+        _set_rng_state(ck["rng"])
+    except Exception as err:  # truncated, not a torch archive, or not this run's checkpoint
+        raise DataError(
+            f"--resume: checkpoint {ck_path} is unreadable or does not match this run "
+            f"({first_line(err)}); restore it or start a new run"
+        ) from err
     run.run_dir = run_dir
     log.info("resuming %s at epoch %d step %d", run_dir, run.state["epoch"], run.state["step_in_epoch"])
 

@@ -19,11 +19,68 @@ log = logging.getLogger(__name__)
 SCHEMA = "seisforge.metrics/1"
 
 
-def _read(pred_dir: Path, name: str) -> pd.DataFrame | None:
+#: columns every prediction file of a task must have (the metrics read them unconditionally)
+REQUIRED_COLUMNS = {"task1": ("trace_type", "score_detection"), "task23": ("phase_label", "phase_onset", "sampling_rate")}
+#: columns that must hold numbers where they are present (empty cells are allowed: no prediction)
+NUMERIC_COLUMNS = ("score_detection", "score_p_or_s", "phase_onset", "sampling_rate", "p_sample_pred",
+                   "s_sample_pred", "p_prob", "s_prob", "start_sample", "end_sample", "distance_km", "magnitude",
+                   "snr_db")
+
+
+def read_predictions(pred_dir: Path, name: str) -> pd.DataFrame | None:
+    """One prediction CSV, checked: readable text, required columns, numbers where numbers belong.
+
+    Raises
+    ------
+    DataError
+        Naming the file: binary or malformed CSV, a missing column, or a non-numeric value (with its row).
+    """
     path = pred_dir / f"{name}.csv"
     if not path.is_file():
         return None
-    return pd.read_csv(path, dtype={"source_id": str, "trace_chunk": str})
+    try:
+        df = pd.read_csv(path, dtype={"source_id": str, "trace_chunk": str})
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise DataError(f"predictions file {path} is not a readable CSV: {type(err).__name__}: {err}") from err
+    missing = [c for c in REQUIRED_COLUMNS[name.split("_", 1)[1]] if c not in df.columns]
+    if missing:
+        raise DataError(f"predictions file {path} lacks column(s) {missing} (has {list(df.columns)[:12]})")
+    for col in (c for c in NUMERIC_COLUMNS if c in df.columns):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() & df[col].notna()
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            raise DataError(f"predictions file {path}: column {col} holds non-numeric values "
+                            f"({int(bad.sum())} rows; first at data row {row + 1}: {df[col].iloc[row]!r})")
+        df[col] = values
+    return df
+
+
+def read_metrics(pred_dir: str | Path) -> dict:
+    """``metrics.json`` of a scored prediction folder, checked to be a seisforge metrics object.
+
+    Raises
+    ------
+    DataError
+        Naming the file when it is missing, not JSON, or not a metrics object.
+    """
+    path = Path(pred_dir) / "metrics.json"
+    if not path.is_file():
+        raise DataError(f"{path} not found; run `seisforge bench score {pred_dir}` first")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path} is not valid JSON ({err}); rerun `seisforge bench score {pred_dir}`") from err
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+        raise DataError(f"{path} is not a seisforge metrics file (no 'metrics' object); "
+                        f"rerun `seisforge bench score {pred_dir}`")
+    bad = [k for k, v in data["metrics"].items() if v is not None and not isinstance(v, (int, float))]
+    if bad:
+        raise DataError(f"{path}: metrics {bad[:5]} are not numbers; rerun `seisforge bench score {pred_dir}`")
+    for key in ("thresholds", "ci95", "reasons"):
+        if not isinstance(data.get(key, {}), dict):
+            raise DataError(f"{path}: {key!r} must be an object; rerun `seisforge bench score {pred_dir}`")
+    return data
 
 
 def clusters_of(df: pd.DataFrame) -> np.ndarray:
@@ -175,7 +232,7 @@ def score(pred_dir: str | Path, n_boot: int = 1000, seed: int = 0,
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
         raise DataError(f"prediction folder not found: {pred_dir}")
-    files = {n: _read(pred_dir, n) for n in ("dev_task1", "test_task1", "dev_task23", "test_task23")}
+    files = {n: read_predictions(pred_dir, n) for n in ("dev_task1", "test_task1", "dev_task23", "test_task23")}
     if all(v is None for v in files.values()):
         raise DataError(f"{pred_dir}: no {{dev,test}}_task{{1,23}}.csv prediction files")
     reasons: dict[str, str] = {}
@@ -251,10 +308,10 @@ def paired_compare(base_dir: str | Path, other_dir: str | Path, n_boot: int = 10
     the difference accounts for their correlation.
     """
     base_dir, other_dir = Path(base_dir), Path(other_dir)
-    mb, mo = (json.loads((d / "metrics.json").read_text()) for d in (base_dir, other_dir))
+    mb, mo = (read_metrics(d) for d in (base_dir, other_dir))
     out: dict = {"base": str(base_dir), "other": str(other_dir), "delta": {}, "ci95": {}}
     for name in ("test_task1", "test_task23"):
-        b, o = _read(base_dir, name), _read(other_dir, name)
+        b, o = read_predictions(base_dir, name), read_predictions(other_dir, name)
         if b is None or o is None or b.empty:
             continue
         b, o = _aligned(b, o, name)
@@ -262,8 +319,8 @@ def paired_compare(base_dir: str | Path, other_dir: str | Path, n_boot: int = 10
             fb = _task1_stat(b, mb["metrics"].get("det_threshold") or np.nan)
             fo = _task1_stat(o, mo["metrics"].get("det_threshold") or np.nan)
         else:
-            thr_b = {ph: mb["thresholds"].get(f"{ph}_pick_threshold") for ph in M.PHASES}
-            thr_o = {ph: mo["thresholds"].get(f"{ph}_pick_threshold") for ph in M.PHASES}
+            thr_b = {ph: mb.get("thresholds", {}).get(f"{ph}_pick_threshold") for ph in M.PHASES}
+            thr_o = {ph: mo.get("thresholds", {}).get(f"{ph}_pick_threshold") for ph in M.PHASES}
             fb = _task23_stat(b, _nan(mb["metrics"]), {k: v for k, v in thr_b.items() if v is not None})
             fo = _task23_stat(o, _nan(mo["metrics"]), {k: v for k, v in thr_o.items() if v is not None})
 
