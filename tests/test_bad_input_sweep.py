@@ -221,6 +221,16 @@ def test_resume_from_garbage_last_pt_names_the_file(capsys, tmp_path, ds):
     assert_error(cli(capsys, "train", "--resume", run), "last.pt")
 
 
+@pytest.mark.parametrize("override,key", [("train.batch_size=0", "train.batch_size"), ("optim.lr=-1", "optim.lr"),
+                                          ("train.epochs=-1", "train.epochs"),
+                                          ("augment.noise_prob=2", "augment.noise_prob")])
+def test_train_config_values_are_range_checked(capsys, tmp_path, ds, override, key):
+    cfg = Path(__file__).parents[1] / "configs" / "demo_phasenet.yaml"
+    assert_error(cli(capsys, "train", cfg, "--set", f"data.path={ds}", "--set", f"run.root={tmp_path}",
+                     "--set", override), key)
+    assert not any(tmp_path.iterdir())  # refused before a run directory exists
+
+
 def test_binary_text_config_names_the_file(capsys, tmp_path):
     (tmp_path / "c.yaml").write_bytes(np.random.default_rng(3).bytes(300))
     assert_error(cli(capsys, "train", tmp_path / "c.yaml"), "c.yaml")
