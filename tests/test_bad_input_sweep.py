@@ -426,3 +426,32 @@ def test_duplicate_catalog_rows_do_not_change_recall(tmp_path):
         recall[name] = score_groups(rows, ["phase"], n_boot=0, seed=0).set_index("phase")["recall"].to_dict()
         assert info["duplicate_rows"] == (3 if name == "twice" else 0)
     assert recall["once"] == recall["twice"] == {"P": 1.0, "S": 1.0, "all": 1.0}
+
+
+def test_binary_picks_file_in_convert_names_it(capsys, tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "picks.csv").write_bytes(b"\xe2\x28\xa1" * 100)
+    assert_error(cli(capsys, "data", "convert", "phasenet-npz", tmp_path / "src", "--picks", tmp_path / "picks.csv",
+                     "--out", tmp_path / "o"), "picks.csv")
+
+
+def test_binary_targets_file_in_predict_names_it(capsys, tmp_path, ds, preds):
+    tg = copy_tree(preds.parent / "tg", tmp_path / "tg")
+    (tg / "task1.csv").write_bytes(b"\xe2\x28\xa1" * 100)
+    assert_error(cli(capsys, "bench", "predict", "--dataset", ds, "--targets", tg, "--model", "stalta",
+                     "--out", tmp_path / "p"), "task1.csv")
+
+
+def test_zero_byte_catalog_is_an_error(capsys, tmp_path):
+    (tmp_path / "cat.csv").write_bytes(b"")
+    assert_error(cli(capsys, "bench", "continuous", "--picks", _empty_picks(tmp_path / "p"), "--catalog",
+                     tmp_path / "cat.csv"), "cat.csv")
+
+
+def test_pick_on_a_non_seismic_file_is_counted(capsys, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.mseed").write_bytes(np.random.default_rng(5).bytes(5000))
+    code, _, err = cli(capsys, "pick", *PNL, "--input", tmp_path / "in", "--out", tmp_path / "pk")
+    assert code == 0 and "Traceback" not in err
+    rep = json.loads((tmp_path / "pk" / "run_report.json").read_text())
+    assert sum(rep["failed"].values()) == 1 and rep["processed"] == 0

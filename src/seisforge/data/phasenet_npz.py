@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from seisforge.data.sources import write_dataset
 from seisforge.data.splits import SPLITS, assign_event_splits
+from seisforge.data.targets_io import read_csv_checked
 from seisforge.errors import DataError
 from seisforge.paths import resolve_under
 from seisforge.runinfo import RunReport
@@ -117,7 +118,7 @@ def _checked_inputs(src: Path, picks: str | Path, out: Path, split: str) -> tupl
         picks_path = src / picks_path
     if not picks_path.is_file():
         raise DataError(f"picks file not found: {picks}")
-    table = pd.read_csv(picks_path)
+    table = read_csv_checked(picks_path, "picks file")
     missing = [c for c in REQUIRED_PICK_COLUMNS if c not in table.columns]
     if missing:
         raise DataError(f"{picks_path}: missing pick column(s) {missing}; found {list(table.columns)}")

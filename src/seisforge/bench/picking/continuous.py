@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from seisforge.data.targets_io import read_csv_checked
 from seisforge.errors import DataError
 
 
@@ -112,10 +113,8 @@ def read_catalog(path: str | Path, info: dict | None = None) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"catalog not found: {path}")
-    try:
-        df = pd.read_csv(path, dtype={"trace_id": str, "phase": str, "event_id": str}, keep_default_na=False)
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise DataError(f"catalog {path} is empty or not a readable CSV ({type(err).__name__}: {err})") from err
+    df = read_csv_checked(path, "catalog", dtype={"trace_id": str, "phase": str, "event_id": str},
+                          keep_default_na=False)
     missing = [c for c in CATALOG_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; need {list(CATALOG_COLUMNS)} (+ event_id)")

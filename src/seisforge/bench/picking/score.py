@@ -11,6 +11,7 @@ import pandas as pd
 
 from seisforge.bench.picking import metrics as M
 from seisforge.bench.stats import cluster_bootstrap
+from seisforge.data.targets_io import read_csv_checked
 from seisforge.errors import DataError
 from seisforge.runinfo import write_json
 
@@ -38,10 +39,7 @@ def read_predictions(pred_dir: Path, name: str) -> pd.DataFrame | None:
     path = pred_dir / f"{name}.csv"
     if not path.is_file():
         return None
-    try:
-        df = pd.read_csv(path, dtype={"source_id": str, "trace_chunk": str})
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        raise DataError(f"predictions file {path} is not a readable CSV: {type(err).__name__}: {err}") from err
+    df = read_csv_checked(path, "predictions file", dtype={"source_id": str, "trace_chunk": str})
     missing = [c for c in REQUIRED_COLUMNS[name.split("_", 1)[1]] if c not in df.columns]
     if missing:
         raise DataError(f"predictions file {path} lacks column(s) {missing} (has {list(df.columns)[:12]})")
@@ -195,7 +193,8 @@ def training_domain(predict_notes: dict, train_manifest: str | Path | None = Non
         runs = [s.split(":", 1)[1] for s in spec.replace("ensemble:", "").split(",") if s.startswith("run:")]
         tables = [Path(r) / "data_traces.tsv" for r in runs]
         if runs and all(t.is_file() for t in tables):
-            t = pd.concat([pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False) for p in tables])
+            t = pd.concat([read_csv_checked(p, "trace list", sep="\t", dtype=str, keep_default_na=False)
+                           for p in tables])
             parts = t["trace_key"].str.split("|", n=2, expand=True)
             frame = pd.DataFrame({"dataset": parts[0], "chunk": parts[1], "trace_name": parts[2],
                                   "event_key": t.get("event_key", ""), "station_key": "", "split": t["split"]})
