@@ -28,60 +28,33 @@ def _number(text: str, kind: type) -> float | int:
     return value
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (batch sizes, sample counts, workers that must exist)."""
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
+def _ranged(kind: type, ok, rule: str, name: str, doc: str):
+    """An argparse ``type=`` that parses ``kind`` and accepts values where ``ok(value)``."""
+
+    def parse(text: str):
+        value = _number(text, kind)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        return value
+
+    parse.__name__, parse.__qualname__, parse.__doc__ = name, name, doc
+    return parse
 
 
-def nonneg_int(text: str) -> int:
-    """An integer >= 0 (bootstrap resamples, retries, worker processes where 0 means in-process)."""
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
-
-
-def seed(text: str) -> int:
-    """A random seed: an integer in [0, 2**32 - 1], the range numpy, torch and Python all accept."""
-    value = _number(text, int)
-    if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"must be an integer in [0, {SEED_MAX}], got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0 (sampling rates, tolerances, CPU shares)."""
-    value = _number(text, float)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
-    return value
-
-
-def nonneg_float(text: str) -> float:
-    """A finite number >= 0 (overlaps, relative amplitudes)."""
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
-    return value
-
-
-def probability(text: str) -> float:
-    """A probability in the closed interval [0, 1] (how often something is simulated)."""
-    value = _number(text, float)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}")
-    return value
-
-
-def threshold(text: str) -> float:
-    """A detection threshold in the open interval (0, 1): 0 would pick every sample, 1 none."""
-    value = _number(text, float)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a threshold in (0, 1), got {text!r}")
-    return value
+positive_int = _ranged(int, lambda v: v >= 1, "an integer >= 1", "positive_int",
+                       "An integer >= 1 (batch sizes, sample counts, threads).")
+nonneg_int = _ranged(int, lambda v: v >= 0, "an integer >= 0", "nonneg_int",
+                     "An integer >= 0 (bootstrap resamples, retries, workers where 0 means in-process).")
+seed = _ranged(int, lambda v: 0 <= v <= SEED_MAX, f"an integer in [0, {SEED_MAX}]", "seed",
+               "A random seed: an integer in [0, 2**32 - 1], the range numpy, torch and Python all accept.")
+positive_float = _ranged(float, lambda v: v > 0, "a number > 0", "positive_float",
+                         "A finite number > 0 (sampling rates, tolerances, CPU shares).")
+nonneg_float = _ranged(float, lambda v: v >= 0, "a number >= 0", "nonneg_float",
+                       "A finite number >= 0 (overlaps, relative amplitudes).")
+probability = _ranged(float, lambda v: 0 <= v <= 1, "a probability in [0, 1]", "probability",
+                      "A probability in the closed interval [0, 1] (how often something is simulated).")
+threshold = _ranged(float, lambda v: 0 < v < 1, "a threshold in (0, 1)", "threshold",
+                    "A detection threshold in the open interval (0, 1): 0 would pick every sample, 1 none.")
 
 
 def fractions(text: str) -> tuple[float, float, float]:
