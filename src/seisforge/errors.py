@@ -21,3 +21,10 @@ class LeakageError(SeisforgeError):
     """Training and benchmark data overlap."""
 
     exit_code = 3
+
+
+def first_line(err: BaseException) -> str:
+    """``TypeName: first line of the message`` of a foreign exception, for one-line user errors
+    (torch and zipfile messages run over several lines)."""
+    text = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__

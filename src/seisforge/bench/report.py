@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -42,7 +41,9 @@ def load_metrics(pred_dir: str | Path) -> dict:
 
         log.info("%s has no metrics.json; scoring it now", pred_dir)
         return score(pred_dir)
-    return json.loads(path.read_text())
+    from seisforge.bench.picking.score import read_metrics
+
+    return read_metrics(pred_dir)
 
 
 def _fmt(v, ci) -> str:
@@ -100,8 +101,9 @@ def _finish(fig, axes_row, ylabel: str, path: Path) -> Path:
 
 
 def _test_rows(pred_dir: Path) -> pd.DataFrame | None:
-    p = pred_dir / "test_task23.csv"
-    return pd.read_csv(p, dtype={"source_id": str}) if p.is_file() else None
+    from seisforge.bench.picking.score import read_predictions
+
+    return read_predictions(pred_dir, "test_task23")
 
 
 def figure_recall_vs_threshold(dirs: dict[str, Path], results: dict[str, dict], out: Path) -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from seisforge.commands import _validate as v
+
 
 def register(sub) -> None:
     """Add the top-level ``associate`` command."""
@@ -22,9 +24,9 @@ def register(sub) -> None:
     p.add_argument("--start", help="ignore picks before this UTC time (counted)")
     p.add_argument("--end", help="ignore picks at or after this UTC time (counted)")
     p.add_argument("--out", required=True, metavar="CATALOG_DIR")
-    p.add_argument("--workers", type=int, default=0, help="local Ray workers (0: this process)")
+    p.add_argument("--workers", type=v.nonneg_int, default=0, help="local Ray workers (0: this process)")
     p.add_argument("--address", help="existing Ray cluster address")
-    p.add_argument("--max-retries", type=int, default=2, help="Ray retries per chunk")
+    p.add_argument("--max-retries", type=v.nonneg_int, default=2, help="Ray retries per chunk")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from seisforge.commands import _validate as v
+
 
 def _targets(args: argparse.Namespace) -> int:
     from seisforge.bench.picking.targets import generate_targets
 
     report = generate_targets(args.dataset, args.out, seed=args.seed, sampling_rate=args.sampling_rate,
-                              splits=tuple(args.splits.split(",")), generator=args.generator,
+                              splits=args.splits, generator=args.generator,
                               second_event_targets=args.second_event_targets)
     n = report.to_dict()["notes"]
     print(f"task1: {n['task1_rows']}\ntask23: {n['task23_rows']}\n-> {args.out}")
@@ -26,7 +28,7 @@ def _predict(args: argparse.Namespace) -> int:
         calibration = card_calibration(args.calibrated or None, args.model, args.weights)
     report = predict(args.dataset, args.targets, args.model, args.out, weights=args.weights,
                      pretrained=args.pretrained, batch_size=args.batch_size, device=args.device,
-                     num_workers=args.workers, splits=tuple(args.splits.split(",")), preload=not args.no_preload,
+                     num_workers=args.workers, splits=args.splits, preload=not args.no_preload,
                      calibration=calibration)
     d = report.to_dict()
     print(f"predicted {d['processed']} windows -> {args.out} (skipped: {d['skipped'] or 0}; "
@@ -54,7 +56,7 @@ def _score(args: argparse.Namespace) -> int:
 def _leaderboard(args: argparse.Namespace) -> int:
     from seisforge.bench.report import leaderboard
 
-    paths = leaderboard(args.pred_dirs, args.out, names=args.names.split(",") if args.names else None)
+    paths = leaderboard(args.pred_dirs, args.out, names=list(args.names) if args.names else None)
     for p in paths:
         print(p)
     return 0
@@ -73,9 +75,9 @@ def _compare(args: argparse.Namespace) -> int:
     for other in args.others:
         res = paired_compare(args.base, other, n_boot=args.bootstrap, seed=args.seed)
         results.append(res)
-        for k, v in res["delta"].items():
+        for k, delta in res["delta"].items():
             lo, hi = res["ci95"].get(k, (float("nan"), float("nan")))
-            lines.append(f"| {Path(other).name} | {k} | {v:+.4f} | [{lo:+.4f}, {hi:+.4f}] |")
+            lines.append(f"| {Path(other).name} | {k} | {delta:+.4f} | [{lo:+.4f}, {hi:+.4f}] |")
     (out / "compare.json").write_text(json.dumps(results, indent=2, default=float))
     (out / "compare.md").write_text(f"# Paired differences against {args.base}\n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -92,9 +94,9 @@ def register(sub: argparse._SubParsersAction):
     t = verbs.add_parser("targets", help="task1.csv/task23.csv evaluation targets")
     t.add_argument("dataset", help="SeisBench dataset folder or name")
     t.add_argument("--out", required=True)
-    t.add_argument("--seed", type=int, default=42)
-    t.add_argument("--sampling-rate", type=float, default=100.0)
-    t.add_argument("--splits", default="dev,test")
+    t.add_argument("--seed", type=v.seed, default=42)
+    t.add_argument("--sampling-rate", type=v.positive_float, default=100.0, help="Hz")
+    t.add_argument("--splits", type=v.name_list, default=("dev", "test"))
     t.add_argument("--generator", choices=("seisforge", "pick-benchmark"), default="seisforge",
                    help="pick-benchmark: the same windows as its generate_eval_targets.py for the same seed")
     t.add_argument("--second-event-targets", action="store_true",
@@ -111,10 +113,10 @@ def register(sub: argparse._SubParsersAction):
     w.add_argument("--weights", help="SeisBench weight pair, e.g. .../ethz for ethz.json.v2 + ethz.pt.v2")
     w.add_argument("--pretrained", help="SeisBench hub weights name (needs network or cache)")
     p.add_argument("--out", required=True)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=v.positive_int, default=256)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    p.add_argument("--splits", default="dev,test")
+    p.add_argument("--workers", type=v.nonneg_int, default=0, help="DataLoader worker processes")
+    p.add_argument("--splits", type=v.name_list, default=("dev", "test"))
     p.add_argument("--no-preload", action="store_true",
                    help="read traces window by window instead of preloading those the targets use")
     p.add_argument("--calibrated", nargs="?", const="", metavar="CARD",
@@ -124,8 +126,8 @@ def register(sub: argparse._SubParsersAction):
 
     s = verbs.add_parser("score", help="metrics.json with bootstrap CIs")
     s.add_argument("pred_dir")
-    s.add_argument("--bootstrap", type=int, default=1000, help="event-level resamples (0: none)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--bootstrap", type=v.nonneg_int, default=1000, help="event-level resamples (0: none)")
+    s.add_argument("--seed", type=v.seed, default=0)
     s.add_argument("--train-manifest", help="training manifest, to label results in-domain/cross-domain "
                    "(run: models are checked against their own trace list automatically)")
     s.set_defaults(func=_score)
@@ -133,13 +135,13 @@ def register(sub: argparse._SubParsersAction):
     lb = verbs.add_parser("leaderboard", help="Markdown/CSV leaderboard and figures")
     lb.add_argument("pred_dirs", nargs="+")
     lb.add_argument("--out", required=True)
-    lb.add_argument("--names", help="comma-separated display names (default: folder names)")
+    lb.add_argument("--names", type=v.name_list, help="comma-separated display names (default: folder names)")
     lb.set_defaults(func=_leaderboard)
     c = verbs.add_parser("compare", help="paired differences against a base model (event bootstrap)")
     c.add_argument("base", help="prediction folder of the reference model (e.g. the teacher)")
     c.add_argument("others", nargs="+", help="prediction folders to compare")
     c.add_argument("--out", required=True)
-    c.add_argument("--bootstrap", type=int, default=1000)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--bootstrap", type=v.nonneg_int, default=1000)
+    c.add_argument("--seed", type=v.seed, default=0)
     c.set_defaults(func=_compare)
     return verbs

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from seisforge.commands import _validate as v
+
 EXTENDS = "bench"
 
 
@@ -14,19 +16,19 @@ def register_verbs(verbs) -> None:
                          "tolerances) and scores them with event-bootstrap CIs. See docs/catalog.md.")
     p.add_argument("--catalog", required=True, metavar="CATALOG_DIR", help="seisforge associate output (or QuakeML)")
     p.add_argument("--reference", required=True, help="catalog.csv (+ arrivals.csv beside it) or QuakeML")
-    p.add_argument("--time-tol", type=float, default=3.0, help="origin-time tolerance (s, inclusive)")
-    p.add_argument("--dist-tol-km", type=float, default=15.0, help="epicentral tolerance (km, inclusive)")
-    p.add_argument("--pick-tol", type=float, default=0.5, help="pick-to-arrival tolerance (s)")
+    p.add_argument("--time-tol", type=v.positive_float, default=3.0, help="origin-time tolerance (s, inclusive)")
+    p.add_argument("--dist-tol-km", type=v.positive_float, default=15.0, help="epicentral tolerance (km, inclusive)")
+    p.add_argument("--pick-tol", type=v.positive_float, default=0.5, help="pick-to-arrival tolerance (s)")
     p.add_argument("--stations", help="stations.csv, drawn on the map")
-    p.add_argument("--bootstrap", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bootstrap", type=v.nonneg_int, default=1000)
+    p.add_argument("--seed", type=v.seed, default=0)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_catalog)
     lb = verbs.add_parser("catalog-leaderboard", help="compare bench catalog outputs with paired CIs")
     lb.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="bench catalog output folders (first = base)")
     lb.add_argument("--names", help="comma-separated names (default: folder names)")
-    lb.add_argument("--bootstrap", type=int, default=1000)
-    lb.add_argument("--seed", type=int, default=0)
+    lb.add_argument("--bootstrap", type=v.nonneg_int, default=1000)
+    lb.add_argument("--seed", type=v.seed, default=0)
     lb.add_argument("--out", required=True)
     lb.set_defaults(func=_leaderboard)
 

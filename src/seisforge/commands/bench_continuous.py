@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from seisforge.commands import _validate as v
+
 EXTENDS = "bench"
 
 
@@ -19,11 +21,11 @@ def register_verbs(verbs) -> None:
     p.add_argument("--picks", required=True, metavar="PICKS_DIR", help="output folder of seisforge pick")
     p.add_argument("--catalog", required=True, metavar="CATALOG.csv",
                    help="reference picks: trace_id (NET.STA.LOC), phase, time (ISO UTC), event_id")
-    p.add_argument("--tolerance", type=float, default=0.5, help="match tolerance in seconds")
+    p.add_argument("--tolerance", type=v.positive_float, default=0.5, help="match tolerance in seconds")
     p.add_argument("--noise-only", nargs="+", metavar="PICKS_DIR",
                    help="seisforge pick outputs on noise-only data: false picks per station-hour")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: no CIs)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bootstrap", type=v.nonneg_int, default=1000, help="bootstrap resamples (0: no CIs)")
+    p.add_argument("--seed", type=v.seed, default=0)
     p.add_argument("--out", metavar="DIR", help="write metrics.json and per_station.csv here "
                    "(default: PICKS_DIR/bench_continuous)")
     p.set_defaults(func=run)
@@ -46,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
     write_json(res, out / "metrics.json")
     print(f"bench continuous: {res['n_picks']} picks vs {res['n_catalog']} reference arrivals "
           f"({res['n_events']} events), tolerance {args.tolerance} s")
+    cat = res["catalog"]
+    if cat["duplicate_rows"] or cat["unknown_phase_rows"] or cat["renamed_phases"]:
+        print(f"  catalog: {cat['rows_read']} rows, {cat['duplicate_rows']} duplicate rows dropped, "
+              f"{cat['unknown_phase_rows']} rows with unscored phases {cat['unknown_phases'] or ''} dropped, "
+              f"renamed to P/S: {cat['renamed_phases'] or 'none'}")
     for rec in res["per_phase"]:
         print(f"  {rec['phase']:>3}: precision {rec['precision']:.3f} [{rec['precision_ci_low']:.3f}, "
               f"{rec['precision_ci_high']:.3f}]  recall {rec['recall']:.3f} [{rec['recall_ci_low']:.3f}, "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from seisforge.commands import _validate as v
+
 
 def register(sub) -> None:
     """Add the top-level ``compress`` command."""
@@ -22,10 +24,10 @@ def register(sub) -> None:
                    help="int8: OpenVINO NNCF with accuracy control (default) or ONNX Runtime QDQ")
     p.add_argument("--dataset", help="SeisBench dataset with dev targets (int8)")
     p.add_argument("--targets", help="bench targets folder of --dataset (int8; dev windows only)")
-    p.add_argument("--max-drop", type=float, default=0.01,
+    p.add_argument("--max-drop", type=v.probability, default=0.01,
                    help="largest allowed absolute drop of mean dev P/S pick recall (default 0.01)")
-    p.add_argument("--calibration-windows", type=int, default=300, help="dev windows for calibration")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--calibration-windows", type=v.positive_int, default=300, help="dev windows for calibration")
+    p.add_argument("--seed", type=v.seed, default=0)
     p.add_argument("--out", required=True, metavar="DIR")
     p.set_defaults(func=run)
 
@@ -33,11 +35,8 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the model through the registry and compress it."""
     from seisforge.compress.run import compress
-    from seisforge.errors import ConfigError
     from seisforge.models.registry import PICKING_KINDS, load_model, parse_spec
 
-    if args.calibration_windows < 1:
-        raise ConfigError(f"--calibration-windows must be a positive integer, got {args.calibration_windows}")
     spec = parse_spec(args.spec, kinds=PICKING_KINDS, user="seisforge compress")
     loaded = load_model(str(spec), weights=args.weights)
     notes = compress(loaded, args.method, args.out, dataset=args.dataset, targets=args.targets,

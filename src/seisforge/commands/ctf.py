@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from seisforge.commands import _validate as v
+
 log = logging.getLogger("seisforge.ctf")
 
 
@@ -20,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     p.add_argument("--out", required=True, help="CTF top folder: the dataset goes to OUT/data/NAME/NAME.yaml")
     p.add_argument("--name", help="dataset name (default KIND_SIZE, e.g. crustal_small)")
     p.add_argument("--size", default="small", choices=["tiny", "small", "paper"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=v.seed, default=0)
     p.add_argument("--format", default="npz", choices=["npz", "npy", "mat"], help="matrix file format")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a simulator parameter (repeatable), e.g. --set dt=0.5")
@@ -35,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     p.add_argument("--out", required=True,
                    help="CTF top folder: results go to OUT/results/DATASET/MODEL/BATCH_ID/pairN")
     p.add_argument("--batch-id", help="batch folder name (default batch_<UTC yyyymmdd_HHMMSS>)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=v.seed, default=0)
     p.add_argument("--validation", action="store_true", help="score on the validation split instead of test")
     p.add_argument("--norm", default="spectral", choices=["spectral", "frobenius"],
                    help="matrix norm of short-time/reconstruction errors (official: spectral)")
@@ -46,13 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     p.add_argument("--data", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--space", required=True, help="search-space yaml")
-    p.add_argument("--samples", type=int, default=8)
+    p.add_argument("--samples", type=v.positive_int, default=8)
     p.add_argument("--pairs", default="all")
     p.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
     p.add_argument("--out", default="runs/ctf_tune", help="folder for trials and best_config.yaml")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-t", type=int, default=None, help="ASHA max budget (default from the space file)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--seed", type=v.seed, default=0)
+    p.add_argument("--max-t", type=v.positive_int, default=None, help="ASHA max budget (default from the space file)")
+    p.add_argument("--cpus-per-trial", type=v.positive_float, default=1.0)
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("leaderboard", help="E1-E12 + AvgScore tables and figures from result folders")

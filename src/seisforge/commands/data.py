@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from seisforge.commands import _validate as v
+
 
 def _convert(args: argparse.Namespace) -> int:
     from seisforge.data.phasenet_npz import convert_phasenet_npz
-    from seisforge.data.splits import parse_fractions
 
     report = convert_phasenet_npz(
-        args.src, args.picks, args.out, split=args.split, fractions=parse_fractions(args.fractions),
+        args.src, args.picks, args.out, split=args.split, fractions=args.fractions,
         seed=args.seed, pick_policy=args.pick_policy,
     )
     d = report.to_dict()
@@ -40,8 +41,6 @@ def _synth_network(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from seisforge.data.splits import parse_fractions
-
     if args.network:
         return _synth_network(args)
     from seisforge.data.synthetic import SynthConfig, synthesize
@@ -51,7 +50,7 @@ def _synth(args: argparse.Namespace) -> int:
                       label_second_events=not args.unlabelled_second_events,
                       second_event_min_rel_amp=args.second_event_min_rel_amp,
                       noise_event_prob=args.noise_event_prob, transient_prob=args.transient_prob,
-                      fractions=parse_fractions(args.fractions))
+                      fractions=args.fractions)
     report = synthesize(cfg, args.out)
     d = report.to_dict()
     print(f"wrote {d['processed']} traces ({args.events} events, {args.noise_traces} noise) -> {args.out}")
@@ -73,8 +72,8 @@ def register(sub: argparse._SubParsersAction):
     p.add_argument("--picks", required=True, help="picks.csv (fname, itp, its[, channels])")
     p.add_argument("--out", required=True, help="output dataset folder")
     p.add_argument("--split", default="auto", choices=["auto", "train", "dev", "test"])
-    p.add_argument("--fractions", default="0.6,0.2,0.2", help="train,dev,test fractions for --split auto")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fractions", type=v.fractions, default=(0.6, 0.2, 0.2), help="train,dev,test fractions for --split auto")
+    p.add_argument("--seed", type=v.seed, default=0)
     p.add_argument("--pick-policy", default="drop_pick", choices=["drop_pick", "drop_trace", "error"],
                    help="label QC of an itp/its outside the trace: drop the pick (counted), drop the trace "
                         "(counted) or stop with an error")
@@ -82,29 +81,29 @@ def register(sub: argparse._SubParsersAction):
 
     s = verbs.add_parser("synth", help="synthetic labelled seismograms as a SeisBench dataset")
     s.add_argument("--out", required=True)
-    s.add_argument("--events", type=int, default=200)
-    s.add_argument("--noise-traces", type=int, default=100)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--fractions", default="0.6,0.2,0.2", help="train,dev,test fractions (event level)")
-    s.add_argument("--second-event-prob", type=float, default=0.1, help="traces with a second event")
+    s.add_argument("--events", type=v.nonneg_int, default=200)
+    s.add_argument("--noise-traces", type=v.nonneg_int, default=100)
+    s.add_argument("--seed", type=v.seed, default=0)
+    s.add_argument("--fractions", type=v.fractions, default=(0.6, 0.2, 0.2), help="train,dev,test fractions (event level)")
+    s.add_argument("--second-event-prob", type=v.probability, default=0.1, help="traces with a second event")
     s.add_argument("--unlabelled-second-events", action="store_true",
                    help="do not label second events (seeds multiplet label errors)")
-    s.add_argument("--second-event-min-rel-amp", type=float, default=0.0,
+    s.add_argument("--second-event-min-rel-amp", type=v.nonneg_float, default=0.0,
                    help="minimum amplitude of a second event relative to the first")
-    s.add_argument("--noise-event-prob", type=float, default=0.0,
+    s.add_argument("--noise-event-prob", type=v.probability, default=0.0,
                    help="noise traces that secretly hold an event (seeds noise label errors)")
-    s.add_argument("--transient-prob", type=float, default=0.3, help="traces with non-seismic glitches")
+    s.add_argument("--transient-prob", type=v.probability, default=0.3, help="traces with non-seismic glitches")
     n = s.add_argument_group("network mode (--network): continuous SDS archive + true catalog, docs/catalog.md")
     n.add_argument("--network", action="store_true", help="synthesize a station network with a known catalog")
-    n.add_argument("--stations", type=int, default=10, help="number of stations")
-    n.add_argument("--days", type=int, default=1, help="days of continuous data from 2020-01-01")
-    n.add_argument("--hours", type=float, help="hours of data instead of whole --days")
-    n.add_argument("--events-per-day", type=float, default=48.0, help="mean number of events per day")
-    n.add_argument("--area-km", type=float, default=100.0, help="side of the square the stations fill")
-    n.add_argument("--transients-per-day", type=float, default=24.0, help="non-seismic transients per station-day")
-    n.add_argument("--timing-error-s", type=float, default=0.0,
+    n.add_argument("--stations", type=v.positive_int, default=10, help="number of stations")
+    n.add_argument("--days", type=v.positive_int, default=1, help="days of continuous data from 2020-01-01")
+    n.add_argument("--hours", type=v.positive_float, help="hours of data instead of whole --days")
+    n.add_argument("--events-per-day", type=v.nonneg_float, default=48.0, help="mean number of events per day")
+    n.add_argument("--area-km", type=v.positive_float, default=100.0, help="side of the square the stations fill")
+    n.add_argument("--transients-per-day", type=v.nonneg_float, default=24.0, help="non-seismic transients per station-day")
+    n.add_argument("--timing-error-s", type=v.nonneg_float, default=0.0,
                    help="standard deviation of per-station clock errors (s)")
-    n.add_argument("--dead-channel-prob", type=float, default=0.0,
+    n.add_argument("--dead-channel-prob", type=v.probability, default=0.0,
                    help="probability that a station-day has one flat (dead) component")
     s.set_defaults(func=_synth)
     return verbs

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from seisforge.commands import _validate as v
+
 EXTENDS = "data"
 
 
@@ -56,11 +58,10 @@ def _manifest(args: argparse.Namespace) -> int:
 def _split(args: argparse.Namespace) -> int:
     from seisforge.data.manifest import SplitConfig, assign_splits, bin_table
     from seisforge.data.manifest_io import read_manifest, write_manifest
-    from seisforge.data.splits import parse_fractions
     from seisforge.runinfo import sha256_file
 
     df, prov = read_manifest(args.manifest, with_provenance=True)
-    cfg = SplitConfig(by=args.by, fractions=parse_fractions(args.fractions), seed=args.seed)
+    cfg = SplitConfig(by=args.by, fractions=args.fractions, seed=args.seed)
     drops: dict[str, int] = {}
     before = bin_table(df)
     out, info = assign_splits(df, cfg, drops)
@@ -88,7 +89,7 @@ def _audit(args: argparse.Namespace) -> int:
 
     df = read_manifest(args.train)
     report = check_leakage(df, args.bench, bench_dataset=args.bench_dataset,
-                           splits=args.splits.split(",") if args.splits else None)
+                           splits=list(args.splits) if args.splits else None)
     text = leakage_markdown(report)
     print(text, end="")
     if args.report:
@@ -112,7 +113,7 @@ def _clean(args: argparse.Namespace) -> int:
 
     df, prov = read_manifest(args.manifest, with_provenance=True)
     if args.splits:
-        df = df[df["split"].isin(args.splits.split(","))]
+        df = df[df["split"].isin(args.splits)]
     cfg = CleanLabelsConfig(p_threshold=args.p_threshold, s_threshold=args.s_threshold,
                             tolerance_s=args.tolerance, stalta=args.stalta, stalta_on=args.stalta_on)
     screener = _screener(args)
@@ -157,7 +158,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="SeisBench weight pair (prefix, file or folder)")
     p.add_argument("--pretrained", help="SeisBench hub weights name")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=v.positive_int, default=64)
 
 
 def register_verbs(verbs: argparse._SubParsersAction) -> None:
@@ -177,8 +178,8 @@ def register_verbs(verbs: argparse._SubParsersAction) -> None:
     p = verbs.add_parser("split", help="reassign a manifest's splits by event, station or time")
     p.add_argument("manifest")
     p.add_argument("--by", choices=["event", "station", "time"], default="event")
-    p.add_argument("--fractions", default="0.6,0.2,0.2")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fractions", type=v.fractions, default=(0.6, 0.2, 0.2))
+    p.add_argument("--seed", type=v.seed, default=0)
     p.add_argument("--out", required=True, help="output manifest .parquet")
     p.set_defaults(func=_split)
 
@@ -186,7 +187,7 @@ def register_verbs(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--train", required=True, help="training MANIFEST.parquet")
     p.add_argument("--bench", required=True, help="benchmark targets folder or manifest .parquet")
     p.add_argument("--bench-dataset", help="dataset of the targets (station keys, event-key fallback)")
-    p.add_argument("--splits", help="only audit these manifest splits (comma-separated; default all)")
+    p.add_argument("--splits", type=v.name_list, help="only audit these manifest splits (comma-separated; default all)")
     p.add_argument("--report", help="also write the report as JSON (+ .md)")
     p.set_defaults(func=_audit)
 
@@ -195,12 +196,12 @@ def register_verbs(verbs: argparse._SubParsersAction) -> None:
     _model_args(p)
     p.add_argument("--out", required=True, help="FLAGS.parquet")
     p.add_argument("--dataset", action="append", default=[], help="NAME=PATH overriding the recorded source")
-    p.add_argument("--splits", help="only these splits (comma-separated)")
-    p.add_argument("--p-threshold", type=float, default=0.5)
-    p.add_argument("--s-threshold", type=float, default=0.5)
-    p.add_argument("--tolerance", type=float, default=1.5, help="seconds from a labelled pick still explained")
+    p.add_argument("--splits", type=v.name_list, help="only these splits (comma-separated)")
+    p.add_argument("--p-threshold", type=v.threshold, default=0.5)
+    p.add_argument("--s-threshold", type=v.threshold, default=0.5)
+    p.add_argument("--tolerance", type=v.positive_float, default=1.5, help="seconds from a labelled pick still explained")
     p.add_argument("--stalta", action="store_true", help="also flag STA/LTA triggers in noise windows")
-    p.add_argument("--stalta-on", type=float, default=8.0)
+    p.add_argument("--stalta-on", type=v.positive_float, default=8.0)
     p.set_defaults(func=_clean)
 
     p = verbs.add_parser("noise-pool", help="screened noise windows for augmentation")

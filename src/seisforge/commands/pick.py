@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from seisforge.commands import _validate as v
+
 
 def register(sub) -> None:
     """Add the top-level ``pick`` command."""
@@ -36,19 +38,19 @@ def register(sub) -> None:
                    help="fsspec options for s3:// inputs and outputs, e.g. "
                         "'{\"endpoint_url\": \"http://127.0.0.1:9000\", \"anon\": false}' "
                         "(also read from the FSSPEC_S3 environment variable)")
-    p.add_argument("--threshold-P", dest="P_threshold", type=float, help="default: from the weights")
-    p.add_argument("--threshold-S", dest="S_threshold", type=float, help="default: from the weights")
+    p.add_argument("--threshold-P", dest="P_threshold", type=v.threshold, help="default: from the weights")
+    p.add_argument("--threshold-S", dest="S_threshold", type=v.threshold, help="default: from the weights")
     p.add_argument("--calibrated", nargs="?", const="", metavar="CARD",
                    help="thresholds on the calibrated scale of the model card's calibration (bench calibrate; "
                    "default: the card's thresholds), mapped exactly to raw thresholds; peak_value stays raw. "
                    "CARD defaults to RUN_DIR/model_card.json or model_card.json beside --weights")
-    p.add_argument("--overlap", type=float, help="window overlap (samples, or fraction < 1); default: model's")
-    p.add_argument("--blinding", type=int, nargs=2, metavar=("PRE", "POST"),
+    p.add_argument("--overlap", type=v.nonneg_float, help="window overlap (samples, or fraction < 1); default: model's")
+    p.add_argument("--blinding", type=v.nonneg_int, nargs=2, metavar=("PRE", "POST"),
                    help="prediction samples masked at each window edge; default: model's")
     p.add_argument("--stacking", choices=["avg", "max"], help="default: model's (avg)")
     p.add_argument("--strict", action="store_true",
                    help="only pick where all components exist (SeisBench strict); default zero-fills")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=v.positive_int, default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--backend", choices=["auto", "torch", "onnx", "openvino"], default="auto",
                    help="float32 inference: ONNX Runtime, OpenVINO (CPU) or torch; auto takes the faster of "
@@ -57,10 +59,10 @@ def register(sub) -> None:
                    help="bf16: OpenVINO bf16 forward pass with float32 recomputation of every window near a "
                         "trigger (same picks, faster on CPUs with native bf16); auto: bf16 where it is faster "
                         "on this CPU and model, else fp32")
-    p.add_argument("--threads", type=int, help="torch threads per process")
-    p.add_argument("--workers", type=int, default=0, help="local Ray workers (0: this process)")
+    p.add_argument("--threads", type=v.positive_int, help="torch threads per process")
+    p.add_argument("--workers", type=v.nonneg_int, default=0, help="local Ray workers (0: this process)")
     p.add_argument("--address", help="existing Ray cluster address (ray://... or auto)")
-    p.add_argument("--max-retries", type=int, default=3, help="Ray task retries per station-day")
+    p.add_argument("--max-retries", type=v.nonneg_int, default=3, help="Ray task retries per station-day")
     p.add_argument("--csv", metavar="PATH", help="also export all picks as CSV")
     p.add_argument("--quakeml", metavar="PATH", help="also export all picks as QuakeML")
     p.add_argument("--no-progress", action="store_true")
@@ -77,8 +79,6 @@ def run(args: argparse.Namespace) -> int:
     sources = [x for x in (args.input, args.sds, args.fdsn) if x]
     if len(sources) != 1:
         raise ConfigError("give exactly one input: --input PATH..., --sds ROOT or --fdsn URL")
-    if args.batch_size < 1:
-        raise ConfigError("--batch-size must be >= 1")
     configure_storage(args.storage_options, [args.out, args.sds or "", *(args.input or [])])
     # canonical spec (a bare <Class> is seisbench:<Class>): what run.json records and reruns must match
     model = str(parse_spec(args.model, kinds=PICKING_KINDS, user="seisforge pick"))
@@ -93,10 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace, model: str):
     from seisforge.deploy.settings import PickSettings
-    from seisforge.errors import ConfigError
 
-    if args.overlap is not None and args.overlap < 0:
-        raise ConfigError("--overlap must be >= 0")
     overlap = int(args.overlap) if args.overlap is not None and args.overlap >= 1 else args.overlap
     args.calibration = _calibrate(args, model)
     return PickSettings(
@@ -130,6 +127,7 @@ def _pick(args: argparse.Namespace, settings, store, report, stop: StopOnSignal)
         raise ConfigError(f"{store.url} holds picks made with other settings ({previous}); use a new --out "
                           "to avoid mixing pick sets")
     picker = get_picker(settings)  # fails early on bad model/weights
+    v.check_window(settings.overlap, settings.blinding, picker.model.in_samples)  # options vs the model's window
     units, index_problems = _units(args, pad_seconds(picker))
     store.write_json("run.json", {"settings": settings.identity(), "settings_hash": settings.settings_hash(),
                                   "args": vars(args) | {"func": None, "calibration": None},

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from seisforge.commands import _validate as v
+
 
 def _report(args: argparse.Namespace) -> int:
     from seisforge.report import build_report
@@ -24,9 +26,9 @@ def register(sub: argparse._SubParsersAction):
     p.add_argument("--title", default="seisforge report")
     p.add_argument("--station", help="continuous picks: station of the waveform strip (default: busiest)")
     p.add_argument("--hour", help="continuous picks: UTC hour of the strip, e.g. 2024-01-01T05 (default: busiest)")
-    p.add_argument("--gallery-n", type=int, default=3, help="windows per waveform-gallery category")
-    p.add_argument("--compare-bootstrap", type=int, metavar="N",
+    p.add_argument("--gallery-n", type=v.nonneg_int, default=3, help="windows per waveform-gallery category")
+    p.add_argument("--compare-bootstrap", type=v.nonneg_int, metavar="N",
                    help="resamples of the paired comparisons (default: as many as the first model's metrics.json)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the gallery's random sample")
+    p.add_argument("--seed", type=v.seed, default=0, help="seed of the gallery's random sample")
     p.set_defaults(func=_report)
     return None

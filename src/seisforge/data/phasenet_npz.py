@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from tqdm import tqdm
 from seisforge.data.quality import check_pick_policy, picks_outside
 from seisforge.data.sources import write_dataset
 from seisforge.data.splits import SPLITS, assign_event_splits
+from seisforge.data.targets_io import read_csv_checked
 from seisforge.errors import DataError
 from seisforge.paths import resolve_under
 from seisforge.runinfo import RunReport
@@ -124,7 +127,7 @@ def _checked_inputs(src: Path, picks: str | Path, out: Path, split: str) -> tupl
         picks_path = src / picks_path
     if not picks_path.is_file():
         raise DataError(f"picks file not found: {picks}")
-    table = pd.read_csv(picks_path)
+    table = read_csv_checked(picks_path, "picks file")
     missing = [c for c in REQUIRED_PICK_COLUMNS if c not in table.columns]
     if missing:
         raise DataError(f"{picks_path}: missing pick column(s) {missing}; found {list(table.columns)}")
@@ -151,8 +154,9 @@ def _read_trace(rec, wave_dir: Path, sampling_rate: float, report: RunReport) ->
         with np.load(path, allow_pickle=False) as z:
             data = np.asarray(z["data"], dtype=np.float64)
             channels = str(z["channels"]) if "channels" in z else ""
-    except (OSError, ValueError, KeyError) as err:
-        report.fail("corrupt_npz", f"{fname}: {err}")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        # random bytes give ValueError/OSError, a truncated archive BadZipFile or EOFError: one reason
+        report.fail("corrupt_npz", f"{fname}: {type(err).__name__}: {err}")
         return None
     if data.ndim != 2 or data.shape[1] != 3:
         report.fail("bad_shape", f"{fname}: {data.shape}")

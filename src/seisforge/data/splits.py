@@ -12,8 +12,12 @@ SPLITS = ("train", "dev", "test")
 
 def parse_fractions(text: str | tuple[float, ...] | list[float]) -> tuple[float, float, float]:
     """Parse ``"0.6,0.2,0.2"`` into train/dev/test fractions that sum to 1."""
-    vals = [float(x) for x in text.split(",")] if isinstance(text, str) else [float(x) for x in text]
-    if len(vals) != 3 or any(v < 0 for v in vals) or not np.isclose(sum(vals), 1.0, atol=1e-6):
+    try:
+        vals = [float(x) for x in (text.split(",") if isinstance(text, str) else text)]
+    except (TypeError, ValueError):
+        vals = []  # a non-number is reported like any other malformed list
+    if (len(vals) != 3 or not all(np.isfinite(vals)) or any(v < 0 for v in vals)
+            or not np.isclose(sum(vals), 1.0, atol=1e-6)):
         raise ConfigError(f"--fractions needs three non-negative numbers summing to 1, got {text!r}")
     return vals[0], vals[1], vals[2]
 

@@ -26,6 +26,25 @@ TASK23_COLUMNS = ["trace_name", "trace_idx", "trace_split", "sampling_rate", "st
 EXTRA_COLUMNS = ["trace_chunk", "trace_dataset", "source_id"]
 
 
+def read_csv_checked(path: str | Path, what: str = "CSV file", **kwargs) -> pd.DataFrame:
+    """``pandas.read_csv`` of a user-supplied file, with one clear :class:`DataError` naming it when the
+    file is binary, not UTF-8, empty or malformed (instead of a pandas/codec traceback).
+
+    Parameters
+    ----------
+    path
+        The CSV file.
+    what
+        What the file is, for the message (``"picks file"``, ``"targets file"``...).
+    **kwargs
+        Passed to :func:`pandas.read_csv`.
+    """
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise DataError(f"{what} {path} is empty or not a readable CSV ({type(err).__name__}: {err})") from err
+
+
 def write_targets(out: Path, task1: list[dict], task23: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write ``task1.csv`` and ``task23.csv`` into ``out`` (their columns in this module's order) and
     return the two tables."""
@@ -52,7 +71,7 @@ def load_targets(targets_dir: str | Path) -> dict[str, pd.DataFrame]:
         path = targets_dir / f"task{task}.csv"
         if not path.is_file():
             continue
-        df = pd.read_csv(path, dtype={"trace_chunk": str, "source_id": str})
+        df = read_csv_checked(path, "targets file", dtype={"trace_chunk": str, "source_id": str})
         required = [c for c in cols if c != "trace_idx"]
         missing = [c for c in required if c not in df.columns]
         if missing:

@@ -25,7 +25,8 @@ from pathlib import Path
 from seisforge.errors import ConfigError, DataError
 from seisforge.models.card import CARD_FILE, ModelCard, read_card
 from seisforge.models.loaded import LoadedModel
-from seisforge.models.seisbench_pickers import seisbench_class
+from seisforge.models.seisbench_pickers import load_pair, seisbench_class
+from seisforge.paths import resolve_under
 
 
 def load_run_dir(run_dir: str | Path) -> LoadedModel:
@@ -38,15 +39,18 @@ def load_run_dir(run_dir: str | Path) -> LoadedModel:
             raise ConfigError(f"{run_dir} is a pretrain run (an encoder without a task head); adapt it first: "
                               f"seisforge adapt CONFIG.yaml with base: pretrain:{run_dir}")
         raise DataError(f"{run_dir} is not a finished seisforge run (no best/seisforge.json)")
-    info = json.loads(info_path.read_text())
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        name = info["class"]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise DataError(f"{info_path} is not a seisforge model description ({type(err).__name__}: {err})") from err
     if info.get("kind") == "adapt":
         from seisforge.models.adapt.base import build_base
         from seisforge.models.adapt.io import load_adapter
 
         model = load_adapter(build_base(info["base"]), best / info["adapter"])
     else:
-        cls = seisbench_class(info["class"])
-        model = cls.load(best / info["seisbench_prefix"], weights_only=True, map_location="cpu")
+        model = load_pair(seisbench_class(name), resolve_under(best, info.get("seisbench_prefix", "")), None)
     model.eval()
     card = read_card(run_dir / CARD_FILE) if (run_dir / CARD_FILE).is_file() else None
     if card is not None:

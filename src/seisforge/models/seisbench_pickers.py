@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
-from seisforge.errors import ConfigError, DataError
+from seisforge.errors import ConfigError, DataError, first_line
 from seisforge.models.loaded import LoadedModel
 
 _SUFFIX = re.compile(r"\.(json|pt)(\.v(?P<ver>[^/]+))?$")
@@ -58,6 +59,28 @@ def resolve_weight_pair(weights: str | Path) -> tuple[Path, str | None]:
     raise DataError(
         f"weights not found: {weights} (expected {prefix}.json[.vN] and {prefix}.pt[.vN] side by side)"
     )
+
+
+def load_pair(cls, prefix: Path, ver: str | None):
+    """``cls.load`` of a weight pair, with a clear :class:`DataError` naming the file that is bad.
+
+    The ``.json`` is parsed first (so its errors name it); any failure of the ``.pt`` (not a torch
+    archive, truncated, refused by ``weights_only``, tensors that do not fit the class) names the pair.
+    """
+    suffix = f".v{ver}" if ver else ""
+    js, pt = (prefix.with_name(prefix.name + ext + suffix) for ext in (".json", ".pt"))
+    try:
+        meta = json.loads(js.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"weights file {js} is not valid JSON: {err}") from err
+    if not isinstance(meta, dict) or not isinstance(meta.get("model_args", {}), dict):
+        raise DataError(f"weights file {js} is not SeisBench weight metadata (a JSON object with model_args)")
+    try:
+        return cls.load(prefix, version_str=ver, weights_only=True, map_location="cpu")
+    except Exception as err:  # pickle, zip, EOF, key and shape errors all mean an unusable pair
+        raise DataError(
+            f"cannot load weights {pt} (with {js.name}) into {cls.__name__}: {first_line(err)}"
+        ) from err
 
 
 def label_string(model) -> str:
@@ -115,7 +138,7 @@ def load_seisbench(
         raise ConfigError("give either weights or pretrained, not both")
     if weights is not None:
         prefix, ver = resolve_weight_pair(weights)
-        model = cls.load(prefix, version_str=ver, weights_only=True, map_location="cpu")
+        model = load_pair(cls, prefix, ver)
         source = f"{prefix}" + (f" (v{ver})" if ver else "")
     elif pretrained is not None:
         try:

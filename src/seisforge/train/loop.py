@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from seisforge.config import dump_yaml
 from seisforge.data.sources import phase_columns
-from seisforge.errors import ConfigError, DataError
+from seisforge.errors import ConfigError, DataError, first_line
 from seisforge.models.registry import load_model
 from seisforge.models.seisbench_pickers import label_string
 from seisforge.runinfo import environment, seed_everything, sha256_lines, worker_init_fn
@@ -85,6 +85,27 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError("optim.schedule must be cosine or constant")
     if not 0 <= cfg.loss.kd.alpha <= 1:
         raise ConfigError("loss.kd.alpha must be in [0, 1]")
+    t, o, a = cfg.train, cfg.optim, cfg.augment
+    checks = [  # (key, value, allowed, rule): numeric settings that would fail deep inside torch or do nothing
+        ("train.epochs", t.epochs, t.epochs >= 1, ">= 1"),
+        ("train.batch_size", t.batch_size, t.batch_size >= 1, ">= 1"),
+        ("train.num_workers", t.num_workers, t.num_workers >= 0, ">= 0"),
+        ("train.patience", t.patience, t.patience >= 0, ">= 0"),
+        ("train.steps_per_epoch", t.steps_per_epoch, t.steps_per_epoch is None or t.steps_per_epoch >= 1, ">= 1"),
+        ("train.stop_after_steps", t.stop_after_steps, t.stop_after_steps is None or t.stop_after_steps >= 1,
+         ">= 1"),
+        ("optim.lr", o.lr, math.isfinite(o.lr) and o.lr > 0, "> 0"),
+        ("optim.weight_decay", o.weight_decay, o.weight_decay >= 0, ">= 0"),
+        ("optim.warmup_steps", o.warmup_steps, o.warmup_steps >= 0, ">= 0"),
+        ("optim.grad_clip", o.grad_clip, o.grad_clip is None or o.grad_clip >= 0, ">= 0 (0: off)"),
+        ("labels.sigma", cfg.labels.sigma, cfg.labels.sigma > 0, "> 0"),
+        ("loss.kd.temperature", cfg.loss.kd.temperature, cfg.loss.kd.temperature > 0, "> 0"),
+    ] + [(f"augment.{k}", getattr(a, k), 0 <= getattr(a, k) <= 1, "in [0, 1]")
+         for k in ("pick_window_prob", "amplitude_jitter_prob", "polarity_flip_prob", "noise_prob",
+                   "channel_dropout_prob", "time_shift_prob")]
+    for key, value, ok, rule in checks:
+        if not ok:
+            raise ConfigError(f"{key} must be {rule}, got {value!r}")
 
 
 def _load_teacher(cfg: TrainConfig, student, device: str):
@@ -398,13 +419,22 @@ def _lr_schedule(cfg: TrainConfig, total_steps: int):
 
 def _restore(run: _Run, run_dir: Path) -> None:
     """Load model, optimiser, scheduler, scaler, loop state and RNG state from ``checkpoints/last.pt``."""
-    ck = read_checkpoint(run_dir)
-    run.model.load_state_dict(ck["model"])
-    run.opt.load_state_dict(ck["optimizer"])
-    run.sched.load_state_dict(ck["scheduler"])
-    run.scaler.load_state_dict(ck["scaler"])
-    run.state.update(json.loads(ck["state"]))
-    _set_rng_state(ck["rng"])
+    ck_path = Path(run_dir) / "checkpoints/last.pt"
+    try:
+        ck = read_checkpoint(run_dir)
+        run.model.load_state_dict(ck["model"])
+        run.opt.load_state_dict(ck["optimizer"])
+        run.sched.load_state_dict(ck["scheduler"])
+        run.scaler.load_state_dict(ck["scaler"])
+        run.state.update(json.loads(ck["state"]))
+        _set_rng_state(ck["rng"])
+    except DataError:
+        raise
+    except Exception as err:  # truncated, not a torch archive, or not this run's checkpoint
+        raise DataError(
+            f"--resume: checkpoint {ck_path} is unreadable or does not match this run "
+            f"({first_line(err)}); restore it or start a new run"
+        ) from err
     run.run_dir = run_dir
     log.info("resuming %s at epoch %d step %d", run_dir, run.state["epoch"], run.state["step_in_epoch"])
 

@@ -12,6 +12,8 @@ The yaml holds ``pairs`` (``id``, ``train`` list, ``test``, optional ``initializ
 from __future__ import annotations
 
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,7 +165,8 @@ def load_matrix(path: str | Path) -> np.ndarray:
     Raises
     ------
     DataError
-        Missing file, unsupported suffix, not exactly one variable, not 2-D, or non-numeric data.
+        Missing, truncated or corrupt file, unsupported suffix, not exactly one variable, not 2-D,
+        non-numeric data, or NaN/inf values.
     """
     path = Path(path)
     if not path.is_file():
@@ -190,13 +193,20 @@ def load_matrix(path: str | Path) -> np.ndarray:
             raise DataError(f"{path}: unsupported matrix format {suffix!r}; use .npz, .npy or .mat")
     except DataError:
         raise
-    except (ValueError, OSError) as err:
-        raise DataError(f"{path}: cannot read matrix: {err}") from err
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError) as err:
+        # a truncated .npz is a BadZipFile or EOFError, random bytes a ValueError: all one "cannot read"
+        raise DataError(f"{path}: cannot read matrix ({type(err).__name__}: {err})") from err
     if arr.ndim != 2:
         raise DataError(f"{path}: expected a 2-D (time, space) matrix, got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number):
         raise DataError(f"{path}: matrix dtype {arr.dtype} is not numeric")
-    return np.asarray(arr, dtype=np.float64)
+    arr = np.asarray(arr, dtype=np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():  # NaN/inf would surface later as LinAlgError or NaN scores
+        t, x = np.argwhere(bad)[0]
+        raise DataError(f"{path}: matrix holds {int(bad.sum())} non-finite values (NaN/inf), "
+                        f"first at row {t}, column {x}")
+    return arr
 
 
 def save_matrix(path: str | Path, arr: np.ndarray) -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from seisforge.data.targets_io import read_csv_checked
 from seisforge.errors import DataError
 
 
@@ -84,24 +85,66 @@ def to_seconds(times: pd.Series) -> np.ndarray:
     return (times.dt.tz_convert("UTC") - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
 
 
-def read_catalog(path: str | Path) -> pd.DataFrame:
+#: catalog phase names scored as the picker's P and S (seisforge pick emits only "P" and "S"); names
+#: not listed (PmP, pP, SKS, Lg, ...) are counted in ``catalog.unknown_phases`` and left out of the reference
+PHASE_MAP = {
+    **{name: "P" for name in ("P", "p", "Pg", "Pn", "Pb", "P*")},
+    **{name: "S" for name in ("S", "s", "Sg", "Sn", "Sb", "S*")},
+}
+#: two catalog rows of one trace_id and (mapped) phase closer than this are one arrival listed twice
+DUPLICATE_TOLERANCE_S = 1e-3
+
+
+def read_catalog(path: str | Path, info: dict | None = None) -> pd.DataFrame:
     """Read a reference-pick CSV: ``trace_id`` (NET.STA.LOC), ``phase``, ``time`` (ISO UTC), ``event_id``.
 
-    ``event_id`` is optional (without it every arrival is its own bootstrap cluster).
+    ``event_id`` is optional (without it every arrival is its own bootstrap cluster). Phase names go
+    through :data:`PHASE_MAP` (``Pg``, ``Pn``, ``Pb``, ``P*`` -> ``P``; likewise for S); rows with other
+    names are dropped and counted, and rows repeating an arrival (same ``trace_id`` and phase within
+    :data:`DUPLICATE_TOLERANCE_S`) are dropped and counted, so duplicates cannot halve recall. The
+    counts go into ``info`` (``rows_read``, ``duplicate_rows``, ``unknown_phase_rows``,
+    ``unknown_phases``, ``renamed_phases``, ``rows_used``).
+
+    Raises
+    ------
+    DataError
+        Missing file or columns, bad times, an empty catalog, or no P/S arrival after mapping.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"catalog not found: {path}")
-    df = pd.read_csv(path, dtype={"trace_id": str, "phase": str, "event_id": str}, keep_default_na=False)
+    df = read_csv_checked(path, "catalog", dtype={"trace_id": str, "phase": str, "event_id": str},
+                          keep_default_na=False)
     missing = [c for c in CATALOG_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; need {list(CATALOG_COLUMNS)} (+ event_id)")
+    if df.empty:
+        raise DataError(f"catalog {path} has no rows: nothing to score against")
     try:
         df["time"] = to_seconds(pd.to_datetime(df["time"], utc=True, format="ISO8601"))
     except (ValueError, TypeError) as err:
         raise DataError(f"{path}: column time must hold ISO-8601 UTC times: {err}") from err
+    if not np.isfinite(df["time"]).all():
+        raise DataError(f"{path}: column time has empty or invalid values in {int((~np.isfinite(df['time'])).sum())} rows")
     if "event_id" not in df.columns:
         df["event_id"] = ""
+    names = df["phase"].str.strip()
+    df["phase"] = names.map(PHASE_MAP)
+    unknown = df["phase"].isna()
+    renamed = names[~unknown & (names != df["phase"])]
+    counts = {"rows_read": int(len(df)), "unknown_phase_rows": int(unknown.sum()),
+              "unknown_phases": {str(k): int(v) for k, v in names[unknown].value_counts().items()},
+              "renamed_phases": {str(k): int(v) for k, v in renamed.value_counts().items()}}
+    df = df[~unknown].sort_values(["trace_id", "phase", "time"], kind="stable")
+    same = (df["trace_id"].eq(df["trace_id"].shift()) & df["phase"].eq(df["phase"].shift())
+            & (df["time"].diff() < DUPLICATE_TOLERANCE_S))
+    counts |= {"duplicate_rows": int(same.sum()), "rows_used": int((~same).sum())}
+    df = df[~same]
+    if info is not None:
+        info.update(counts)
+    if df.empty:
+        raise DataError(f"catalog {path}: no P or S arrival after mapping phase names "
+                        f"(unknown phases: {counts['unknown_phases']}); see PHASE_MAP in docs/metrics.md")
     return df.reset_index(drop=True)
 
 
@@ -200,7 +243,8 @@ def evaluate(picks_dir: str | Path, catalog_path: str | Path, tolerance: float,
 
     if tolerance <= 0:
         raise DataError("--tolerance must be > 0 seconds")
-    catalog = read_catalog(catalog_path)
+    catalog_info: dict = {}
+    catalog = read_catalog(catalog_path, catalog_info)
     picks = read_picks(picks_dir)
     if picks.empty and not (Path(picks_dir) / "state").is_dir():
         raise DataError(f"{picks_dir}: no picks dataset found (expected picks/ and state/)")
@@ -210,6 +254,7 @@ def evaluate(picks_dir: str | Path, catalog_path: str | Path, tolerance: float,
     result: dict[str, object] = {
         "tolerance_s": tolerance, "n_catalog": len(catalog), "n_picks": len(picks),
         "n_events": int(catalog["event_id"].replace("", np.nan).nunique()),
+        "catalog": catalog_info,
         "per_phase": per_phase, "per_station_phase": per_station_phase,
         "bootstrap": {"n_boot": n_boot, "seed": seed, "cluster": "event_id"},
     }

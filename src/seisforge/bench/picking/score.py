@@ -12,6 +12,7 @@ import pandas as pd
 from seisforge.bench.picking import metrics as M
 from seisforge.bench.picking.calibration import calibration_metrics
 from seisforge.bench.stats import cluster_bootstrap, clusters_of
+from seisforge.data.targets_io import read_csv_checked
 from seisforge.errors import DataError
 from seisforge.runinfo import write_json
 
@@ -20,12 +21,65 @@ log = logging.getLogger(__name__)
 SCHEMA = "seisforge.metrics/1"
 
 
+#: columns every prediction file of a task must have (the metrics read them unconditionally)
+REQUIRED_COLUMNS = {"task1": ("trace_type", "score_detection"), "task23": ("phase_label", "phase_onset", "sampling_rate")}
+#: columns that must hold numbers where they are present (empty cells are allowed: no prediction)
+NUMERIC_COLUMNS = ("score_detection", "score_p_or_s", "phase_onset", "sampling_rate", "p_sample_pred",
+                   "s_sample_pred", "p_prob", "s_prob", "start_sample", "end_sample", "distance_km", "magnitude",
+                   "snr_db")
+
+
 def read_predictions(pred_dir: Path, name: str) -> pd.DataFrame | None:
-    """One prediction CSV (``{split}_task{1,23}``) of a prediction folder; None when absent."""
+    """One prediction CSV, checked: readable text, required columns, numbers where numbers belong.
+
+    Raises
+    ------
+    DataError
+        Naming the file: binary or malformed CSV, a missing column, or a non-numeric value (with its row).
+    """
     path = pred_dir / f"{name}.csv"
     if not path.is_file():
         return None
-    return pd.read_csv(path, dtype={"source_id": str, "trace_chunk": str})
+    df = read_csv_checked(path, "predictions file", dtype={"source_id": str, "trace_chunk": str})
+    missing = [c for c in REQUIRED_COLUMNS[name.split("_", 1)[1]] if c not in df.columns]
+    if missing:
+        raise DataError(f"predictions file {path} lacks column(s) {missing} (has {list(df.columns)[:12]})")
+    for col in (c for c in NUMERIC_COLUMNS if c in df.columns):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() & df[col].notna()
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            raise DataError(f"predictions file {path}: column {col} holds non-numeric values "
+                            f"({int(bad.sum())} rows; first at data row {row + 1}: {df[col].iloc[row]!r})")
+        df[col] = values
+    return df
+
+
+def read_metrics(pred_dir: str | Path) -> dict:
+    """``metrics.json`` of a scored prediction folder, checked to be a seisforge metrics object.
+
+    Raises
+    ------
+    DataError
+        Naming the file when it is missing, not JSON, or not a metrics object.
+    """
+    path = Path(pred_dir) / "metrics.json"
+    if not path.is_file():
+        raise DataError(f"{path} not found; run `seisforge bench score {pred_dir}` first")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path} is not valid JSON ({err}); rerun `seisforge bench score {pred_dir}`") from err
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+        raise DataError(f"{path} is not a seisforge metrics file (no 'metrics' object); "
+                        f"rerun `seisforge bench score {pred_dir}`")
+    bad = [k for k, v in data["metrics"].items() if v is not None and not isinstance(v, (int, float))]
+    if bad:
+        raise DataError(f"{path}: metrics {bad[:5]} are not numbers; rerun `seisforge bench score {pred_dir}`")
+    for key in ("thresholds", "ci95", "reasons"):
+        if not isinstance(data.get(key, {}), dict):
+            raise DataError(f"{path}: {key!r} must be an object; rerun `seisforge bench score {pred_dir}`")
+    return data
 
 
 def _task1_stat(test: pd.DataFrame, thr: float):
@@ -133,7 +187,8 @@ def training_domain(predict_notes: dict, train_manifest: str | Path | None = Non
         runs = [s.split(":", 1)[1] for s in spec.replace("ensemble:", "").split(",") if s.startswith("run:")]
         tables = [Path(r) / "data_traces.tsv" for r in runs]
         if runs and all(t.is_file() for t in tables):
-            t = pd.concat([pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False) for p in tables])
+            t = pd.concat([read_csv_checked(p, "trace list", sep="\t", dtype=str, keep_default_na=False)
+                           for p in tables])
             parts = t["trace_key"].str.split("|", n=2, expand=True)
             frame = pd.DataFrame({"dataset": parts[0], "chunk": parts[1], "trace_name": parts[2],
                                   "event_key": t.get("event_key", ""), "station_key": "", "split": t["split"]})
