@@ -94,6 +94,20 @@ def environment(device: str | None = None, precision: str | None = None) -> dict
     return env
 
 
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8")
+
+
+def cpu_flags() -> dict[str, bool]:
+    """The CPU features that decide bf16/INT8 speed (from ``/proc/cpuinfo``; all False where unreadable)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    present = set(line.partition(":")[2].split())
+    return {flag: flag in present for flag in CPU_FLAGS}
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """SHA-256 of a file's bytes."""
     h = hashlib.sha256()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from seisforge.compress import int8
+from seisforge.compress.distill import KDSettings
 from seisforge.deploy.runtimes.artifact import (
     model_card_of,
     network_graph,
@@ -19,18 +20,30 @@ from seisforge.errors import ConfigError
 from seisforge.models.loaded import LoadedModel
 from seisforge.runinfo import RunReport, environment, sha256_file
 
-METHODS = ("int8", "fp16")
+METHODS = ("distill", "prune", "int8", "fp16")
+TRAINED = ("distill", "prune")
 BACKENDS = ("openvino", "onnxruntime")
 
 
 def compress(loaded: LoadedModel, method: str, out: str | Path, dataset: str | Path | None = None,
              targets: str | Path | None = None, backend: str = "openvino", max_drop: float = 0.01,
-             calibration_windows: int = 300, seed: int = 0) -> dict[str, Any]:
-    """Compress ``loaded`` with ``method`` into ``out``; returns the report (also written as JSON)."""
+             calibration_windows: int = 300, seed: int = 0, kd: KDSettings | None = None,
+             student: str = "PhaseNetLight", student_width: float = 1.0, ratio: float = 0.5,
+             teacher_weights: str | None = None) -> dict[str, Any]:
+    """Compress ``loaded`` with ``method`` into ``out``; returns the report (also written as JSON).
+
+    ``distill`` and ``prune`` write a run directory (``run:OUT``, :mod:`seisforge.compress.trained`);
+    ``int8`` and ``fp16`` an ONNX or OpenVINO artifact (``onnx:OUT`` / ``openvino:OUT``).
+    """
     if method not in METHODS:
         raise ConfigError(f"--method must be one of {METHODS}, got {method!r}")
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be one of {BACKENDS}, got {backend!r}")
+    if method in TRAINED:
+        from seisforge.compress.trained import compress_trained
+
+        return compress_trained(loaded, method, Path(out), kd or KDSettings(seed=seed), student=student,
+                                student_width=student_width, ratio=ratio, teacher_weights=teacher_weights)
     out = prepare_out(out)
     graph = network_graph(loaded)
     card = model_card_of(loaded, _parent_card(loaded))
