@@ -78,30 +78,59 @@ def model_files(loaded: LoadedModel) -> list[Path]:
     return []
 
 
-def graph_stats(graph: bytes) -> dict[str, int]:
-    """Parameters (float initializers) and MACs per window of an ONNX network graph.
+def weight_bytes(files: list[Path] | bytes) -> int:
+    """Bytes of the stored weights: the IR's ``.bin``, an ONNX file's initializers, a safetensors file.
 
-    Written here because no maintained library counts MACs of an ONNX graph with transposed 1-D
-    convolutions; shapes come from ONNX shape inference.
+    For small pickers the rest of an artifact (the IR's XML topology, ~100 kB for PhaseNetLight, or the
+    ONNX graph) is a large share of the file, and does not shrink with the weights' precision.
     """
     import onnx
-    from onnx import numpy_helper, shape_inference
 
-    proto = shape_inference.infer_shapes(onnx.load_from_string(graph))
-    shapes = {v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim]  # batch: symbolic -> 1
-              for v in list(proto.graph.value_info) + list(proto.graph.output) + list(proto.graph.input)}
-    inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    if isinstance(files, bytes):
+        return sum(len(i.raw_data) or onnx.numpy_helper.to_array(i).nbytes
+                   for i in onnx.load_from_string(files).graph.initializer)
+    total = 0
+    for f in files:
+        if f.suffix == ".onnx":
+            total += weight_bytes(f.read_bytes())
+        elif f.suffix != ".xml":
+            total += f.stat().st_size
+    return total
+
+
+def ov_macs(model: Any) -> int:
+    """MACs per window of an OpenVINO model (from an ONNX graph or an IR, INT8 included).
+
+    Written here because no maintained library counts MACs of transposed 1-D convolutions in an ONNX
+    graph or an IR; OpenVINO reshaped to one window gives every shape statically.
+    """
+    shape = list(model.inputs[0].get_partial_shape())
+    model.reshape([1, *[d.get_length() for d in shape[1:]]])
     macs = 0
-    for node in proto.graph.node:
-        if node.op_type not in ("Conv", "ConvTranspose") or node.input[1] not in inits:
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind not in ("Convolution", "ConvolutionBackpropData", "GroupConvolution"):
             continue
-        w = inits[node.input[1]]
-        if node.op_type == "Conv":  # each output element: Cin/groups * k MACs
-            macs += int(np.prod(shapes.get(node.output[0], [0]))) * int(np.prod(w.shape[1:]))
-        else:  # each input element is spread over Cout/groups * k outputs
-            macs += int(np.prod(shapes.get(node.input[0], [0]))) * int(np.prod(w.shape[1:]))
-    params = sum(int(a.size) for a in inits.values() if a.dtype.kind == "f" and a.ndim >= 1)
-    return {"parameters": params, "macs_per_window": macs}
+        weight = [int(d) for d in op.input(1).get_shape()]
+        if kind == "ConvolutionBackpropData":  # each input element spreads over C_out * k outputs
+            macs += int(np.prod(list(op.input(0).get_shape()))) * int(np.prod(weight[1:]))
+        elif kind == "GroupConvolution":  # weight (G, C_out/G, C_in/G, k)
+            macs += int(np.prod(list(op.output(0).get_shape()))) * int(np.prod(weight[2:]))
+        else:  # each output element: C_in * k MACs
+            macs += int(np.prod(list(op.output(0).get_shape()))) * int(np.prod(weight[1:]))
+    return macs
+
+
+def graph_stats(graph: bytes) -> dict[str, int]:
+    """Parameters (float initializers; batch norm is folded in) and MACs per window of an ONNX graph."""
+    import onnx
+    import openvino as ov
+    from onnx import numpy_helper
+
+    proto = onnx.load_from_string(graph)
+    params = sum(int(numpy_helper.to_array(i).size) for i in proto.graph.initializer
+                 if i.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16) and len(i.dims) >= 1)
+    return {"parameters": params, "macs_per_window": ov_macs(ov.Core().read_model(graph, b""))}
 
 
 def _timings(run, x: np.ndarray, repeats: int) -> dict[str, float]:
@@ -212,6 +241,10 @@ def model_row(loaded: LoadedModel, work: Path, settings: ReportSettings, streams
     graph = None if isinstance(loaded.model, OpenVinoPicker) else network_graph(loaded)
     card = getattr(loaded.model, "card", None) or _run_card(loaded)
     stats = graph_stats(graph) if graph is not None else dict(getattr(card, "parameters", {}) or {})
+    if graph is None:
+        import openvino as ov
+
+        stats["macs_per_window"] = ov_macs(ov.Core().read_model(str(model_files(loaded)[0])))
     if hasattr(loaded.model, "parameters") and callable(loaded.model.parameters) and graph is not None:
         stats["parameters"] = int(sum(p.numel() for p in loaded.model.parameters())) or stats["parameters"]
     files = model_files(loaded)
@@ -222,6 +255,7 @@ def model_row(loaded: LoadedModel, work: Path, settings: ReportSettings, streams
         "spec": loaded.spec, "method": (getattr(card, "training", {}) or {}).get("method", "none"),
         "parameters": stats.get("parameters"), "macs_per_window": stats.get("macs_per_window"),
         "file_bytes": int(sum(f.stat().st_size for f in files)) if files else None,
+        "weight_bytes": weight_bytes(files) if files else None,
         "latency_ms": latency(loaded, graph, settings),
         "station_days_per_s": settings.station_hours / 24.0 / seconds,
         "false_picks_per_station_hour": len(noise_picks) / settings.noise_hours,
@@ -242,8 +276,11 @@ def synthetic_streams(sampling_rate: float, settings: ReportSettings):
     return day, noise
 
 
-def build_report(specs: list[str], out: str | Path, settings: ReportSettings) -> dict[str, Any]:
-    """Measure every model of ``specs`` (the first is the uncompressed base) and write the report."""
+def build_report(specs: list[str | LoadedModel], out: str | Path, settings: ReportSettings) -> dict[str, Any]:
+    """Measure every model of ``specs`` (the first is the uncompressed base) and write the report.
+
+    ``specs`` are registry specs or already loaded models (a ``seisbench:`` base with its weights).
+    """
     from tqdm import tqdm
 
     from seisforge.bench.picking.score import paired_compare
@@ -253,7 +290,7 @@ def build_report(specs: list[str], out: str | Path, settings: ReportSettings) ->
         raise ConfigError("the compression report needs the base model and at least one compressed model")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    models = [load_model(s) for s in specs]
+    models = [s if isinstance(s, LoadedModel) else load_model(s) for s in specs]
     streams = synthetic_streams(float(models[0].model.sampling_rate), settings)
     rows = []
     for i, loaded in enumerate(tqdm(models, desc="compression report", unit="model")):
@@ -267,7 +304,7 @@ def build_report(specs: list[str], out: str | Path, settings: ReportSettings) ->
                          if i and base["bench"] and row["bench"] else None)
     for row in rows:
         row["n_picks_station_day"] = len(row.pop("_picks"))
-    report = {"schema": "seisforge.compression_report/1", "base": specs[0], "settings": settings.__dict__,
+    report = {"schema": "seisforge.compression_report/1", "base": models[0].spec, "settings": settings.__dict__,
               "machine": {"cpu_flags": cpu_flags(), **environment()}, "rows": rows}
     (out / REPORT).write_text(json.dumps(report, indent=2, default=_json_default))
     (out / "compression_report.md").write_text(markdown_table(report))
@@ -295,7 +332,7 @@ def _fastest_ms(row: dict, which: str = "batch") -> float:
 
 def markdown_table(report: dict) -> str:
     """The report as a Markdown table (one line per model)."""
-    head = ("| model | method | params | file kB | MMACs/window | ms/window b1 (torch/ORT/OV) | "
+    head = ("| model | method | params | file kB (weights kB) | MMACs/window | ms/window b1 (torch/ORT/OV) | "
             "ms/window b{b} (torch/ORT/OV) | station-days/s | test P recall | test S recall | "
             "ΔP recall [95% CI] | ΔS recall [95% CI] | F1 vs base 1 sample | F1 vs base 0.1 s | "
             "median shift s | false picks/h (base) |")
@@ -318,7 +355,7 @@ def markdown_table(report: dict) -> str:
         ag = row["agreement"]
         lines.append(
             f"| `{row['spec']}` | {row['method']} | {row['parameters']} | "
-            f"{(row['file_bytes'] or 0) / 1e3:.1f} | {(row['macs_per_window'] or 0) / 1e6:.1f} | {lat(row, 'batch1')} | "
+            f"{(row['file_bytes'] or 0) / 1e3:.1f} ({(row['weight_bytes'] or 0) / 1e3:.1f}) | {(row['macs_per_window'] or 0) / 1e6:.1f} | {lat(row, 'batch1')} | "
             f"{lat(row, 'batch')} | {row['station_days_per_s']:.3f} | {met.get('test_P_recall', float('nan')):.3f} | "
             f"{met.get('test_S_recall', float('nan')):.3f} | {delta(row, 'test_P_recall')} | "
             f"{delta(row, 'test_S_recall')} | {ag['f1_one_sample']:.3f} | {ag['f1_0.1s']:.3f} | "

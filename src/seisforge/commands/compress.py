@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from seisforge.commands.bench_compression import add_report_options
+
 
 def register(sub) -> None:
     """Add the top-level ``compress`` command."""
@@ -40,6 +42,9 @@ def register(sub) -> None:
     g.add_argument("--kd-temperature", type=float, default=1.0)
     g.add_argument("--train-config", help="training config YAML to start from (default: the teacher run's)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training config override")
+    r = p.add_argument_group("trade-off report (OUT/report, with --dataset and --targets; see bench compression)")
+    r.add_argument("--no-report", action="store_true", help="skip the report")
+    add_report_options(r)
     p.add_argument("--out", required=True, metavar="DIR")
     p.set_defaults(func=run)
 
@@ -63,6 +68,15 @@ def run(args: argparse.Namespace) -> int:
                                    overrides=args.set, seed=args.seed),
                      student=args.student, student_width=args.student_width, ratio=args.ratio,
                      teacher_weights=args.weights)
+    if args.dataset and args.targets and not args.no_report:
+        from pathlib import Path
+
+        from seisforge.bench.compression import build_report, spec_of_dir
+        from seisforge.commands.bench_compression import settings_of
+
+        build_report([loaded, spec_of_dir(args.out)], Path(args.out) / "report",
+                     settings_of(args, args.dataset, args.targets))
+        print(f"trade-off report: {Path(args.out) / 'report' / 'compression_report.md'}")
     if args.method in ("distill", "prune"):
         print(f"wrote run:{args.out} ({notes['parameters']} parameters, input {notes['parameters_parent']})")
         return 0

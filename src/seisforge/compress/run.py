@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from seisforge.bench.compression import graph_stats, weight_bytes
 from seisforge.compress import int8
 from seisforge.compress.distill import KDSettings
 from seisforge.deploy.runtimes.artifact import (
@@ -47,6 +48,10 @@ def compress(loaded: LoadedModel, method: str, out: str | Path, dataset: str | P
     out = prepare_out(out)
     graph = network_graph(loaded)
     card = model_card_of(loaded, _parent_card(loaded))
+    stats = graph_stats(graph)
+    if callable(getattr(loaded.model, "parameters", None)):  # the graph folds batch norm: count the model's
+        stats["parameters"] = int(sum(p.numel() for p in loaded.model.parameters())) or stats["parameters"]
+    card = dataclasses.replace(card, parameters={**card.parameters, **stats})
     if method == "fp16":
         path, info = _fp16(graph, card, loaded, out)
     else:
@@ -93,14 +98,16 @@ def _int8(graph, card, loaded, out, dataset, targets, backend, max_drop, n_calib
 
 
 def _write_report(loaded, method, backend, path: Path, graph: bytes, info: dict, out: Path) -> dict[str, Any]:
-    files = [path] + ([path.with_suffix(".bin")] if path.suffix == ".xml" else [])
+    files = [path] + ([path.with_suffix(".bin")] if path.suffix == ".xml" else [])  # safetensors: itself
     size = sum(f.stat().st_size for f in files)
     report = RunReport("compress")
     report.processed = 1
     report.notes.update({
         "method": method, "backend": backend if method == "int8" else "openvino", "input": loaded.spec,
         "artifact": str(path), "artifact_bytes": size, "float32_graph_bytes": len(graph),
-        "size_ratio": len(graph) / size if size else None, "sha256": sha256_file(path), **info,
+        "size_ratio": len(graph) / size if size else None, "sha256": sha256_file(path),
+        "weight_bytes": weight_bytes(files), "float32_weight_bytes": weight_bytes(graph),
+        "weight_size_ratio": weight_bytes(graph) / max(1, weight_bytes(files)), **info,
     })
     report.write(out)
     report.write(out / "compress_report.json")
