@@ -20,8 +20,8 @@ FAST = ["--set", "train.steps_per_epoch=2", "--set", "train.batch_size=4", "--se
 
 @pytest.mark.parametrize("cls", [sbm.PhaseNet, sbm.PhaseNetLight])
 def test_pruned_models_keep_output_shape_macs_and_load_through_the_registry(cls, tmp_path):
-    from seisforge.bench.compression import graph_stats
     from seisforge.compress.prune import prune_channels
+    from seisforge.compress.report import graph_stats
     from seisforge.deploy.runtimes.artifact import network_graph
     from seisforge.models.run_dir import save_best
 

@@ -19,7 +19,7 @@ def add_report_options(p) -> None:
 
 def settings_of(args: argparse.Namespace, dataset: str | None, targets: str | None):
     """:class:`ReportSettings` from the parsed options."""
-    from seisforge.bench.compression import ReportSettings
+    from seisforge.compress.report import ReportSettings
 
     return ReportSettings(dataset=dataset, targets=targets, engine_batch=args.engine_batch,
                           repeats_batch1=args.repeats, repeats_batch=max(2, args.repeats // 6),
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from seisforge.bench.compression import build_report, spec_of_dir
+    from seisforge.compress.report import build_report, spec_of_dir
     from seisforge.errors import DataError
 
     if bool(args.dataset) != bool(args.targets):

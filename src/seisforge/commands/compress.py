@@ -71,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset and args.targets and not args.no_report:
         from pathlib import Path
 
-        from seisforge.bench.compression import build_report, spec_of_dir
         from seisforge.commands.bench_compression import settings_of
+        from seisforge.compress.report import build_report, spec_of_dir
 
         build_report([loaded, spec_of_dir(args.out)], Path(args.out) / "report",
                      settings_of(args, args.dataset, args.targets))

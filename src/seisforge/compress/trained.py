@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from seisforge.compress.distill import KDSettings, keep_init, narrow_student, train_student
+from seisforge.compress.outputs import parent_card, write_report
 from seisforge.errors import ConfigError
 from seisforge.models.card import card_from_seisbench, write_card
 from seisforge.models.loaded import LoadedModel
@@ -25,10 +26,10 @@ def compress_trained(loaded: LoadedModel, method: str, out: Path, kd: KDSettings
                      student_width: float = 1.0, ratio: float = 0.5,
                      teacher_weights: str | None = None) -> dict[str, Any]:
     """Run ``distill`` or ``prune`` on ``loaded`` into the run directory ``out``; returns the report."""
-    from seisforge.compress.run import _parent_card, _write_report
     from seisforge.deploy.runtimes.artifact import model_card_of, network_graph
+    from seisforge.models.onnx_picker import OnnxPicker
 
-    if not hasattr(loaded.model, "parameters"):
+    if isinstance(loaded.model, OnnxPicker) or not callable(getattr(loaded.model, "parameters", None)):
         raise ConfigError(f"{loaded.spec}: {method} needs a torch model (run:DIR or seisbench:...), "
                           "not an exported artifact")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -37,14 +38,14 @@ def compress_trained(loaded: LoadedModel, method: str, out: Path, kd: KDSettings
     else:
         info = _prune(loaded, out, kd, ratio, teacher_weights)
     result = load_model(f"run:{out}")
-    parent_card = model_card_of(loaded, _parent_card(loaded))
-    card = card_from_seisbench(result.model, thresholds=dict(parent_card.thresholds),
+    parent = model_card_of(loaded, parent_card(loaded))
+    card = card_from_seisbench(result.model, thresholds=dict(parent.thresholds),
                                training={"method": method, "parent": loaded.source, **_json_safe(info)},
                                parameters={"count": _count(result.model)})
-    card = dataclasses.replace(card, normalisation=parent_card.normalisation)
+    card = dataclasses.replace(card, normalisation=parent.normalisation)
     write_card(card, out / "model_card.json")
     info.update(parameters_parent=_count(loaded.model), parameters=_count(result.model))
-    return _write_report(loaded, method, "torch", out / "best" / "model.safetensors", network_graph(loaded),
+    return write_report(loaded, method, "torch", out / "best" / "model.safetensors", network_graph(loaded),
                          info, out)
 
 
