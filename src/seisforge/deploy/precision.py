@@ -258,7 +258,7 @@ def choose_passes(model: Any, in_channels: int, argdict: dict[str, Any], device:
         stats["bf16_cost"] = cost
     if not known and (times or cost is not None):
         cache.store_json(key, {"fp32_pass_s": times, "bf16_cost": cost})
-        if precision == "auto" and cost > Passes.AUTO_MAX_COST:
-            log.info("bf16 forward pass costs %.2f of float32 for %s; using float32", cost, type(model).__name__)
-            bf16 = None
+    if bf16 is not None and precision == "auto" and cost > Passes.AUTO_MAX_COST:
+        log.info("bf16 forward pass costs %.2f of float32 for %s; using float32", cost, type(model).__name__)
+        bf16 = None
     return Passes(exact, bf16, precision == "auto", cost)

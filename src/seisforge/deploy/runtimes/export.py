@@ -97,10 +97,13 @@ def fuse_graphs(pre: bytes, net: bytes) -> bytes:
     import onnx
     from onnx import compose
 
-    first, second = onnx.load_from_string(pre), onnx.load_from_string(net)
-    second = compose.add_prefix(second, prefix="net_")
-    fused = compose.merge_models(first, second, io_map=[("y", "net_x")])
-    for node in fused.graph.node:  # the fused graph keeps the plain names x -> y
-        node.output[:] = ["y" if o == "net_y" else o for o in node.output]
-    fused.graph.output[0].name = "y"
+    # both graphs prefixed: the normalisation's own output ``y`` would otherwise clash with the final ``y``
+    first = compose.add_prefix(onnx.load_from_string(pre), prefix="pre_")
+    second = compose.add_prefix(onnx.load_from_string(net), prefix="net_")
+    fused = compose.merge_models(first, second, io_map=[("pre_y", "net_x")])
+    rename = {"pre_x": "x", "net_y": "y"}  # the fused graph keeps the plain names x -> y
+    for node in fused.graph.node:
+        node.input[:] = [rename.get(i, i) for i in node.input]
+        node.output[:] = [rename.get(o, o) for o in node.output]
+    fused.graph.input[0].name, fused.graph.output[0].name = "x", "y"
     return fused.SerializeToString()
