@@ -69,14 +69,20 @@ def git_commit(path: Path | None = None) -> str | None:
         return None
 
 
-def environment(device: str | None = None, precision: str | None = None) -> dict[str, Any]:
-    """Describe the software and hardware a run used."""
-    versions = {}
-    for name in PACKAGES:
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """Installed versions of ``names`` (None where a package is missing)."""
+    versions: dict[str, str | None] = {}
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    return versions
+
+
+def environment(device: str | None = None, precision: str | None = None) -> dict[str, Any]:
+    """Describe the software and hardware a run used."""
+    versions = package_versions()
     env: dict[str, Any] = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),

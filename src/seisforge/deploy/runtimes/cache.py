@@ -19,7 +19,6 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +55,9 @@ def weights_hash(model: Any) -> str:
 
 def environment_key() -> dict[str, Any]:
     """Runtime versions and CPU flags: a cached choice is only valid on the same software and CPU."""
-    from seisforge.runinfo import cpu_flags
+    from seisforge.runinfo import cpu_flags, package_versions
 
-    versions = {}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return {"v": CACHE_VERSION, "packages": versions, "cpu": cpu_flags()}
+    return {"v": CACHE_VERSION, "packages": package_versions(_PACKAGES), "cpu": cpu_flags()}
 
 
 def key_of(kind: str, **parts: Any) -> str:
