@@ -70,6 +70,10 @@ def model_files(loaded: LoadedModel) -> list[Path]:
     path = Path(arg)
     if kind == "run":
         return [path / "best" / "model.safetensors"]
+    if kind == "seisbench":  # source "PREFIX (vN)" of a weight pair: PREFIX.pt.vN
+        head, _, version = loaded.source.partition(" (v")
+        pt = Path(head + (f".pt.v{version.rstrip(')')}" if version else ".pt"))
+        return [pt] if pt.is_file() else []
     if kind == "onnx":
         return [path / "model.onnx" if path.is_dir() else path]
     if kind == "openvino":
@@ -245,8 +249,9 @@ def model_row(loaded: LoadedModel, work: Path, settings: ReportSettings, streams
         import openvino as ov
 
         stats["macs_per_window"] = ov_macs(ov.Core().read_model(str(model_files(loaded)[0])))
-    if hasattr(loaded.model, "parameters") and callable(loaded.model.parameters) and graph is not None:
-        stats["parameters"] = int(sum(p.numel() for p in loaded.model.parameters())) or stats["parameters"]
+    recorded = dict(getattr(card, "parameters", {}) or {})  # an artifact's card holds its torch count
+    torch_count = int(sum(p.numel() for p in loaded.model.parameters()))
+    stats["parameters"] = torch_count or recorded.get("parameters") or stats.get("parameters")
     files = model_files(loaded)
     day, noise = streams
     picks, seconds = continuous_picks(loaded, day, settings)
