@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from seisforge.paths import shared_dir
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# the pick engine's on-disk cache (seisforge.deploy.runtimes.cache): one fresh folder per test session
+os.environ.setdefault("SEISFORGE_CACHE", tempfile.mkdtemp(prefix="seisforge_test_cache_"))
 
 
 @pytest.fixture(scope="session")

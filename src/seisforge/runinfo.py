@@ -69,14 +69,20 @@ def git_commit(path: Path | None = None) -> str | None:
         return None
 
 
-def environment(device: str | None = None, precision: str | None = None) -> dict[str, Any]:
-    """Describe the software and hardware a run used."""
-    versions = {}
-    for name in PACKAGES:
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """Installed versions of ``names`` (None where a package is missing)."""
+    versions: dict[str, str | None] = {}
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    return versions
+
+
+def environment(device: str | None = None, precision: str | None = None) -> dict[str, Any]:
+    """Describe the software and hardware a run used."""
+    versions = package_versions()
     env: dict[str, Any] = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -92,6 +98,20 @@ def environment(device: str | None = None, precision: str | None = None) -> dict
     if precision is not None:
         env["precision"] = precision
     return env
+
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8")
+
+
+def cpu_flags() -> dict[str, bool]:
+    """The CPU features that decide bf16/INT8 speed (from ``/proc/cpuinfo``; all False where unreadable)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    present = set(line.partition(":")[2].split())
+    return {flag: flag in present for flag in CPU_FLAGS}
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

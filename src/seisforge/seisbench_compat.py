@@ -14,7 +14,7 @@ What it relies on:
 ``seisbench.models.WaveformModel``
     ``_grouping`` (a ``GroupingHelper`` with ``grouping``, ``group_stream`` and
     ``trace_id_without_component``), ``_annotate_args``, ``_argdict_get_with_default``,
-    ``_build_comp_dict``, ``_get_in_pred_samples`` and ``_get_overlap``.
+    ``_build_comp_dict``, ``_get_in_pred_samples``, ``_get_overlap`` and ``_parse_metadata``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import pandas as pd
 
 #: (class path, attribute) pairs this module uses; instance attributes are checked on an instance.
 DATASET_METHODS = ("_rebuild_metadata_cache", "_build_trace_name_to_idx_dict")
-MODEL_METHODS = ("_argdict_get_with_default", "_build_comp_dict", "_get_in_pred_samples", "_get_overlap")
+MODEL_METHODS = ("_argdict_get_with_default", "_build_comp_dict", "_get_in_pred_samples", "_get_overlap",
+                 "_parse_metadata")
 MODEL_CLASS_ATTRS = ("_annotate_args",)
 GROUPING_METHODS = ("group_stream", "trace_id_without_component")
 
@@ -61,6 +62,12 @@ def argdict_get(model: Any, argdict: dict, key: str) -> Any:
 def default_threshold(model: Any, fallback: float = 0.3) -> float:
     """The model's default ``*_threshold`` annotate argument, else SeisBench's ``fallback``."""
     return model._annotate_args.get("*_threshold", (None, fallback))[1]
+
+
+def apply_weights_metadata(model: Any, meta: dict) -> None:
+    """What ``SeisBenchModel.load`` does with a weights' JSON after building the model (default args)."""
+    model._weights_metadata = meta
+    model._parse_metadata()
 
 
 def annotate_args_copy(cls: Any) -> dict:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 from seisforge.compress import int8
+from seisforge.compress.distill import KDSettings
+from seisforge.compress.outputs import parent_card, write_report
+from seisforge.compress.report import graph_stats
 from seisforge.deploy.runtimes.artifact import (
     model_card_of,
     network_graph,
@@ -17,37 +19,43 @@ from seisforge.deploy.runtimes.artifact import (
 )
 from seisforge.errors import ConfigError
 from seisforge.models.loaded import LoadedModel
-from seisforge.runinfo import RunReport, environment, sha256_file
 
-METHODS = ("int8", "fp16")
+METHODS = ("distill", "prune", "int8", "fp16")
+TRAINED = ("distill", "prune")
 BACKENDS = ("openvino", "onnxruntime")
 
 
 def compress(loaded: LoadedModel, method: str, out: str | Path, dataset: str | Path | None = None,
              targets: str | Path | None = None, backend: str = "openvino", max_drop: float = 0.01,
-             calibration_windows: int = 300, seed: int = 0) -> dict[str, Any]:
-    """Compress ``loaded`` with ``method`` into ``out``; returns the report (also written as JSON)."""
+             calibration_windows: int = 300, seed: int = 0, kd: KDSettings | None = None,
+             student: str = "PhaseNetLight", student_width: float = 1.0, ratio: float = 0.5,
+             teacher_weights: str | None = None) -> dict[str, Any]:
+    """Compress ``loaded`` with ``method`` into ``out``; returns the report (also written as JSON).
+
+    ``distill`` and ``prune`` write a run directory (``run:OUT``, :mod:`seisforge.compress.trained`);
+    ``int8`` and ``fp16`` an ONNX or OpenVINO artifact (``onnx:OUT`` / ``openvino:OUT``).
+    """
     if method not in METHODS:
         raise ConfigError(f"--method must be one of {METHODS}, got {method!r}")
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be one of {BACKENDS}, got {backend!r}")
+    if method in TRAINED:
+        from seisforge.compress.trained import compress_trained
+
+        return compress_trained(loaded, method, Path(out), kd or KDSettings(seed=seed), student=student,
+                                student_width=student_width, ratio=ratio, teacher_weights=teacher_weights)
     out = prepare_out(out)
     graph = network_graph(loaded)
-    card = model_card_of(loaded, _parent_card(loaded))
+    card = model_card_of(loaded, parent_card(loaded))
+    stats = graph_stats(graph)
+    if callable(getattr(loaded.model, "parameters", None)):  # the graph folds batch norm: count the model's
+        stats["parameters"] = int(sum(p.numel() for p in loaded.model.parameters())) or stats["parameters"]
+    card = dataclasses.replace(card, parameters={**card.parameters, **stats})
     if method == "fp16":
         path, info = _fp16(graph, card, loaded, out)
     else:
         path, info = _int8(graph, card, loaded, out, dataset, targets, backend, max_drop, calibration_windows, seed)
-    return _write_report(loaded, method, backend, path, graph, info, out)
-
-
-def _parent_card(loaded: LoadedModel) -> Path | None:
-    spec = loaded.spec
-    for prefix in ("run:", "onnx:", "openvino:"):
-        if spec.startswith(prefix):
-            path = Path(spec[len(prefix):])
-            return (path if path.is_dir() else path.parent) / "model_card.json"
-    return None
+    return write_report(loaded, method, backend, path, graph, info, out)
 
 
 def _with_training(card, **training: Any):
@@ -77,19 +85,3 @@ def _int8(graph, card, loaded, out, dataset, targets, backend, max_drop, n_calib
     import onnx
 
     return save_onnx(onnx.load(str(path)), _with_training(card, **common, **info), out), info
-
-
-def _write_report(loaded, method, backend, path: Path, graph: bytes, info: dict, out: Path) -> dict[str, Any]:
-    files = [path] + ([path.with_suffix(".bin")] if path.suffix == ".xml" else [])
-    size = sum(f.stat().st_size for f in files)
-    report = RunReport("compress")
-    report.processed = 1
-    report.notes.update({
-        "method": method, "backend": backend if method == "int8" else "openvino", "input": loaded.spec,
-        "artifact": str(path), "artifact_bytes": size, "float32_graph_bytes": len(graph),
-        "size_ratio": len(graph) / size if size else None, "sha256": sha256_file(path), **info,
-    })
-    report.write(out)
-    report.write(out / "compress_report.json")
-    (out / "env.json").write_text(json.dumps(environment(), indent=2, default=str))
-    return report.notes

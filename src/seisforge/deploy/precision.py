@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from seisforge.deploy.runtimes import cache
 from seisforge.deploy.runtimes import onnx as ort_runtime
 from seisforge.deploy.runtimes import openvino as ov_runtime
 from seisforge.deploy.runtimes.forward import Forward
@@ -61,7 +62,8 @@ def _build_exact(name: str, model: Any, in_channels: int, argdict: dict[str, Any
 
 
 def exact_pass(model: Any, in_channels: int, argdict: dict[str, Any], device: torch.device, backend: str,
-               time_one: Callable[[Forward], float]) -> tuple[Forward | None, dict[str, float]]:
+               time_one: Callable[[Forward], float],
+               known: dict[str, float] | None = None) -> tuple[Forward | None, dict[str, float]]:
     """The float32 pass for ``backend`` (None: the torch model), and the timings that chose it.
 
     Parameters
@@ -74,6 +76,9 @@ def exact_pass(model: Any, in_channels: int, argdict: dict[str, Any], device: to
         ``auto``, ``torch``, ``onnx`` or ``openvino`` (see the module docstring).
     time_one
         Times one candidate pass (seconds); called only when several candidates were built.
+    known
+        Timings of an earlier process with the same cache key (:mod:`~seisforge.deploy.runtimes.cache`):
+        only their fastest runtime is built, nothing is timed.
 
     Returns
     -------
@@ -84,6 +89,8 @@ def exact_pass(model: Any, in_channels: int, argdict: dict[str, Any], device: to
     if backend == "torch" or (backend == "auto" and device.type != "cpu"):
         return None, {}
     wanted = [backend] if backend in _RUNTIMES else [b for b in _RUNTIMES if _RUNTIMES[b][0].available()]
+    if known and min(known, key=known.get) in wanted:
+        wanted = [min(known, key=known.get)]
     built = {}
     for name in wanted:
         try:
@@ -96,7 +103,7 @@ def exact_pass(model: Any, in_channels: int, argdict: dict[str, Any], device: to
         log.warning("no ONNX Runtime or OpenVINO pass for %s; using torch", type(model).__name__)
         return None, {}
     if len(built) == 1:
-        return next(iter(built.values())), {}
+        return next(iter(built.values())), dict(known or {})
     times = {name: time_one(fwd) for name, fwd in built.items()}
     return built[min(times, key=times.get)], times
 
@@ -226,21 +233,32 @@ def choose_passes(model: Any, in_channels: int, argdict: dict[str, Any], device:
     reuses the float32 timing when there was one. ``stats`` gets ``fp32_pass_s`` (seconds per float32
     candidate, when several were timed) and ``bf16_cost`` (bf16/float32 forward time, with a bf16 pass).
     With ``precision="auto"`` a bf16 pass costing more than :attr:`Passes.AUTO_MAX_COST` is dropped.
+    The timings are kept in the on-disk cache (:mod:`~seisforge.deploy.runtimes.cache`): a later process
+    with the same weights, settings, software and CPU builds only the runtime chosen and times nothing.
     """
     n = min(batch_size, 256)
 
     def time_one(net: Forward | None) -> float:
         return time_pass(run_batch, net, n, in_channels, model.in_samples)
 
-    exact, times = exact_pass(model, in_channels, argdict, device, backend, time_one)
+    key = cache.key_of("passes", weights=cache.weights_hash(model), backend=backend, precision=precision,
+                       device=str(device), batch=n, threads=torch.get_num_threads(), in_channels=in_channels,
+                       argdict=sorted(map(repr, argdict.items())))
+    known = cache.cached_json(key) or {}
+    exact, times = exact_pass(model, in_channels, argdict, device, backend, time_one, known.get("fp32_pass_s"))
     if times:
         stats["fp32_pass_s"] = {k: round(v, 4) for k, v in times.items()}
     bf16 = bf16_pass(model, in_channels, argdict, device, precision, refine_margin, thresholds)
     cost = None
     if bf16 is not None:
-        exact_time = min(times.values()) if times else time_one(exact)
-        stats["bf16_cost"] = cost = time_one(bf16) / exact_time
-        if precision == "auto" and cost > Passes.AUTO_MAX_COST:
-            log.info("bf16 forward pass costs %.2f of float32 for %s; using float32", cost, type(model).__name__)
-            bf16 = None
+        cost = known.get("bf16_cost")
+        if cost is None:
+            exact_time = min(times.values()) if times else time_one(exact)
+            cost = time_one(bf16) / exact_time
+        stats["bf16_cost"] = cost
+    if not known and (times or cost is not None):
+        cache.store_json(key, {"fp32_pass_s": times, "bf16_cost": cost})
+    if bf16 is not None and precision == "auto" and cost > Passes.AUTO_MAX_COST:
+        log.info("bf16 forward pass costs %.2f of float32 for %s; using float32", cost, type(model).__name__)
+        bf16 = None
     return Passes(exact, bf16, precision == "auto", cost)

@@ -120,7 +120,8 @@ def load_openvino(path: str | Path) -> LoadedModel:
         raise DataError(f"openvino:{path}: no such file")
     try:
         ir = ov.Core().read_model(str(xml))
-        card = ModelCard(**json.loads(str(ir.get_rt_info([CARD_KEY]))))
+        value = ir.get_rt_info([CARD_KEY])  # str(OVAny) is not the string for every value: astype is
+        card = ModelCard(**json.loads(value.astype(str) if hasattr(value, "astype") else str(value)))
     except Exception as err:  # openvino raises RuntimeError/OVAny errors for foreign or card-less files
         raise DataError(f"openvino:{path}: not a seisforge-exported IR with a model card ({err})") from None
     model = OpenVinoPicker(xml, card, source=f"openvino:{path}")

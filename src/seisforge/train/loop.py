@@ -22,6 +22,7 @@ from seisforge.config import dump_yaml
 from seisforge.data.sources import phase_columns
 from seisforge.errors import ConfigError, DataError, first_line
 from seisforge.models.registry import load_model
+from seisforge.models.run_dir import save_best
 from seisforge.models.seisbench_pickers import label_string
 from seisforge.runinfo import environment, seed_everything, sha256_lines, worker_init_fn
 from seisforge.train import losses
@@ -197,19 +198,9 @@ def _export(run: _Run, epoch: int, metric: float) -> None:
 
 
 def _export_best(model, run_dir: Path, cfg: TrainConfig, epoch: int, metric: float) -> None:
-    from safetensors.torch import save_file
-
-    best = run_dir / "best"
-    best.mkdir(parents=True, exist_ok=True)
-    model_cpu = model.to("cpu") if next(model.parameters()).device.type != "cpu" else model
-    model_cpu.save(best / "model", weights_docstring=f"seisforge run {run_dir.name}, epoch {epoch}, "
-                   f"{cfg.train.early_stopping_metric}={metric:.5f}")
-    save_file({k: v.contiguous() for k, v in model_cpu.state_dict().items()}, str(best / "model.safetensors"))
-    (best / "seisforge.json").write_text(json.dumps({
-        "class": type(model).__name__, "seisbench_prefix": "model", "epoch": epoch,
-        "selection_metric": cfg.train.early_stopping_metric, "selection_value": metric,
-        "load": f"seisbench.models.{type(model).__name__}.load('{best / 'model'}')",
-    }, indent=2))
+    save_best(model, run_dir, f"seisforge run {run_dir.name}, epoch {epoch}, "
+              f"{cfg.train.early_stopping_metric}={metric:.5f}", epoch=epoch,
+              selection_metric=cfg.train.early_stopping_metric, selection_value=metric)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """In-memory ONNX export of a SeisBench model's ``annotate_batch_pre`` and forward pass.
 
-Nothing is written to disk and nothing is unpickled: the graph is traced from the loaded PyTorch
-module. Both runtimes (:mod:`~seisforge.deploy.runtimes.onnx`, :mod:`~seisforge.deploy.runtimes.openvino`)
+Nothing is unpickled: the graph is traced from the loaded PyTorch module, and kept in the on-disk cache
+(:mod:`~seisforge.deploy.runtimes.cache`, keyed by the weights) so that the next process skips the export. Both runtimes (:mod:`~seisforge.deploy.runtimes.onnx`, :mod:`~seisforge.deploy.runtimes.openvino`)
 compile this graph.
 """
 
@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from seisforge.deploy.runtimes import cache
 
 
 class _PreAndForward(torch.nn.Module):
@@ -68,6 +70,14 @@ def export_graph(model: Any, in_channels: int, in_samples: int, argdict: dict[st
     if part == "pre" and not plain_pre:
         raise ValueError(f"{type(model).__name__}.annotate_batch_pre returns more than a tensor")
     includes_pre = part == "pre" or (part == "auto" and plain_pre)
+    key = cache.key_of("graph", weights=cache.weights_hash(model), shape=[in_channels, in_samples],
+                       part=part, includes_pre=includes_pre, argdict=sorted(map(repr, argdict.items())))
+    graph = cache.cached_bytes(key, lambda: _trace(model, argdict, part, includes_pre, example))
+    return graph, includes_pre, example.numpy()
+
+
+def _trace(model: Any, argdict: dict[str, Any], part: str, includes_pre: bool, example: torch.Tensor) -> bytes:
+    """``torch.onnx.export`` of the network or of normalisation + network (see :func:`export_graph`)."""
     was_training = model.training
     # the wrapper must be in eval mode: export restores the wrapper's mode on all submodules afterwards
     module = (_PreAndForward(model, argdict, net=part != "pre") if includes_pre else model).eval()
@@ -79,7 +89,7 @@ def export_graph(model: Any, in_channels: int, in_samples: int, argdict: dict[st
             dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17, dynamo=False,
         )
     model.train(was_training)
-    return buf.getvalue(), includes_pre, example.numpy()
+    return buf.getvalue()
 
 
 def fuse_graphs(pre: bytes, net: bytes) -> bytes:
@@ -87,10 +97,13 @@ def fuse_graphs(pre: bytes, net: bytes) -> bytes:
     import onnx
     from onnx import compose
 
-    first, second = onnx.load_from_string(pre), onnx.load_from_string(net)
-    second = compose.add_prefix(second, prefix="net_")
-    fused = compose.merge_models(first, second, io_map=[("y", "net_x")])
-    for node in fused.graph.node:  # the fused graph keeps the plain names x -> y
-        node.output[:] = ["y" if o == "net_y" else o for o in node.output]
-    fused.graph.output[0].name = "y"
+    # both graphs prefixed: the normalisation's own output ``y`` would otherwise clash with the final ``y``
+    first = compose.add_prefix(onnx.load_from_string(pre), prefix="pre_")
+    second = compose.add_prefix(onnx.load_from_string(net), prefix="net_")
+    fused = compose.merge_models(first, second, io_map=[("pre_y", "net_x")])
+    rename = {"pre_x": "x", "net_y": "y"}  # the fused graph keeps the plain names x -> y
+    for node in fused.graph.node:
+        node.input[:] = [rename.get(i, i) for i in node.input]
+        node.output[:] = [rename.get(o, o) for o in node.output]
+    fused.graph.input[0].name, fused.graph.output[0].name = "x", "y"
     return fused.SerializeToString()

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from seisforge.deploy.runtimes.batching import MicroBatched
+from seisforge.deploy.runtimes.cache import openvino_cache_dir
 from seisforge.deploy.runtimes.export import export_graph
 from seisforge.deploy.runtimes.forward import Forward, importable
 from seisforge.deploy.runtimes.onnx import checked_rewrite
@@ -120,6 +121,9 @@ class OpenVinoForward(MicroBatched):
         self.sizes = sorted({self.micro_batch, min(self.micro_batch, self.SMALL)}, reverse=True)
         self.in_shape = (in_channels, in_samples)
         core = ov.Core()
+        blobs = openvino_cache_dir()
+        if blobs is not None:  # compiled blobs reused by the next process (OpenVINO's own model cache)
+            core.set_property({"CACHE_DIR": blobs})
         self.net = self._compile_static(core, graph, precision)
         self.precision = self.net[self.micro_batch].get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self.pre = None

@@ -1,0 +1,116 @@
+"""Whole-process speed: ``seisforge pick`` against a plain SeisBench script, same file, same weights.
+
+Each measurement is a fresh Python process, as a batch job per station-day would run:
+
+- ``plain``: import SeisBench, load the weights, ``obspy.read``, ``classify``, write the picks as CSV;
+- ``pick cold``: ``seisforge pick`` into a fresh output folder with an empty cache
+  (``SEISFORGE_CACHE``: export, compilation and runtime timing happen);
+- ``pick warm``: the same with the cache of the cold run (nothing exported or re-timed);
+- ``imports``: a process that only imports what ``seisforge pick`` imports, for the start-up figure.
+
+It does this for one synthetic station-day and for a 10-minute file (time to first picks), and prints
+both ratios and the CPU flags. ``--precision fp32`` forces the float32 path, which is what a CPU
+without bf16 runs (this emulates one on a CPU that has bf16).
+
+Example
+-------
+python benchmarks/bench_pick_process.py --precision fp32
+python benchmarks/bench_pick_process.py --model PhaseNet --weights runs/bench_phasenet/phasenet_synth/best/model
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PLAIN = """
+import sys, seisbench.models as sbm, obspy
+model = sbm.{cls}.load({prefix!r}{version})
+st = obspy.read({path!r})
+picks = model.classify(st, batch_size={batch}).picks
+with open({csv!r}, "w") as f:
+    f.write("trace_id,phase,peak_time,peak_value\\n")
+    for p in picks:
+        f.write(f"{{p.trace_id}},{{p.phase}},{{p.peak_time}},{{p.peak_value}}\\n")
+"""
+IMPORTS = "import seisforge.cli, seisforge.deploy.runner, seisbench.models, torch, obspy, pyarrow, onnxruntime, openvino"
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    """Wall seconds of one process (its output is discarded; a failure stops the benchmark)."""
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{res.stderr[-2000:]}")
+    return time.perf_counter() - t0
+
+
+def write_file(folder: Path, hours: float, seed: int) -> Path:
+    """A synthetic 3-C 100 Hz miniSEED file of ``hours`` (events every ~3 minutes)."""
+    from seisforge.testing import continuous_stream
+
+    folder.mkdir(parents=True, exist_ok=True)
+    st, _ = continuous_stream(duration_s=hours * 3600, n_events=max(1, int(hours * 20)), seed=seed)
+    path = folder / "XX.SYN.00.mseed"
+    st.write(str(path), format="MSEED")
+    return path
+
+
+def measure(args, path: Path, work: Path, env: dict[str, str], tag: str) -> dict[str, float]:
+    """Median wall seconds of the plain script, and of ``seisforge pick`` cold and warm."""
+    prefix, version = args.weights, ""
+    if Path(prefix + ".json.v2").is_file() or Path(prefix).with_name(Path(prefix).name + ".json.v2").is_file():
+        version = ", version_str='2'"
+    out: dict[str, list[float]] = {"plain": [], "pick_cold": [], "pick_warm": []}
+    for r in range(args.repeats):
+        script = PLAIN.format(cls=args.model, prefix=prefix, version=version, path=str(path), batch=args.batch,
+                              csv=str(work / f"plain_{tag}_{r}.csv"))
+        out["plain"].append(timed([sys.executable, "-c", script], env))
+        cache = work / f"cache_{tag}_{r}"
+        pick = [sys.executable, "-m", "seisforge.cli", "pick", "--no-progress", "--input", str(path), "--model",
+                args.model, "--weights", args.weights, "--batch-size", str(args.batch), "--precision", args.precision]
+        env_c = {**env, "SEISFORGE_CACHE": str(cache)}
+        out["pick_cold"].append(timed([*pick, "--out", str(work / f"cold_{tag}_{r}")], env_c))
+        out["pick_warm"].append(timed([*pick, "--out", str(work / f"warm_{tag}_{r}")], env_c))
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from seisforge.paths import shared_dir
+    from seisforge.runinfo import cpu_flags
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="PhaseNetLight")
+    p.add_argument("--weights", help="SeisBench weight pair prefix (default: PhaseNetLight ETHZ from shared)")
+    p.add_argument("--precision", default="fp32", choices=["auto", "fp32", "bf16"])
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--hours", type=float, default=24.0, help="length of the long file (24 = one station-day)")
+    p.add_argument("--repeats", type=int, default=1)
+    args = p.parse_args(argv)
+    if args.weights is None:
+        args.weights = str(shared_dir() / "models" / "phasenetlight_ethz" / "ethz")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    with tempfile.TemporaryDirectory(prefix="bench_process_") as tmp:
+        work = Path(tmp)
+        day = write_file(work / "day", args.hours, seed=0)
+        short = write_file(work / "short", 10 / 60, seed=1)
+        imports = statistics.median(timed([sys.executable, "-c", IMPORTS], env) for _ in range(max(1, args.repeats)))
+        res = {"day": measure(args, day, work, env, "day"), "10min": measure(args, short, work, env, "short")}
+    print(f"model {args.model} ({args.weights}), precision {args.precision}, batch {args.batch}; "
+          f"cpu_count {os.cpu_count()}; CPU flags: " + " ".join(f"{k}={int(v)}" for k, v in cpu_flags().items()))
+    print(f"imports only: {imports:.2f} s")
+    for name, r in res.items():
+        print(f"{name:>6}: plain {r['plain']:.2f} s | seisforge pick cold {r['pick_cold']:.2f} s "
+              f"({r['plain'] / r['pick_cold']:.2f}x) | warm {r['pick_warm']:.2f} s ({r['plain'] / r['pick_warm']:.2f}x)")
+    print(f"warm start-up beyond imports (10-minute file, picking included): {res['10min']['pick_warm'] - imports:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
