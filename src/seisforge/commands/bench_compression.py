@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 
+from seisforge.commands import _validate as v
+
 EXTENDS = "bench"
 
 
 def add_report_options(p) -> None:
     """The measuring options shared with ``seisforge compress`` (see :class:`ReportSettings`)."""
-    p.add_argument("--engine-batch", type=int, default=256, help="the pick engine's batch for latency and picking")
-    p.add_argument("--station-hours", type=float, default=24.0,
+    p.add_argument("--engine-batch", type=v.positive_int, default=256, help="the pick engine's batch for latency and picking")
+    p.add_argument("--station-hours", type=v.positive_float, default=24.0,
                    help="length of the synthetic continuous record (24 = one station-day)")
-    p.add_argument("--noise-hours", type=float, default=2.0, help="noise-only hours for false picks/station-hour")
-    p.add_argument("--repeats", type=int, default=30, help="timed repeats at batch 1 (a sixth of them at the batch)")
-    p.add_argument("--bootstrap", type=int, default=200, help="event-bootstrap resamples for the CIs")
+    p.add_argument("--noise-hours", type=v.positive_float, default=2.0, help="noise-only hours for false picks/station-hour")
+    p.add_argument("--repeats", type=v.positive_int, default=30, help="timed repeats at batch 1 (a sixth of them at the batch)")
+    p.add_argument("--bootstrap", type=v.nonneg_int, default=200, help="event-bootstrap resamples for the CIs")
 
 
 def settings_of(args: argparse.Namespace, dataset: str | None, targets: str | None):
@@ -42,7 +44,7 @@ def register_verbs(verbs) -> None:
     p.add_argument("--dataset", help="SeisBench dataset of --targets (test metrics, paired differences)")
     p.add_argument("--targets", help="bench targets folder")
     add_report_options(p)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=v.seed, default=0)
     p.add_argument("--out", required=True, metavar="REPORT_DIR")
     p.set_defaults(func=run)
 
