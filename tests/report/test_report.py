@@ -107,6 +107,7 @@ def test_numbers_come_from_the_files(report, outputs):
     html = report.read_text()
     for kind in ("picking", "training", "tuning", "continuous", "ctf", "compression"):
         assert f'<section id="{kind}">' in html
+    assert "Reliability on test" in html  # the calibration figure of bench score's metrics
     met = json.loads((outputs / "pred" / "stalta" / "metrics.json").read_text())
     v, (lo, hi) = met["metrics"]["test_det_auc"], met["ci95"]["test_det_auc"]
     assert f"{v:.3f} [{lo:.3f}, {hi:.3f}]" in html

@@ -133,7 +133,7 @@ def bins_html(results: dict[str, dict]) -> str:
 
 
 def figures_html(dirs: dict[str, Path], results: dict[str, dict]) -> str:
-    """``bench.report``'s recall-vs-threshold, residual and per-bin figures, embedded."""
+    """``bench.report``'s recall-vs-threshold, residual, per-bin and reliability figures, embedded."""
     from seisforge.bench import report as R
     from seisforge.bench.picking.metrics import PICK_TOLERANCE_S
 
@@ -152,6 +152,12 @@ def figures_html(dirs: dict[str, Path], results: dict[str, dict]) -> str:
                         "Per-bin test recall and MAE, bins in numeric order (unknown last). "
                         + CI_CAPTION.format(n=min(int(n), 200) if str(n).isdigit() else n)
                         + " Per-bin CIs use at most 200 resamples."),
+            *([page.figure(R.figure_reliability(results, tmp),
+                           "Reliability on test: mean predicted peak probability against the observed fraction of "
+                           "correct picks (within the pick tolerance) per equal-mass bin, for P, S and detection; "
+                           "the diagonal is perfect calibration and the legend gives the ECE. Noise windows count "
+                           "as negatives.")]
+              if any(r.get("calibration") for r in results.values()) else []),
         ])
 
 
