@@ -350,12 +350,12 @@ def paired_compare_seeds(base_dirs: list, other_dirs: list, n_boot: int = 1000, 
 
 def _pair_stats(name: str, b: pd.DataFrame, o: pd.DataFrame, base_dir: Path, other_dir: Path):
     """The test-metric functions (index array -> metrics) of two aligned prediction sets, at their dev thresholds."""
-    mb, mo = (json.loads((d / "metrics.json").read_text()) for d in (base_dir, other_dir))
+    mb, mo = (read_metrics(d) for d in (base_dir, other_dir))
     if name == "test_task1":
         return (_task1_stat(b, mb["metrics"].get("det_threshold") or np.nan),
                 _task1_stat(o, mo["metrics"].get("det_threshold") or np.nan))
-    thr_b = {ph: mb["thresholds"].get(f"{ph}_pick_threshold") for ph in M.PHASES}
-    thr_o = {ph: mo["thresholds"].get(f"{ph}_pick_threshold") for ph in M.PHASES}
+    thr_b = {ph: mb.get("thresholds", {}).get(f"{ph}_pick_threshold") for ph in M.PHASES}
+    thr_o = {ph: mo.get("thresholds", {}).get(f"{ph}_pick_threshold") for ph in M.PHASES}
     return (_task23_stat(b, _nan(mb["metrics"]), {k: v for k, v in thr_b.items() if v is not None}),
             _task23_stat(o, _nan(mo["metrics"]), {k: v for k, v in thr_o.items() if v is not None}))
 
