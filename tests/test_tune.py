@@ -33,6 +33,10 @@ def test_tune_picker_small(tmp_path):
     runs = sorted((out / "trials").iterdir())
     assert len(runs) == 2 and all((r / "config.resolved.yaml").is_file() for r in runs)
     assert "optim" in (out / "best_config.yaml").read_text()
+    # the HTML report shows a real tune folder: trials, the ASHA picture and the best config
+    assert main(["report", str(out), "--out", str(tmp_path / "report")]) == 0
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert '<section id="tuning">' in html and "optim.lr" in html and "data:image/png;base64" in html
 
 
 def test_tune_rejects_unknown_space_key(tmp_path):
