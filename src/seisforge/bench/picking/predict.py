@@ -322,6 +322,28 @@ def _write_predictions(rows: pd.DataFrame, keep: np.ndarray, outputs: dict[str, 
         part.to_csv(out / f"{name}.csv", index=False)
 
 
+def _run_notes(dataset, targets_dir, model_spec, picker, weights, pretrained, batch_size, device,
+               calibration) -> dict:
+    """What ``bench predict`` records in its run report: inputs, model identity and settings."""
+    return {
+        "dataset": str(dataset),
+        "targets": str(targets_dir),
+        "targets_sha256": {f.name: sha256_file(f) for f in sorted(Path(targets_dir).glob("task*.csv"))},
+        "model": model_spec,
+        "model_class": picker.name,
+        "model_version": picker.version,
+        "weights": str(weights) if weights else None,
+        "pretrained": pretrained,
+        "sampling_rate": picker.sampling_rate,
+        "in_samples": picker.in_samples,
+        "batch_size": batch_size,
+        "device": device,
+        "calibrated": bool(calibration),
+        "calibration": ({k: calibration.get(k) for k in ("method", "fitted_on", "pred_dir", "maps")}
+                        if calibration else None),
+    }
+
+
 def predict(
     dataset: str | Path,
     targets_dir: str | Path,
@@ -385,25 +407,8 @@ def predict(
         outputs = calibrate_outputs(outputs, calibration)
     _write_predictions(rows, keep, outputs, groups, out)
     report.processed += int(keep.sum())
-    report.notes.update({
-        "dataset": str(dataset),
-        "targets": str(targets_dir),
-        "targets_sha256": {
-            f.name: sha256_file(f) for f in sorted(Path(targets_dir).glob("task*.csv"))
-        },
-        "model": model_spec,
-        "model_class": picker.name,
-        "model_version": picker.version,
-        "weights": str(weights) if weights else None,
-        "pretrained": pretrained,
-        "sampling_rate": picker.sampling_rate,
-        "in_samples": picker.in_samples,
-        "batch_size": batch_size,
-        "device": device,
-        "calibrated": bool(calibration),
-        "calibration": ({k: calibration.get(k) for k in ("method", "fitted_on", "pred_dir", "maps")}
-                        if calibration else None),
-    })
+    report.notes.update(_run_notes(dataset, targets_dir, model_spec, picker, weights, pretrained, batch_size,
+                                   device, calibration))
     report.write(out)
     return report
 
