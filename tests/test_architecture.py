@@ -152,3 +152,15 @@ def test_layers_put_models_below_every_stage():
     assert layer_of("seisforge.models.registry") == "models"
     assert "bench" not in ALLOWED["models"] and "train" not in ALLOWED["data"]
     assert ALLOWED["wavefield"] == set() and layer_of("seisforge.tuning") == "base"
+
+
+def test_no_function_over_80_lines_without_a_reason():
+    """Functions read in one screen: over 80 lines only when the docstring says why ("80 lines")."""
+    long = []
+    for path in sorted((SRC / "seisforge").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > 80 and "80 lines" not in (ast.get_docstring(node) or ""):
+                    long.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({n} lines)")
+    assert not long, "split these into named steps:\n" + "\n".join(long)
