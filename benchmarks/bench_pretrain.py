@@ -10,7 +10,7 @@ Prints the CPU flags, then for the config's encoder and objective:
 - end-to-end pretraining windows/s of ``seisforge pretrain`` for one epoch of ``--windows`` windows;
 - the training FLOPs per window (transformer: analytic count; conv: from ``torch.utils.flop_counter``),
   and the measured FLOP rate;
-- adaptation steps/s per method (``seisforge.train.adapt.apply`` on the pretrained encoder with a picking
+- adaptation steps/s per method (``seisforge.models.adapt.apply`` on the pretrained encoder with a picking
   head, ``--adapt-steps`` AdamW steps each);
 - peak resident memory (``resource.getrusage``) and peak Python allocations of the loader (``tracemalloc``);
 - with ``--estimate CONFIG ...``: the cost of (paper-size) configs from their FLOPs per window, this
@@ -106,9 +106,9 @@ def _step(model, opt, batch) -> None:
 
 def adapt_rates(run_dir: Path, steps: int, batch_size: int) -> dict[str, float]:
     """AdamW steps/s per adaptation method on the pretrained encoder plus a picking head."""
+    from seisforge.models.adapt import METHOD_NAMES, AdaptConfig, apply
     from seisforge.models.encoders import EncoderPicker
     from seisforge.models.encoders.pretrained import load_pretrained_encoder
-    from seisforge.train.adapt import METHOD_NAMES, AdaptConfig, apply
 
     enc, info = load_pretrained_encoder(run_dir)
     if info["kind"] == "patch_transformer":

@@ -155,6 +155,20 @@ def load_config(cls: type[T], path: str | Path | None, overrides: list[str] | No
     return from_dict(cls, data)
 
 
+def load_run_config(cls: type[T], config: str | Path | None, resume: str | Path | None,
+                    overrides: list[str] | None = None, command: str | None = None) -> T:
+    """The config of a new run (``config``) or of a resumed one (``RESUME/config.resolved.yaml``).
+
+    With neither, ``command`` (when given) names the command in a :class:`ConfigError`; without it the
+    defaults plus ``overrides`` are used.
+    """
+    if resume:
+        return load_config(cls, Path(resume) / "config.resolved.yaml", overrides)
+    if config is None and command is not None:
+        raise ConfigError(f"{command} needs CONFIG.yaml or --resume RUN_DIR")
+    return load_config(cls, config, overrides)
+
+
 def dump_yaml(data: dict[str, Any], path: str | Path) -> None:
     """Write ``data`` as YAML (block style, keys in insertion order)."""
     Path(path).write_text(yaml.safe_dump(data, sort_keys=False))

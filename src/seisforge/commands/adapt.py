@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from seisforge.errors import ConfigError
 
 
 def _adapt(args: argparse.Namespace) -> int:
-    from seisforge.config import load_config
+    from seisforge.config import load_run_config
     from seisforge.train.adapt.run import AdaptRunConfig, adapt, merge_run
 
     if args.config == "merge":
@@ -20,12 +19,7 @@ def _adapt(args: argparse.Namespace) -> int:
         return 0
     if args.run_dir:
         raise ConfigError(f"unexpected argument {args.run_dir!r} (only `adapt merge` takes a run directory)")
-    if args.resume:
-        cfg = load_config(AdaptRunConfig, Path(args.resume) / "config.resolved.yaml", args.set)
-    elif args.config:
-        cfg = load_config(AdaptRunConfig, args.config, args.set)
-    else:
-        raise ConfigError("seisforge adapt needs CONFIG.yaml (or --resume RUN_DIR)")
+    cfg = load_run_config(AdaptRunConfig, args.config, args.resume, args.set, command="seisforge adapt")
     run_dir = adapt(cfg, resume=args.resume, overrides=args.set)
     print(f"run directory: {run_dir}")
     print(f"adapted model: {run_dir / 'best'} (use --model run:{run_dir})")

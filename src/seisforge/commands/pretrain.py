@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from seisforge.config import load_config
-    from seisforge.errors import ConfigError
+    from seisforge.config import load_run_config
     from seisforge.train.pretrain.config import PretrainConfig
     from seisforge.train.pretrain.loop import pretrain
 
-    if args.resume:
-        cfg = load_config(PretrainConfig, Path(args.resume) / "config.resolved.yaml", args.set)
-    elif args.config:
-        cfg = load_config(PretrainConfig, args.config, args.set)
-    else:
-        raise ConfigError("pretrain needs CONFIG.yaml or --resume RUN_DIR")
+    cfg = load_run_config(PretrainConfig, args.config, args.resume, args.set, command="seisforge pretrain")
     run_dir = pretrain(cfg, resume=args.resume, overrides=args.set)
     print(f"run directory: {run_dir}")
     print(f"encoder: {run_dir / 'encoder.safetensors'} (adapt it with seisforge adapt, base run:{run_dir})")

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def _train(args: argparse.Namespace) -> int:
-    from seisforge.config import load_config
+    from seisforge.config import load_run_config
     from seisforge.train.config import TrainConfig
     from seisforge.train.loop import train
 
-    if args.resume:
-        resolved = Path(args.resume) / "config.resolved.yaml"
-        cfg = load_config(TrainConfig, resolved, args.set)
-    else:
-        cfg = load_config(TrainConfig, args.config, args.set)
+    cfg = load_run_config(TrainConfig, args.config, args.resume, args.set)
     run_dir = train(cfg, resume=args.resume, overrides=args.set)
     print(f"run directory: {run_dir}")
     print(f"selected model: {run_dir / 'best'} (use --model run:{run_dir})")
