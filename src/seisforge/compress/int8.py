@@ -139,7 +139,7 @@ def quantize_onnxruntime(graph: bytes, dev: DevSet, calib: np.ndarray, max_drop:
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    from seisforge.models.onnx_picker import OnnxPicker
+    from seisforge.deploy.runtimes.onnx import cpu_session
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -155,21 +155,13 @@ def quantize_onnxruntime(graph: bytes, dev: DevSet, calib: np.ndarray, max_drop:
     quantize_static(str(fp32_path), str(int8_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=softmax)
     fp32_path.unlink()
-    runs = {name: OnnxPicker.run.__get__(_Session(data)) for name, data in
+    runs = {name: (lambda x, sess=cpu_session(data, threads=0): sess.run(["y"], {"x": x})[0]) for name, data in
             (("fp32", graph), ("int8", int8_path.read_bytes()))}
     before = dev_metric(run_batched(runs["fp32"], dev.x), dev)
     after = dev_metric(run_batched(runs["int8"], dev.x), dev)
     drop = check_drop(before, after, max_drop, "INT8 (ONNX Runtime QDQ)")
     return int8_path, {"dev_metric_fp32": before, "dev_metric_int8": after, "dev_drop": drop,
                        "float_nodes": softmax}
-
-
-class _Session:
-    """The minimal state :meth:`OnnxPicker.run` needs, for a graph that is not a picker yet."""
-
-    def __init__(self, graph: bytes) -> None:
-        self.onnx_net_graph = graph
-        self._session = None
 
 
 def validate_max_drop(max_drop: float) -> float:
