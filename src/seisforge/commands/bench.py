@@ -12,9 +12,11 @@ def _targets(args: argparse.Namespace) -> int:
 
     report = generate_targets(args.dataset, args.out, seed=args.seed, sampling_rate=args.sampling_rate,
                               splits=args.splits, generator=args.generator,
-                              second_event_targets=args.second_event_targets)
+                              second_event_targets=args.second_event_targets,
+                              noise_after_events=args.noise_after_events)
     n = report.to_dict()["notes"]
-    print(f"task1: {n['task1_rows']}\ntask23: {n['task23_rows']}\n-> {args.out}")
+    sources = f"\ntask1 window sources: {n['task1_window_sources']}" if "task1_window_sources" in n else ""
+    print(f"task1: {n['task1_rows']}\ntask23: {n['task23_rows']}{sources}\n-> {args.out}")
     return 0
 
 
@@ -101,6 +103,9 @@ def register(sub: argparse._SubParsersAction):
                    help="pick-benchmark: the same windows as its generate_eval_targets.py for the same seed")
     t.add_argument("--second-event-targets", action="store_true",
                    help="also make second-event arrivals (p2/s2) targets; pick-benchmark ignores them")
+    t.add_argument("--noise-after-events", type=v.nonneg_float, default=None, metavar="GUARD_S",
+                   help="seisforge addition (off by default): also cut a task-1 noise window after the last "
+                        "label + GUARD_S seconds of traces with P and S labels, and record window_source")
     t.set_defaults(func=_targets)
 
     p = verbs.add_parser("predict", help="predict target windows with a model")

@@ -6,7 +6,8 @@ The files keep pick-benchmark's columns (Münchmeyer et al., 2022)::
     task23: trace_name, trace_idx, trace_split, sampling_rate, start_sample, end_sample,
             phase_label, full_phase_label, phase_onset
 
-and ours add ``trace_chunk``, ``trace_dataset`` and ``source_id``. They are written by
+and ours add ``trace_chunk``, ``trace_dataset`` and ``source_id`` (and, in task1 with ``bench targets
+--noise-after-events``, ``window_source``). They are written by
 :func:`seisforge.bench.picking.targets.generate_targets` and read here, in ``data``, because the leakage
 audit and the manifest's ``--exclude-bench`` read them too.
 """
@@ -45,10 +46,11 @@ def read_csv_checked(path: str | Path, what: str = "CSV file", **kwargs) -> pd.D
         raise DataError(f"{what} {path} is empty or not a readable CSV ({type(err).__name__}: {err})") from err
 
 
-def write_targets(out: Path, task1: list[dict], task23: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write ``task1.csv`` and ``task23.csv`` into ``out`` (their columns in this module's order) and
-    return the two tables."""
-    t1 = pd.DataFrame(task1, columns=TASK1_COLUMNS + EXTRA_COLUMNS)
+def write_targets(out: Path, task1: list[dict], task23: list[dict],
+                  task1_extra: list[str] | tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write ``task1.csv`` and ``task23.csv`` into ``out`` (their columns in this module's order, then
+    ``task1_extra``, e.g. ``window_source``) and return the two tables."""
+    t1 = pd.DataFrame(task1, columns=TASK1_COLUMNS + EXTRA_COLUMNS + list(task1_extra))
     t23 = pd.DataFrame(task23, columns=TASK23_COLUMNS + EXTRA_COLUMNS)
     t1.to_csv(out / "task1.csv", index=False)
     t23.to_csv(out / "task23.csv", index=False)

@@ -114,6 +114,17 @@ def outcomes(task1: pd.DataFrame | None, task23: pd.DataFrame | None, target: st
     return prob[keep], correct[keep].astype(bool), cl[keep]
 
 
+def noise_window_sources(task1: pd.DataFrame | None) -> dict[str, int]:
+    """Task-1 noise windows per ``window_source`` (``bench targets --noise-after-events``); windows of
+    targets without that column (pick-benchmark's rules) are counted as ``unrecorded``."""
+    if task1 is None or task1.empty:
+        return {}
+    noise = task1[task1["trace_type"] == "noise"]
+    if "window_source" not in noise:
+        return {"unrecorded": int(len(noise))} if len(noise) else {}
+    return {str(k): int(v) for k, v in noise["window_source"].fillna("unrecorded").value_counts().sort_index().items()}
+
+
 def calibration_metrics(task1: pd.DataFrame | None, task23: pd.DataFrame | None, prefix: str = "test",
                         n_boot: int = 1000, seed: int = 0, n_bins: int = N_BINS) -> tuple[dict, dict, dict, dict]:
     """ECE and Brier per target with event-bootstrap CIs, and the reliability diagrams.
@@ -124,7 +135,7 @@ def calibration_metrics(task1: pd.DataFrame | None, task23: pd.DataFrame | None,
     """
     met, ci, reasons = {}, {}, {}
     section: dict = {"n_bins": n_bins, "binning": "equal-mass", "tolerance_s": M.PICK_TOLERANCE_S,
-                     "n": {}, "n_correct": {}, "reliability": {}}
+                     "n": {}, "n_correct": {}, "noise_windows": noise_window_sources(task1), "reliability": {}}
     for target in TARGETS:
         key = "det" if target == "detection" else target
         prob, ok, cl = outcomes(task1, task23, target)
@@ -247,7 +258,7 @@ def fit_calibration(pred_dir: str | Path, method: str = "temperature", n_bins: i
                        "brier_before": brier(prob, ok), "brier_after": brier(cal, ok)}
     return {"method": method, "fitted_on": "dev", "pred_dir": str(pred_dir), "model": notes.get("model"),
             "model_version": notes.get("model_version"), "tolerance_s": M.PICK_TOLERANCE_S, "n_bins": n_bins,
-            "maps": maps, "not_fitted": not_fitted, "dev": dev}
+            "maps": maps, "not_fitted": not_fitted, "dev": dev, "dev_noise_windows": noise_window_sources(d1)}
 
 
 def calibrate_outputs(outputs: dict[str, np.ndarray], calibration: dict) -> dict[str, np.ndarray]:

@@ -26,6 +26,14 @@ not targets unless ``second_event_targets``. In both, a noise window never overl
 (second events included), and a trace with a label outside ``[0, n_samples)`` (a *flagged pick*: the
 real arrival is somewhere else; also a trace whose ``trace_label_qc`` says ``data convert`` emptied such a
 pick) gives no noise window; such windows are dropped and counted.
+
+``noise_after_events`` (seisforge generator only; off by default, so the default targets stay those of
+pick-benchmark's rules) adds a task-1 noise window to every earthquake trace with a P and an S label when
+a full window fits after the **last label plus a guard** (seconds): for datasets without noise traces and
+without room for a pre-event window (the NCEDC PhaseNet sample: P always at 30 s). Such windows hold the
+S coda's tail and are not pick-benchmark noise windows; ``task1.csv`` then gets a ``window_source`` column
+(:data:`WINDOW_SOURCES`) so that reports can say where each noise window came from. They are drawn with
+their own generator (``seed + 2``), so all other windows are the default ones.
 """
 
 from __future__ import annotations
@@ -45,6 +53,9 @@ from seisforge.runinfo import RunReport
 GENERATORS = ("seisforge", "pick-benchmark")
 SECOND_EVENT_COLUMNS = ("trace_p2_arrival_sample", "trace_s2_arrival_sample")
 Draw = Callable[[float, float], int]
+#: ``window_source`` of task-1 rows (written with ``noise_after_events``): earthquake window, noise from a
+#: trace without targets, noise before the first label, noise after the last label plus the guard
+WINDOW_SOURCES = ("first_arrival", "noise_trace", "pre_event", "post_event")
 
 
 def select_window_containing(
@@ -123,18 +134,43 @@ def _task1_windows(draw: Draw, targets: list, labels: list[float], flagged: int,
     out = []
     if not targets:
         s0, e0 = select_window_containing(draw, npts, w1)
-        out.append({"start_sample": s0, "end_sample": e0, "trace_type": "noise"})
+        out.append({"start_sample": s0, "end_sample": e0, "trace_type": "noise", "window_source": "noise_trace"})
     else:
         first = min(a[0] for a in targets)
         s0, e0 = select_window_containing(draw, npts, w1, containing=first)
         if e0 - s0 <= w1:
-            out.append({"start_sample": s0, "end_sample": e0, "trace_type": "earthquake"})
+            out.append({"start_sample": s0, "end_sample": e0, "trace_type": "earthquake",
+                        "window_source": "first_arrival"})
         before = first if noise_before is None else noise_before
         if noise_before_events and before > w1:
             s0, e0 = select_window_containing(draw, min(npts, before), w1)
             if e0 - s0 <= w1:
-                out.append({"start_sample": s0, "end_sample": e0, "trace_type": "noise"})
+                out.append({"start_sample": s0, "end_sample": e0, "trace_type": "noise",
+                            "window_source": "pre_event"})
     return [w for w in out if w["trace_type"] != "noise" or _noise_ok(w, labels, flagged, report)]
+
+
+def _post_event_window(draw: Draw, targets: list, labels: list[float], flagged: int, npts: float, w1: int,
+                       guard: int, report: RunReport) -> list[dict]:
+    """The ``noise_after_events`` window of one trace: ``w1`` samples drawn after the last label + ``guard``.
+
+    Only traces with a P and an S target get one (with the S label missing, the S arrival and its coda
+    could fall in the window); a trace where no full window fits, or with a flagged pick, gets none
+    (counted).
+    """
+    if not targets:
+        return []
+    if not {"P", "S"} <= {a[1] for a in targets}:
+        report.skip("post_event_noise_needs_p_and_s_labels")
+        return []
+    earliest = int(np.ceil(max(labels))) + guard
+    if npts - earliest < w1:
+        report.skip("post_event_noise_window_does_not_fit")
+        return []
+    s0, e0 = select_window_containing(draw, npts - earliest, w1)
+    window = {"start_sample": s0 + earliest, "end_sample": e0 + earliest, "trace_type": "noise",
+              "window_source": "post_event"}
+    return [window] if _noise_ok(window, labels, flagged, report) else []
 
 
 def _task23_windows(draw: Draw, arrivals: list, npts: float, w23: float, min_gap: int,
@@ -168,6 +204,7 @@ def generate_targets(
     noise_before_events: bool = True,
     generator: str = "seisforge",
     second_event_targets: bool = False,
+    noise_after_events: float | None = None,
 ) -> RunReport:
     """Write ``task1.csv`` and ``task23.csv`` for ``dataset`` into ``out``.
 
@@ -190,11 +227,21 @@ def generate_targets(
     second_event_targets
         Also make second-event arrivals (``trace_p2/s2_arrival_sample``) task-2/3 targets and
         candidates for the first arrival of task 1; pick-benchmark's ``phase_dict`` ignores them.
+    noise_after_events
+        Guard in seconds: also cut a task-1 noise window after the last label + guard of each earthquake
+        trace with P and S labels, and write ``window_source`` (see the module docstring). ``None``
+        (default): pick-benchmark's noise windows only.
     """
     if generator not in GENERATORS:
         raise ConfigError(f"--generator must be one of {', '.join(GENERATORS)}, got {generator!r}")
     if not (np.isfinite(sampling_rate) and sampling_rate > 0):
         raise ConfigError(f"--sampling-rate must be a positive number of Hz, got {sampling_rate}")
+    if noise_after_events is not None:
+        if generator != "seisforge":
+            raise ConfigError("--noise-after-events is a seisforge addition; the pick-benchmark generator "
+                              "reproduces generate_eval_targets.py's windows only")
+        if not (np.isfinite(noise_after_events) and noise_after_events >= 0):
+            raise ConfigError(f"--noise-after-events must be a guard >= 0 s, got {noise_after_events}")
     out = Path(out)
     report = RunReport("bench targets")
     if generator == "pick-benchmark":
@@ -202,14 +249,18 @@ def generate_targets(
                                              second_event_targets, report)
     else:
         task1, task23 = _seisforge_rows(dataset, seed, sampling_rate, splits, noise_before_events,
-                                        second_event_targets, report)
+                                        second_event_targets, report, noise_after_events)
     out.mkdir(parents=True, exist_ok=True)
-    t1, t23 = write_targets(out, task1, task23)
+    extra = ["window_source"] if noise_after_events is not None else []
+    t1, t23 = write_targets(out, task1, task23, task1_extra=extra)
     report.notes.update({
         "dataset": str(dataset), "seed": seed, "sampling_rate": sampling_rate, "splits": list(splits),
         "generator": generator, "second_event_targets": second_event_targets,
         "task1_rows": _counts(t1, "trace_type"), "task23_rows": _counts(t23, "phase_label"),
     })
+    if noise_after_events is not None:
+        report.notes["noise_after_events_s"] = float(noise_after_events)
+        report.notes["task1_window_sources"] = _counts(t1, "window_source")
     report.write(out / "targets_report.json")
     return report
 
@@ -234,10 +285,13 @@ def _base(row: dict, idx: int, split: str, sampling_rate: float) -> dict:
 
 
 def _seisforge_rows(dataset, seed: int, sampling_rate: float, splits: tuple[str, ...], noise_before_events: bool,
-                    second_event_targets: bool, report: RunReport) -> tuple[list[dict], list[dict]]:
-    """Rows of the default generator: one pass over the metadata, two NumPy generators."""
+                    second_event_targets: bool, report: RunReport,
+                    noise_after_events: float | None = None) -> tuple[list[dict], list[dict]]:
+    """Rows of the default generator: one pass over the metadata, two NumPy generators (a third, for
+    ``noise_after_events`` windows only, so that the others do not change)."""
     ds, cols = _open(dataset, report)
     draw1, draw23 = _numpy_draw(np.random.default_rng(seed)), _numpy_draw(np.random.default_rng(seed + 1))
+    draw_post = _numpy_draw(np.random.default_rng(seed + 2))
     w1, w23 = int(30 * sampling_rate), int(10 * sampling_rate)
     task1, task23 = [], []
     for idx, row in enumerate(tqdm(ds.metadata.to_dict("records"), desc="targets", unit="trace")):
@@ -256,6 +310,10 @@ def _seisforge_rows(dataset, seed: int, sampling_rate: float, splits: tuple[str,
         before = min(labels) if labels else None
         task1 += [{**base, **w} for w in _task1_windows(draw1, targets, labels, flagged, npts, w1,
                                                          noise_before_events, report, noise_before=before)]
+        if noise_after_events is not None:
+            guard = int(round(noise_after_events * sampling_rate))
+            task1 += [{**base, **w} for w in _post_event_window(draw_post, targets, labels, flagged, npts, w1,
+                                                                 guard, report)]
         task23 += [{**base, **w} for w in _task23_windows(draw23, targets, npts, w23, int(0.5 * sampling_rate),
                                                           report)]
         report.processed += 1

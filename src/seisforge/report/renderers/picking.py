@@ -156,9 +156,23 @@ def figures_html(dirs: dict[str, Path], results: dict[str, dict]) -> str:
                            "Reliability on test: mean predicted peak probability against the observed fraction of "
                            "correct picks (within the pick tolerance) per equal-mass bin, for P, S and detection; "
                            "the diagonal is perfect calibration and the legend gives the ECE. Noise windows count "
-                           "as negatives.")]
+                           "as negatives." + _noise_source_note(results))]
               if any(r.get("calibration") for r in results.values()) else []),
         ])
+
+
+def _noise_source_note(results: dict[str, dict]) -> str:
+    """Where the test noise windows came from (``window_source`` of ``bench targets --noise-after-events``),
+    when any model's targets recorded it; pick-benchmark-rule targets give an empty string."""
+    parts = []
+    for name, r in results.items():
+        src = (r.get("calibration") or {}).get("noise_windows") or {}
+        if any(k != "unrecorded" for k in src):
+            parts.append(f"{esc(name)}: " + ", ".join(f"{esc(k)} {v}" for k, v in src.items()))
+    if not parts:
+        return ""
+    return (" Test noise windows by source (post_event: cut after the last label plus a guard, a seisforge "
+            "addition, not pick-benchmark noise): " + "; ".join(parts) + ".")
 
 
 def leaderboard_dir_html(path: Path) -> str:
