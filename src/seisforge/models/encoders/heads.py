@@ -84,11 +84,20 @@ class DetectionHead(PooledHead):
 
 
 class MagnitudeHead(PooledHead):
-    """Magnitude regression: one value per window, shape ``(B,)``."""
+    """Magnitude regression: one value per window, shape ``(B,)``.
 
-    def __init__(self, dim: int, channels_last: bool = True):
+    The Linear predicts a standardised magnitude, returned as ``offset + scale * value``: with the train
+    split's mean and standard deviation as ``offset`` and ``scale`` (set by ``seisforge adapt`` and stored
+    with the run), a freshly initialised head starts near the mean magnitude instead of near 0, so a few
+    hundred steps suffice. They are plain attributes, not tensors: they are data statistics, not weights.
+    """
+
+    def __init__(self, dim: int, channels_last: bool = True, offset: float = 0.0, scale: float = 1.0):
         super().__init__(dim, 1, channels_last)
+        if not scale > 0:
+            raise ConfigError(f"MagnitudeHead scale must be > 0, got {scale!r}")
+        self.offset, self.scale = float(offset), float(scale)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Magnitudes ``(B,)``."""
-        return super().forward(features)[:, 0]
+        return self.offset + self.scale * super().forward(features)[:, 0]

@@ -109,14 +109,28 @@ class EncoderTaskModel(nn.Module):
         bottleneck; skips unused).
     head
         A head from :mod:`seisforge.models.encoders.heads`.
+    task
+        What the head predicts (``detection``, ``magnitude``, ``picking``); recorded on the model card.
+    sampling_rate, in_samples, component_order, norm
+        The input the model expects (as a SeisBench picker's attributes of the same names): the rate
+        (Hz), the window (samples), the component letters and the window normalisation (``std`` or
+        ``peak`` after demeaning).
     """
 
-    def __init__(self, encoder: nn.Module, head: nn.Module):
+    #: output labels per task (the card's ``labels``): detection logits are (event, noise); magnitude is one value
+    TASK_LABELS = {"detection": "EN", "magnitude": "M"}
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, task: str = "detection", sampling_rate: float = 100.0,
+                 in_samples: int = 3001, component_order: str = "ZNE", norm: str = "std"):
         super().__init__()
         self.encoder, self.head = encoder, head
+        self.task, self.sampling_rate, self.in_samples = task, float(sampling_rate), int(in_samples)
+        self.component_order, self.norm = component_order, norm
+        self.labels = self.TASK_LABELS.get(task, "PSN")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Head output for waveforms ``x`` ``(B, C, T)``."""
+        """Head output for waveforms ``x`` ``(B, C, T)``: detection logits ``(B, 2)`` (event, noise),
+        magnitudes ``(B,)``, or picking logits ``(B, classes, T)``."""
         features = self.encoder(x)
         if isinstance(self.encoder, PhaseNetEncoder):
             features = features[0]
