@@ -25,9 +25,21 @@ def _adapt(args: argparse.Namespace) -> int:
     if cfg.task == "picking":
         print(f"adapted model: {run_dir / 'best'} (use --model run:{run_dir})")
         return 0
-    if (run_dir / "best/seisforge.json").is_file():  # finished (not stopped by train.stop_after_steps)
+    if _finished(run_dir, cfg):  # not stopped by train.stop_after_steps
         _score(run_dir)
+    else:
+        print(f"stopped before the end of training; continue with seisforge adapt --resume {run_dir}")
     return 0
+
+
+def _finished(run_dir, cfg) -> bool:
+    """True when training ended (last epoch or early stopping), from the run's checkpoint."""
+    import json
+
+    from seisforge.train.loop import read_checkpoint
+
+    state = json.loads(read_checkpoint(run_dir)["state"])
+    return state["epoch"] >= cfg.train.epochs or state["bad_epochs"] >= cfg.train.patience
 
 
 def _score(run_dir) -> None:

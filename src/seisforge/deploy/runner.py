@@ -54,6 +54,11 @@ def _loaded_picker(settings: PickSettings) -> tuple[Any, str, Any]:
         seed_everything(0)  # a random-init model (speed tests) is then the same in every process
         loaded = load_model(settings.model, weights=settings.weights, pretrained=settings.pretrained,
                             allow_random=settings.random_init)
+        if loaded.card is not None and loaded.card.task != "picking":
+            from seisforge.errors import ConfigError
+
+            raise ConfigError(f"{settings.model} is a {loaded.card.task} model (outputs {loaded.card.outputs}), "
+                              "not a phase picker; seisforge pick needs a picking model")
         picker = FastPicker(loaded.model, batch_size=settings.batch_size, device=settings.device,
                             backend=settings.backend, precision=settings.precision, **settings.pick_kwargs())
         cached = (picker, loaded.source, loaded.card)
