@@ -188,13 +188,23 @@ def build_augmentations(model, aug: AugmentConfig, labels: LabelConfig, label_co
         if aug.polarity_flip_prob > 0:
             pipeline.append(maybe(PolarityFlip(), aug.polarity_flip_prob))
     pipeline += [
-        sbg.Normalize(demean_axis=-1, amp_norm_axis=-1, amp_norm_type=getattr(model, "norm", "peak")),
+        _normalize(getattr(model, "norm", "peak")),
         target if target is not None else sbg.ProbabilisticLabeller(
             label_columns=label_columns, sigma=labels.sigma, shape=labels.shape, dim=0, model_labels=model.labels),
     ]
     if train and aug.time_shift_prob > 0:
         pipeline.append(maybe(TimeShift(aug.time_shift_max), aug.time_shift_prob))
     return pipeline
+
+
+def _normalize(norm: str):
+    """PhaseNet's window normalisation: demean, then per-component ``std`` or ``peak``; ``none``: demean only
+    (a model that normalises inside and uses the amplitude, such as the magnitude model)."""
+    import seisbench.generate as sbg
+
+    if norm == "none":
+        return sbg.Normalize(demean_axis=-1)
+    return sbg.Normalize(demean_axis=-1, amp_norm_axis=-1, amp_norm_type=norm)
 
 
 class SeededGenerator(torch.utils.data.Dataset):

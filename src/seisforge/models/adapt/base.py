@@ -18,7 +18,9 @@ it) with a pooled :class:`~seisforge.models.encoders.heads.DetectionHead` or
 :class:`~seisforge.models.encoders.heads.MagnitudeHead` (``"head"``: its ``offset``/``scale``, the
 train split's magnitude mean and standard deviation). Its input (rate, window, components,
 normalisation) is the pretrain run's (``picker.in_samples``/``picker.norm`` may override window and
-normalisation) or the SeisBench picker's.
+normalisation) or the SeisBench picker's. The magnitude model takes demeaned windows (``norm: none``),
+normalises each component itself by that rule and feeds the log10 of the scales to the head
+(``amplitude_features``), since magnitude lives in the amplitude.
 
 The task head of a picker built on a pretrain encoder is freshly initialised; it travels in the adapter
 file (``train_head``), and :func:`~seisforge.models.adapt.io.base_hash` leaves it out, so a seeded or
@@ -85,8 +87,10 @@ def task_model_from_base(base: dict[str, Any]) -> EncoderTaskModel:
     dim = encoder.d_model if token else encoder.out_channels
     if task == "detection":
         head: nn.Module = DetectionHead(dim, channels_last=token)
-    elif task == "magnitude":
-        head = MagnitudeHead(dim, channels_last=token, **dict(base.get("head") or {}))
+    elif task == "magnitude":  # the model normalises itself and gives the head the log amplitudes
+        head = MagnitudeHead(dim, channels_last=token, extra=len(meta["component_order"]),
+                             **dict(base.get("head") or {}))
+        meta["amplitude_features"], meta["norm"] = meta["norm"], "none"
     else:
         raise ConfigError(f"task {task!r} has no pooled head; tasks with one: detection, magnitude")
     return EncoderTaskModel(encoder, head, task=task, **meta)

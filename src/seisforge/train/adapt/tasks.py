@@ -17,7 +17,9 @@ metrics differ:
     with a :class:`~seisforge.errors.DataError` naming the datasets. Windows that contain no arrival of
     the event (``pick_window_prob`` < 1) get a NaN target and are left out of the loss and the metrics.
     Loss: mean squared error of the standardised magnitude (train mean and standard deviation, which
-    also start the head). Dev metrics: ``dev_mag_mae``, ``dev_mag_rmse``, ``dev_mag_bias``.
+    also start the head). The model sees demeaned windows and normalises them itself, giving the head
+    the log amplitudes (``EncoderTaskModel(amplitude_features=...)``), because magnitude lives in the
+    amplitude a normalised window has lost. Dev metrics: ``dev_mag_mae``, ``dev_mag_rmse``, ``dev_mag_bias``.
 
 Model selection uses dev only (``train.early_stopping_metric``, lower is better: ``dev_loss``, and
 ``dev_1_minus_auc`` or ``dev_mag_mae``/``dev_mag_rmse``). Test is scored once, after training, by
@@ -257,7 +259,9 @@ class MagnitudeTask:
         """Model-card sections: outputs and the label convention."""
         return {"task": self.name, "thresholds": {},
                 "outputs": {"targets": [MAGNITUDE_COLUMN], "units": "magnitude units of the training data",
-                            "output": "magnitude (B,)", "train_mean": self.mean, "train_std": self.std},
+                            "output": "magnitude (B,)", "train_mean": self.mean, "train_std": self.std,
+                            "input": "demeaned windows (normalisation amp_norm none); the model divides each "
+                                     "component by its scale itself and feeds log10 of the scales to the head"},
                 "label_convention": {"target": MAGNITUDE_COLUMN,
                                      "windows": "windows holding a labelled P or S arrival of the event"}}
 
