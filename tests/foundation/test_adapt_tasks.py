@@ -165,3 +165,29 @@ def test_seisbench_picker_start_takes_its_encoder(ethz_weights):
     assert account(lora).trainable < account(lora).total
     with pytest.raises(ConfigError, match="token"):
         apply(build_base(base), AdaptConfig("prompt"))
+
+
+def test_a_phasenet_pretrain_base_gives_its_encoder_to_both_heads(tmp_path):
+    import seisbench.models as sbm
+
+    from seisforge.models.encoders import PhaseNetEncoder
+    from seisforge.models.encoders.pretrained import encoder_args, save_encoder
+
+    torch.manual_seed(0)
+    source = sbm.PhaseNetLight()
+    encoder = PhaseNetEncoder.from_seisbench(source)
+    kind, args = encoder_args(encoder, source)
+    save_encoder(tmp_path, encoder, {"kind": kind, "args": args, "in_channels": 3, "component_order": "ZNE",
+                                     "sampling_rate": 100.0, "window_samples": 3001})
+    det = build_base({"spec": f"pretrain:{tmp_path}", "task": "detection"})
+    mag = build_base({"spec": f"pretrain:{tmp_path}", "task": "magnitude"})
+    assert isinstance(det.encoder, PhaseNetEncoder) and det.norm == "std" and mag.norm == "none"
+    assert all(torch.equal(det.encoder.state_dict()[k], v) for k, v in encoder.state_dict().items())
+    x = torch.randn(2, 3, 3001)
+    assert det(x).shape == (2, 2) and mag(x).shape == (2,)
+    # the magnitude model normalises inside, so only the log amplitude (+2 for 100 x) reaches the head
+    head_in = []
+    mag.head.register_forward_hook(lambda mod, args, out: head_in.append(args))
+    mag(x), mag(100 * x)
+    (f1, a1), (f2, a2) = head_in
+    assert torch.allclose(f1, f2, atol=1e-4) and torch.allclose(a2 - a1, torch.full_like(a1, 2.0), atol=1e-4)
