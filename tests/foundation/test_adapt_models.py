@@ -84,8 +84,8 @@ def test_bad_fraction_task_and_pretrain_spec(tmp_path, synth_data, pretrain_run)
 
     with pytest.raises(ConfigError, match="leaves no event"):
         adapt(load_config(AdaptRunConfig, cfg, ["label_fraction=0.01"]))
-    with pytest.raises(ConfigError, match="not implemented"):
-        adapt(load_config(AdaptRunConfig, cfg, ["task=magnitude"]))
+    with pytest.raises(ConfigError, match="task must be one of"):
+        adapt(load_config(AdaptRunConfig, cfg, ["task=segmentation"]))
     with pytest.raises(ConfigError, match="pretrain run"):
         load_model(f"run:{pretrain_run}")
 

@@ -22,8 +22,40 @@ def _adapt(args: argparse.Namespace) -> int:
     cfg = load_run_config(AdaptRunConfig, args.config, args.resume, args.set, command="seisforge adapt")
     run_dir = adapt(cfg, resume=args.resume, overrides=args.set)
     print(f"run directory: {run_dir}")
-    print(f"adapted model: {run_dir / 'best'} (use --model run:{run_dir})")
+    if cfg.task == "picking":
+        print(f"adapted model: {run_dir / 'best'} (use --model run:{run_dir})")
+        return 0
+    if _finished(run_dir, cfg):  # not stopped by train.stop_after_steps
+        _score(run_dir)
+    else:
+        print(f"stopped before the end of training; continue with seisforge adapt --resume {run_dir}")
     return 0
+
+
+def _finished(run_dir, cfg) -> bool:
+    """True when training ended (last epoch or early stopping), from the run's checkpoint."""
+    import json
+
+    from seisforge.train.loop import read_checkpoint
+
+    state = json.loads(read_checkpoint(run_dir)["state"])
+    return state["epoch"] >= cfg.train.epochs or state["bad_epochs"] >= cfg.train.patience
+
+
+def _score(run_dir) -> None:
+    """Score a finished detection/magnitude run once (dev-tuned threshold, eval split) and print it."""
+    from seisforge.bench.tasks import METRICS_FILE, score_task_run
+
+    res = score_task_run(run_dir)
+    split = res["eval_split"] or "dev"
+    part = res.get("eval") or res["dev"]
+    keys = ("auc", "f1", "precision", "recall") if res["task"] == "detection" else ("mae", "rmse", "bias")
+    ci = part.get("ci95", {})
+    shown = "  ".join(f"{k} {part[k]:.3f}" + (f" [{ci[k][0]:.3f}, {ci[k][1]:.3f}]" if k in ci else "")
+                      for k in keys)
+    print(f"{res['task']} on {split}: {shown} ({run_dir / METRICS_FILE})")
+    if res.get("eval_note"):
+        print(f"note: {res['eval_note']}")
 
 
 def register(sub: argparse._SubParsersAction):

@@ -118,7 +118,7 @@ def _calibrate(args: argparse.Namespace, model: str) -> dict | None:
 
 
 def _pick(args: argparse.Namespace, settings, store, report, stop: StopOnSignal) -> int:
-    from seisforge.deploy.runner import get_picker, pad_seconds, run_units, summarise
+    from seisforge.deploy.runner import get_picker, model_card, pad_seconds, run_units, summarise
     from seisforge.errors import ConfigError
     from seisforge.runinfo import environment
 
@@ -142,6 +142,8 @@ def _pick(args: argparse.Namespace, settings, store, report, stop: StopOnSignal)
                                  progress=not args.no_progress, max_retries=args.max_retries, stop=stop)
     report = summarise(store.states(), index_problems, failures, report)
     report.notes["units_total"] = len(units)
+    report.notes["model_card"] = ("checked per instrument (card_* counts)" if model_card(settings) is not None
+                                  else "none: the model has no card; streams follow SeisBench's rules only")
     report.notes["stale_temp_files_removed"] = stale
     path = store.write_json("run_report.json", report.to_dict())
     if stop():
@@ -149,7 +151,14 @@ def _pick(args: argparse.Namespace, settings, store, report, stop: StopOnSignal)
     _export(args, store.url, settings.model)
     print(f"seisforge pick: {report.notes['n_picks']} picks in {report.notes['units_done']} station-days; "
           f"{len(failures)} failed; report {path}")
-    return 1 if failures else 0
+    mismatched = report.skipped.get("card_component_mismatch", 0)
+    if mismatched:
+        from seisforge.models.card import MISSING_COMPONENT_RULE
+
+        print(f"seisforge pick: error: {mismatched} instrument-days not picked: their components cannot be "
+              f"matched to the model card's {model_card(settings).component_order!r} "
+              f"({MISSING_COMPONENT_RULE}); examples: {report.examples.get('skipped:card_component_mismatch')}")
+    return 1 if failures or mismatched else 0
 
 
 def _units(args: argparse.Namespace, pad: float):

@@ -25,7 +25,7 @@ from seisforge.runinfo import RunReport
 log = logging.getLogger(__name__)
 
 
-_CACHE: dict[PickSettings, tuple[Any, str]] = {}  # settings -> (FastPicker, LoadedModel.source)
+_CACHE: dict[PickSettings, tuple[Any, str, Any]] = {}  # settings -> (FastPicker, LoadedModel.source, .card)
 
 
 def get_picker(settings: PickSettings):
@@ -33,7 +33,12 @@ def get_picker(settings: PickSettings):
     return _loaded_picker(settings)[0]
 
 
-def _loaded_picker(settings: PickSettings) -> tuple[Any, str]:
+def model_card(settings: PickSettings):
+    """The model card that came with the settings' model (None when it has none, e.g. SeisBench weights)."""
+    return _loaded_picker(settings)[2]
+
+
+def _loaded_picker(settings: PickSettings) -> tuple[Any, str, Any]:
     cached = _CACHE.get(settings)
     if cached is None:
         import torch
@@ -49,9 +54,14 @@ def _loaded_picker(settings: PickSettings) -> tuple[Any, str]:
         seed_everything(0)  # a random-init model (speed tests) is then the same in every process
         loaded = load_model(settings.model, weights=settings.weights, pretrained=settings.pretrained,
                             allow_random=settings.random_init)
+        if loaded.card is not None and loaded.card.task != "picking":
+            from seisforge.errors import ConfigError
+
+            raise ConfigError(f"{settings.model} is a {loaded.card.task} model (outputs {loaded.card.outputs}), "
+                              "not a phase picker; seisforge pick needs a picking model")
         picker = FastPicker(loaded.model, batch_size=settings.batch_size, device=settings.device,
                             backend=settings.backend, precision=settings.precision, **settings.pick_kwargs())
-        cached = (picker, loaded.source)
+        cached = (picker, loaded.source, loaded.card)
         _CACHE.clear()
         _CACHE[settings] = cached
     return cached
@@ -118,7 +128,7 @@ def align_cut_start(stream, cut: float, picker) -> None:
 
 def prepare_unit(unit: StationDay, settings: PickSettings) -> Prepared:
     """Load and clean one unit (I/O and ObsPy work; runs in a prefetch thread in serial mode)."""
-    from seisforge.data.continuous.preprocess import sanitize
+    from seisforge.data.continuous.preprocess import check_against_card, sanitize
     from seisforge.data.continuous.quality import assess_quality
 
     t_start = time.time()
@@ -130,6 +140,9 @@ def prepare_unit(unit: StationDay, settings: PickSettings) -> Prepared:
     if len(stream) == 0:
         report.skip("no_data", unit.key)
     else:
+        card = model_card(settings)
+        if card is not None:  # per instrument: rate resampled, horizontals zero-filled, a missing Z/H skipped
+            stream = check_against_card(stream, card, report, unit.key)
         stream = sanitize(stream, picker.model, report, unit.key, strict=settings.strict)
         valid_seconds = assess_quality(stream, unit.t0.timestamp, unit.t1.timestamp, report, unit.key)
         align_cut_start(stream, (unit.t0 - pad_seconds(picker)).timestamp, picker)

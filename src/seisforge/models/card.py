@@ -9,6 +9,9 @@ states what the weights expect, so that a model is never run on data it was not 
   ``"std"``/``"peak"``/``"none"``, ``per_component``);
 - ``labels`` (class order of the output channels, SeisBench's ``labels`` string such as ``"PSN"``) and
   ``label_convention`` (label shape and width);
+- ``task`` (``picking``, ``detection`` or ``magnitude``) and ``outputs``: what the outputs are (detection:
+  ``classes`` in output order and the ``positive`` class; magnitude: ``targets``, the metadata column
+  regressed, and its ``units``);
 - ``thresholds``: default trigger thresholds per phase, on the ``calibration`` scale when one is stored;
 - ``training``: method, data hash, provenance, parent model; ``parameters``: the parameter accounting;
 - ``calibration``: an optional post-hoc calibration fitted on dev data.
@@ -30,6 +33,9 @@ from seisforge.errors import DataError
 SCHEMA = "seisforge.model_card/1"
 CARD_FILE = "model_card.json"
 AMP_NORMS = ("std", "peak", "none")
+#: what a model's outputs are (``picking``: per-sample phase probabilities; ``detection``: event/noise
+#: logits per window; ``magnitude``: one magnitude per window)
+TASKS = ("picking", "detection", "magnitude")
 #: what happens when the data lacks a component the model expects
 MISSING_COMPONENT_RULE = (
     "a missing horizontal component (N, E, 1, 2) is filled with zeros and counted, as SeisBench's "
@@ -56,6 +62,8 @@ class ModelCard:
     parameters: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    task: str = "picking"
+    outputs: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
 
     def __post_init__(self) -> None:
@@ -81,6 +89,8 @@ def card_problems(card: ModelCard) -> list[str]:
         out.append(f"component_order must be distinct channel letters, got {card.component_order!r}")
     if not card.labels:
         out.append("labels (the class order) is empty")
+    if card.task not in TASKS:
+        out.append(f"task must be one of {TASKS}, got {card.task!r}")
     if card.normalisation.get("amp_norm", "std") not in AMP_NORMS:
         out.append(f"normalisation.amp_norm must be one of {AMP_NORMS}, got {card.normalisation['amp_norm']!r}")
     bad = {k: v for k, v in card.thresholds.items() if not 0 < float(v) < 1}

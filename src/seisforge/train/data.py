@@ -143,8 +143,12 @@ def open_training_datasets(cfg: DataConfig, sampling_rate: float, component_orde
 
 
 def build_augmentations(model, aug: AugmentConfig, labels: LabelConfig, label_columns: dict,
-                        noise_ds=None, train: bool = True) -> list:
-    """The SeisBench augmentation pipeline for a picker (train: random; dev: placement only)."""
+                        noise_ds=None, train: bool = True, target=None) -> list:
+    """The SeisBench augmentation pipeline for a picker (train: random; dev: placement only).
+
+    ``target``: an augmentation that sets ``state["y"]`` for a window-level task (detection, magnitude),
+    in place of the Gaussian phase labeller.
+    """
     import seisbench.generate as sbg
 
     n = int(model.in_samples)
@@ -184,26 +188,38 @@ def build_augmentations(model, aug: AugmentConfig, labels: LabelConfig, label_co
         if aug.polarity_flip_prob > 0:
             pipeline.append(maybe(PolarityFlip(), aug.polarity_flip_prob))
     pipeline += [
-        sbg.Normalize(demean_axis=-1, amp_norm_axis=-1, amp_norm_type=getattr(model, "norm", "peak")),
-        sbg.ProbabilisticLabeller(label_columns=label_columns, sigma=labels.sigma, shape=labels.shape, dim=0,
-                                  model_labels=model.labels),
+        _normalize(getattr(model, "norm", "peak")),
+        target if target is not None else sbg.ProbabilisticLabeller(
+            label_columns=label_columns, sigma=labels.sigma, shape=labels.shape, dim=0, model_labels=model.labels),
     ]
     if train and aug.time_shift_prob > 0:
         pipeline.append(maybe(TimeShift(aug.time_shift_max), aug.time_shift_prob))
     return pipeline
 
 
+def _normalize(norm: str):
+    """PhaseNet's window normalisation: demean, then per-component ``std`` or ``peak``; ``none``: demean only
+    (a model that normalises inside and uses the amplitude, such as the magnitude model)."""
+    import seisbench.generate as sbg
+
+    if norm == "none":
+        return sbg.Normalize(demean_axis=-1)
+    return sbg.Normalize(demean_axis=-1, amp_norm_axis=-1, amp_norm_type=norm)
+
+
 class SeededGenerator(torch.utils.data.Dataset):
     """Applies SeisBench augmentations to samples of a :class:`SplitData`, seeded per sample.
 
-    Items are dicts with ``X``, ``y``, ``valid`` (0 for a trace that failed) and ``idx``.
+    Items are dicts with ``X``, ``y``, ``valid`` (0 for a trace that failed) and ``idx``. ``y`` has shape
+    ``(n_classes, in_samples)`` (picking labels), or ``y_shape`` when given (a window-level target).
     """
 
     def __init__(self, data: SplitData, augmentations: list, seed: int, in_samples: int, n_channels: int,
-                 n_classes: int):
+                 n_classes: int, y_shape: tuple[int, ...] | None = None):
         self.data, self.augmentations, self.seed = data, augmentations, seed
         self.epoch = 0
-        self.shape_x, self.shape_y = (n_channels, in_samples), (n_classes, in_samples)
+        self.shape_x = (n_channels, in_samples)
+        self.shape_y = tuple(y_shape) if y_shape is not None else (n_classes, in_samples)
 
     def __len__(self) -> int:
         return len(self.data)

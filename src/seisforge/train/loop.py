@@ -75,13 +75,16 @@ def resolve_device(name: str, local_rank: int = 0) -> str:
     return name
 
 
-def _validate(cfg: TrainConfig) -> None:
+def _validate(cfg: TrainConfig, task: Any = None) -> None:
+    if task is not None and cfg.loss.kd.teacher:
+        raise ConfigError(f"loss.kd (distillation from a picker) applies to picking only, not to task {task.name}")
     if cfg.loss.kind not in ("soft_ce", "hard_ce", "focal"):
         raise ConfigError(f"loss.kind must be soft_ce, hard_ce or focal, got {cfg.loss.kind!r}")
     if cfg.precision not in ("fp32", "fp16", "bf16"):
         raise ConfigError(f"precision must be fp32, fp16 or bf16, got {cfg.precision!r}")
-    if cfg.train.early_stopping_metric not in LOWER_IS_BETTER:
-        raise ConfigError(f"train.early_stopping_metric must be one of {LOWER_IS_BETTER}")
+    allowed = task.selection_metrics if task is not None else LOWER_IS_BETTER
+    if cfg.train.early_stopping_metric not in allowed:
+        raise ConfigError(f"train.early_stopping_metric must be one of {allowed}")
     if cfg.optim.schedule not in ("cosine", "constant"):
         raise ConfigError("optim.schedule must be cosine or constant")
     if not 0 <= cfg.loss.kd.alpha <= 1:
@@ -219,12 +222,25 @@ class LoopHooks:
         instead of the SeisBench pair of :func:`_export_best` (it must write ``best/seisforge.json``).
     on_start
         ``on_start(run)``: called once the run directory exists (extra run files such as accounting).
+    task
+        A window-level task instead of per-sample picking (``seisforge.train.adapt.tasks``): it prepares
+        the splits (``prepare(train, dev, model) -> (train, dev)``), gives the target augmentation
+        that replaces the Gaussian labeller (``target(label_columns, n_samples)``, ``target_shape``),
+        the loss (``loss(pred, y)``), the dev metrics (``evaluate(model, loader, device)``), the
+        ``metric_fields`` of ``metrics.csv``, the allowed ``selection_metrics`` (all lower-is-better)
+        and the epoch line (``summary(dev)``). None: picking, unchanged.
     """
 
     build: Callable[[TrainConfig], Any] | None = None
     select_train: Callable[[SplitData], SplitData] | None = None
     export: Callable[..., None] | None = None
     on_start: Callable[[Any], None] | None = None
+    task: Any = None
+
+
+def _metric_fields(run: _Run) -> list[str]:
+    """The columns of ``metrics.csv``: the task's, or picking's :data:`METRIC_FIELDS`."""
+    return run.hooks.task.metric_fields if run.hooks.task is not None else METRIC_FIELDS
 
 
 METRIC_FIELDS = ["epoch", "global_step", "train_loss", "dev_loss", "dev_P_rms_s", "dev_S_rms_s", "dev_P_mae_s",
@@ -306,7 +322,7 @@ def _set_up(cfg: TrainConfig, resume: str | Path | None, overrides: list[str] | 
     The order is fixed: the model's initial weights and every later draw come from the generators
     seeded first, so a run (and its resumption) is reproducible.
     """
-    _validate(cfg)
+    _validate(cfg, hooks.task)
     seed_everything(cfg.seed)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
@@ -328,13 +344,9 @@ def _set_up(cfg: TrainConfig, resume: str | Path | None, overrides: list[str] | 
     train_data, dev_data, label_cols = _splits(cfg, datasets, manifest)
     if hooks.select_train is not None:
         train_data = hooks.select_train(train_data)
-    gen_args = dict(seed=cfg.seed, in_samples=int(model.in_samples), n_channels=len(model.component_order),
-                    n_classes=len(labels))
-    train_gen = SeededGenerator(train_data, build_augmentations(model, cfg.augment, cfg.labels, label_cols,
-                                                                train_data.noise_dataset(), train=True),
-                                **gen_args)
-    dev_gen = SeededGenerator(dev_data, build_augmentations(model, cfg.augment, cfg.labels, label_cols,
-                                                            train=False), **gen_args)
+    if hooks.task is not None:
+        train_data, dev_data = hooks.task.prepare(train_data, dev_data, model)
+    train_gen, dev_gen = _generators(cfg, model, labels, label_cols, train_data, dev_data, hooks.task)
     n_epoch = max(len(train_data), cfg.train.min_samples_per_epoch or 0)
     sampler = OffsetSampler(len(train_data), cfg.seed, rank=rank, world_size=world, weights=train_data.weights,
                             length=n_epoch)
@@ -371,9 +383,26 @@ def _set_up(cfg: TrainConfig, resume: str | Path | None, overrides: list[str] | 
         _write_env(run, resume is not None, overrides, overlap_note)
         if not run.metrics_path.exists():
             with open(run.metrics_path, "w", newline="") as f:
-                csv.writer(f).writerow(METRIC_FIELDS)
+                csv.writer(f).writerow(_metric_fields(run))
     run.t0 = time.time()
     return run
+
+
+def _generators(cfg: TrainConfig, model, labels: str, label_cols: dict[str, str], train_data: SplitData,
+                dev_data: SplitData, task: Any) -> tuple[SeededGenerator, SeededGenerator]:
+    """The seeded train and dev sample generators (a task's target replaces the picking labels)."""
+    gen_args = dict(seed=cfg.seed, in_samples=int(model.in_samples), n_channels=len(model.component_order),
+                    n_classes=len(labels), y_shape=task.target_shape if task is not None else None)
+
+    def target():
+        return task.target(label_cols, int(model.in_samples)) if task is not None else None
+
+    train_gen = SeededGenerator(train_data, build_augmentations(model, cfg.augment, cfg.labels, label_cols,
+                                                                train_data.noise_dataset(), train=True,
+                                                                target=target()), **gen_args)
+    dev_gen = SeededGenerator(dev_data, build_augmentations(model, cfg.augment, cfg.labels, label_cols,
+                                                            train=False, target=target()), **gen_args)
+    return train_gen, dev_gen
 
 
 def _splits(cfg: TrainConfig, datasets, manifest) -> tuple[SplitData, SplitData, dict[str, str]]:
@@ -527,7 +556,10 @@ def _optimiser_step(run: _Run, x: torch.Tensor, y: torch.Tensor) -> None:
     cfg = run.cfg
     with torch.autocast(device_type="cuda", dtype=run.amp_dtype, enabled=run.precision != "fp32"):
         pred = _forward(run.net, x).float()
-        loss = losses.data_loss(cfg.loss.kind, pred, y, cfg.loss.gamma, cfg.loss.class_weights)
+        if run.hooks.task is not None:
+            loss = run.hooks.task.loss(pred, y)
+        else:
+            loss = losses.data_loss(cfg.loss.kind, pred, y, cfg.loss.gamma, cfg.loss.class_weights)
         kd = None
         if run.teacher is not None:
             with torch.no_grad():
@@ -549,7 +581,9 @@ def _optimiser_step(run: _Run, x: torch.Tensor, y: torch.Tensor) -> None:
 def _evaluate(run: _Run) -> dict:
     """Dev metrics (computed on rank 0, shared with the other ranks)."""
     dev = None
-    if run.rank == 0:
+    if run.rank == 0 and run.hooks.task is not None:
+        dev = run.hooks.task.evaluate(run.model, run.dev_loader, run.device)
+    elif run.rank == 0:
         dev = _dev_metrics(run.model, run.dev_loader, run.cfg, run.labels, run.device,
                            float(run.model.sampling_rate))
     dev = _broadcast(dev, run.world)
@@ -569,15 +603,16 @@ def _end_epoch(run: _Run, dev: dict, on_epoch) -> bool:
            "elapsed_s": round(time.time() - run.t0, 2)}
     if run.rank == 0:
         with open(run.metrics_path, "a", newline="") as f:
-            csv.writer(f).writerow([row.get(k) for k in METRIC_FIELDS])
+            csv.writer(f).writerow([row.get(k) for k in _metric_fields(run)])
     value = dev[cfg.train.early_stopping_metric]
     improved = np.isfinite(value) and value < state["best"]
     if on_epoch is not None and run.rank == 0:
         on_epoch({**row, "run_dir": str(run.run_dir)})
     if run.rank == 0:
-        print(f"epoch {epoch + 1}/{cfg.train.epochs}  train_loss {row['train_loss']:.4f}  dev_loss "
-              f"{dev['dev_loss']:.4f}  dev_P_rms {dev['dev_P_rms_s']:.3f}s  dev_S_rms "
-              f"{dev['dev_S_rms_s']:.3f}s  {'*' if improved else ' '}")
+        summary = run.hooks.task.summary(dev) if run.hooks.task is not None else (
+            f"dev_loss {dev['dev_loss']:.4f}  dev_P_rms {dev['dev_P_rms_s']:.3f}s  dev_S_rms {dev['dev_S_rms_s']:.3f}s")
+        print(f"epoch {epoch + 1}/{cfg.train.epochs}  train_loss {row['train_loss']:.4f}  {summary}  "
+              f"{'*' if improved else ' '}")
     if improved:
         state["best"], state["bad_epochs"] = float(value), 0
         if run.rank == 0:

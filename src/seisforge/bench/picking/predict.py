@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from seisforge.data.sources import open_dataset, trace_keys
 from seisforge.data.targets_io import load_targets
-from seisforge.errors import DataError
+from seisforge.errors import ConfigError, DataError
 from seisforge.models.loaded import LoadedModel
 from seisforge.models.registry import load_model
 from seisforge.models.window_picker import SCORE_KEYS, WindowPicker, as_window_picker
@@ -388,6 +388,10 @@ def predict(
     targets = load_targets(targets_dir)
     if model is None:
         model = load_model(model_spec, weights=weights, pretrained=pretrained)
+    if model.card is not None and model.card.task != "picking":
+        raise ConfigError(f"the model is a {model.card.task} model (outputs {model.card.outputs}), not a phase "
+                          "picker; bench predict scores pickers (detection/magnitude runs are scored by "
+                          "seisforge adapt into task_metrics.json)")
     picker = as_window_picker(model, device=device)
     ds, meta, keys = _open_with_keys(dataset, picker, preload, report)
     if model.card is not None:

@@ -20,16 +20,27 @@ Order of the steps (each counted under the reason code in brackets, see ``docs/d
    [``skipped: missing_component``]; Z12 channels are used as ZNE [``z12_as_zne``].
 7. Continuous pieces shorter than the model window cannot be picked [``segment_shorter_than_window``,
    skipped, with seconds in ``notes``].
+
+Before these steps, when the model has a model card, :func:`check_against_card` checks every instrument
+of the stream against it (:func:`seisforge.models.card.check_card_against_data`): an instrument at another
+sampling rate is resampled (step 4) and counted [``handled: card_resampled``]; one lacking a horizontal
+component is zero-filled by step 6 and counted [``handled: card_missing_horizontal``]; one lacking the
+vertical or the hydrophone the card requires cannot be matched and is not picked [``skipped:
+card_component_mismatch``, with the card's rule logged]; ``notes.card_checked_instruments`` counts the
+instruments checked.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 
 import numpy as np
 import obspy
 
 from seisforge.runinfo import RunReport
+
+log = logging.getLogger(__name__)
 
 _FLEX = {"1": "N", "2": "E"}
 
@@ -143,6 +154,37 @@ def sanitize(
     instruments = count_missing_components(st, order, strict, flexible, report, key)
     count_short_segments(st, instruments, model, report, key)
     return st
+
+
+def check_against_card(stream: obspy.Stream, card, report: RunReport, key: str,
+                       flexible: bool = True) -> obspy.Stream:
+    """Check each instrument of ``stream`` against the model card ``card`` and count the outcome (see
+    the module docstring); returns the stream without the instruments whose components cannot be matched."""
+    from seisforge.errors import DataError
+    from seisforge.models.card import check_card_against_data
+
+    comps: dict[str, set] = defaultdict(set)
+    rates: dict[str, set] = defaultdict(set)
+    for tr in stream:
+        comps[_instrument(tr)].add(_component(tr, flexible))
+        rates[_instrument(tr)].add(float(tr.stats.sampling_rate))
+    dropped = set()
+    for inst, have in comps.items():
+        order = "".join(sorted(have))
+        try:
+            checks = [check_card_against_data(card, rate, order, source=f"{key}:{inst}")
+                      for rate in sorted(rates[inst])]
+        except DataError as err:
+            report.skip("card_component_mismatch", f"{key}:{inst}")
+            log.warning("%s", err)
+            dropped.add(inst)
+            continue
+        if any(c.resample_from is not None for c in checks):
+            report.handle("card_resampled", f"{key}:{inst}")
+        if checks[0].zero_filled:
+            report.handle("card_missing_horizontal", f"{key}:{inst}:{''.join(checks[0].zero_filled)}")
+    report.notes["card_checked_instruments"] = report.notes.get("card_checked_instruments", 0) + len(comps)
+    return obspy.Stream([tr for tr in stream if _instrument(tr) not in dropped])
 
 
 def _instrument(tr: obspy.Trace) -> str:

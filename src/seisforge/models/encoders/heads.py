@@ -84,11 +84,32 @@ class DetectionHead(PooledHead):
 
 
 class MagnitudeHead(PooledHead):
-    """Magnitude regression: one value per window, shape ``(B,)``."""
+    """Magnitude regression: one value per window, shape ``(B,)``.
 
-    def __init__(self, dim: int, channels_last: bool = True):
+    The Linear predicts a standardised magnitude, returned as ``offset + scale * value``: with the train
+    split's mean and standard deviation as ``offset`` and ``scale`` (set by ``seisforge adapt`` and stored
+    with the run), a freshly initialised head starts near the mean magnitude instead of near 0, so a few
+    hundred steps suffice. They are plain attributes, not tensors: they are data statistics, not weights.
+    ``extra`` more inputs (the log amplitudes of :class:`~seisforge.models.encoders.pickers.EncoderTaskModel`
+    with ``amplitude_features``) are standardised by a BatchNorm (its statistics train with the head and
+    are saved with it) and concatenated to the normalised pooled features before the Linear.
+    """
+
+    def __init__(self, dim: int, channels_last: bool = True, offset: float = 0.0, scale: float = 1.0,
+                 extra: int = 0):
         super().__init__(dim, 1, channels_last)
+        if not scale > 0:
+            raise ConfigError(f"MagnitudeHead scale must be > 0, got {scale!r}")
+        self.offset, self.scale, self.extra = float(offset), float(scale), int(extra)
+        if extra:  # log amplitudes sit far from 0 with their own spread: a BatchNorm standardises them
+            self.extra_norm = nn.BatchNorm1d(extra)
+            self.proj = nn.Linear(dim + extra, 1)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Magnitudes ``(B,)``."""
-        return super().forward(features)[:, 0]
+    def forward(self, features: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """Magnitudes ``(B,)`` (``extra``: ``(B, extra)`` values when the head takes them)."""
+        pooled = self.norm(features.mean(dim=1 if self.channels_last else -1))
+        if self.extra:
+            if extra is None or extra.shape[-1] != self.extra:
+                raise ConfigError(f"MagnitudeHead expects {self.extra} extra inputs")
+            pooled = torch.cat([pooled, self.extra_norm(extra.to(pooled.dtype))], dim=-1)
+        return self.offset + self.scale * self.proj(pooled)[:, 0]

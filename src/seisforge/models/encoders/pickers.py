@@ -109,20 +109,47 @@ class EncoderTaskModel(nn.Module):
         bottleneck; skips unused).
     head
         A head from :mod:`seisforge.models.encoders.heads`.
+    task
+        What the head predicts (``detection``, ``magnitude``, ``picking``); recorded on the model card.
+    sampling_rate, in_samples, component_order, norm
+        The input the model expects (as a SeisBench picker's attributes of the same names): the rate
+        (Hz), the window (samples), the component letters and the window normalisation the data get
+        before the model (``std`` or ``peak`` after demeaning; ``none``: demeaned only).
+    amplitude_features
+        ``std`` or ``peak``: the model normalises each component itself by that rule (so ``norm`` must be
+        ``none``) and passes the log10 of the per-component scales to the head as extra inputs. Magnitude
+        needs this: a window divided by its own amplitude has lost what magnitude depends on most.
     """
 
-    def __init__(self, encoder: nn.Module, head: nn.Module):
+    #: output labels per task (the card's ``labels``): detection logits are (event, noise); magnitude is one value
+    TASK_LABELS = {"detection": "EN", "magnitude": "M"}
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, task: str = "detection", sampling_rate: float = 100.0,
+                 in_samples: int = 3001, component_order: str = "ZNE", norm: str = "std",
+                 amplitude_features: str | None = None):
         super().__init__()
+        if amplitude_features not in (None, "std", "peak") or (amplitude_features and norm != "none"):
+            raise ConfigError(f"amplitude_features must be None, 'std' or 'peak' with norm 'none', got "
+                              f"{amplitude_features!r} with norm {norm!r}")
         self.encoder, self.head = encoder, head
+        self.task, self.sampling_rate, self.in_samples = task, float(sampling_rate), int(in_samples)
+        self.component_order, self.norm, self.amplitude_features = component_order, norm, amplitude_features
+        self.labels = self.TASK_LABELS.get(task, "PSN")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Head output for waveforms ``x`` ``(B, C, T)``."""
+        """Head output for waveforms ``x`` ``(B, C, T)``: detection logits ``(B, 2)`` (event, noise),
+        magnitudes ``(B,)``, or picking logits ``(B, classes, T)``."""
+        extra = None
+        if self.amplitude_features is not None:
+            scale = (x.std(dim=-1, keepdim=True) if self.amplitude_features == "std"
+                     else x.abs().amax(dim=-1, keepdim=True)) + 1e-10
+            x, extra = x / scale, torch.log10(scale[..., 0])
         features = self.encoder(x)
         if isinstance(self.encoder, PhaseNetEncoder):
             features = features[0]
         if isinstance(self.head, TokenPickingHead):
             return self.head(features, x.shape[-1])
-        return self.head(features)
+        return self.head(features) if extra is None else self.head(features, extra)
 
 
 def _check_picker(in_channels: int, phases: str, component_order: str, norm: str) -> None:

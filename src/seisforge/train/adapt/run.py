@@ -13,8 +13,14 @@ passed to the loop as :class:`~seisforge.train.loop.LoopHooks`:
 - start-up: the parameter accounting is printed and written to ``accounting.json``, and
   ``model_card.json`` is written with every export.
 
+Tasks: ``picking`` (per-sample P/S/noise, a SeisBench picker) and the window-level ``detection`` and
+``magnitude`` (:mod:`seisforge.train.adapt.tasks`: the same encoders and starting points with a pooled
+head, an :class:`~seisforge.models.encoders.pickers.EncoderTaskModel`), passed to the loop as its
+``task`` hook.
+
 Run directory (beyond a training run's files): ``accounting.json``, ``model_card.json``, ``best/adapter.safetensors``,
-``best/seisforge.json`` (``kind: adapt``).
+``best/seisforge.json`` (``kind: adapt``); for detection and magnitude also ``task.json`` (split sizes,
+dropped traces, target statistics) and, after scoring, ``task_metrics.json``.
 """
 
 from __future__ import annotations
@@ -28,15 +34,14 @@ from seisforge.errors import ConfigError, DataError
 from seisforge.models.adapt import AdaptConfig, account, apply, base_hash, merge, save_adapter
 from seisforge.models.adapt.base import build_base
 from seisforge.models.adapt.methods import get_method
-from seisforge.models.card import ModelCard, card_from_seisbench, write_card
+from seisforge.models.card import TASKS, ModelCard, card_from_seisbench, write_card
 from seisforge.models.loaded import LoadedModel
 from seisforge.runinfo import write_json
 from seisforge.train.adapt.fractions import event_subset
+from seisforge.train.adapt.tasks import make_task
 from seisforge.train.config import TrainConfig
 from seisforge.train.loop import LoopHooks, train
 
-#: tasks of ``seisforge adapt``; only picking keeps a SeisBench WaveformModel
-TASKS = ("picking", "detection", "magnitude")
 ADAPTER_FILE = "adapter.safetensors"
 
 
@@ -58,6 +63,11 @@ class AdaptRunConfig(TrainConfig):
         One of :data:`TASKS`.
     label_fraction, label_seed
         Fraction of the train split's events used (with all their traces), and the draw's seed.
+    eval_split
+        Detection and magnitude: the split scored once after training with the dev-tuned threshold
+        (``task_metrics.json``); None scores dev only.
+    n_boot
+        Event-bootstrap resamples of the CIs in ``task_metrics.json``.
     """
 
     name: str = "adapt"
@@ -68,15 +78,14 @@ class AdaptRunConfig(TrainConfig):
     task: str = "picking"
     label_fraction: float = 1.0
     label_seed: int = 0
+    eval_split: str | None = "test"
+    n_boot: int = 200
 
 
 def adapt_config(cfg: AdaptRunConfig) -> AdaptConfig:
     """The run's :class:`AdaptConfig`, after checking the task and the base."""
     if cfg.task not in TASKS:
         raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {cfg.task!r}")
-    if cfg.task != "picking":
-        raise ConfigError(f"task {cfg.task!r} is not implemented yet in seisforge adapt; only picking is "
-                          "(detection and magnitude heads exist in seisforge.models.encoders.heads)")
     if not cfg.base:
         raise ConfigError("adapt: give base: pretrain:RUN_DIR or base: seisbench:<Class> with weights")
     return AdaptConfig.from_dict(dict(cfg.adapt))
@@ -86,8 +95,9 @@ def base_description(cfg: AdaptRunConfig) -> dict[str, Any]:
     """What :func:`build_base` needs, as stored in ``best/seisforge.json`` (absolute paths)."""
     kind, _, arg = cfg.base.partition(":")
     spec = f"pretrain:{Path(arg).resolve()}" if kind == "pretrain" else cfg.base
-    return {"spec": spec, "weights": str(Path(cfg.weights).resolve()) if cfg.weights else None,
-            "picker": dict(cfg.picker)}
+    out = {"spec": spec, "weights": str(Path(cfg.weights).resolve()) if cfg.weights else None,
+           "picker": dict(cfg.picker)}
+    return out if cfg.task == "picking" else {**out, "task": cfg.task}
 
 
 class _AdaptHooks:
@@ -97,9 +107,11 @@ class _AdaptHooks:
         self.cfg, self.acfg, self.base = cfg, adapt_config(cfg), base_description(cfg)
         self.hash = ""
         self.accounting: dict[str, Any] = {}
+        self.task = make_task(cfg.task) if cfg.task != "picking" else None
 
     def hooks(self) -> LoopHooks:
-        return LoopHooks(build=self.build, select_train=self.select, export=self.export, on_start=self.start)
+        return LoopHooks(build=self.build, select_train=self.select, export=self.export, on_start=self.start,
+                         task=self.task)
 
     def build(self, cfg: TrainConfig) -> LoadedModel:
         model = build_base(self.base)
@@ -115,26 +127,31 @@ class _AdaptHooks:
         acc = account(run.model)
         self.accounting = {**acc.to_dict(), "base": self.cfg.base, "base_hash": self.hash}
         write_json(self.accounting, run.run_dir / "accounting.json")
+        if self.task is not None:
+            write_json(self.task.info, run.run_dir / "task.json")
         print(acc.format())
 
     def export(self, model, best: Path, cfg: TrainConfig, epoch: int, metric: float) -> None:
         path = save_adapter(model, best / ADAPTER_FILE, self.hash, self.acfg)
         self.accounting["adapter_file_bytes"] = path.stat().st_size
         write_json(self.accounting, best.parent / "accounting.json")
+        base = {**self.base, **(self.task.base_extra() if self.task is not None else {})}
         (best / "seisforge.json").write_text(json.dumps({
-            "kind": "adapt", "class": type(model).__name__, "base": self.base, "adapter": ADAPTER_FILE,
+            "kind": "adapt", "class": type(model).__name__, "base": base, "adapter": ADAPTER_FILE,
             "method": self.acfg.method, "mergeable": get_method(self.acfg.method).mergeable, "epoch": epoch,
             "selection_metric": cfg.train.early_stopping_metric, "selection_value": metric,
             "base_hash": self.hash}, indent=2))
-        write_card(run_card(model, best.parent, self.cfg, self.accounting), best.parent)
+        write_card(run_card(model, best.parent, self.cfg, self.accounting, self.task), best.parent)
 
 
-def run_card(model, run_dir: Path, cfg: AdaptRunConfig, accounting: dict[str, Any]) -> ModelCard:
-    """The model card of an adaptation run (input, labels, normalisation, data hash, method, accounting)."""
+def run_card(model, run_dir: Path, cfg: AdaptRunConfig, accounting: dict[str, Any], task=None) -> ModelCard:
+    """The model card of an adaptation run (input, labels, normalisation, data hash, method, accounting;
+    for a window-level ``task`` its outputs, dev-tuned threshold and label convention)."""
     data_hash = (run_dir / "data.sha256").read_text().strip() if (run_dir / "data.sha256").is_file() else None
+    sections = task.card_fields() if task is not None else {
+        "label_convention": {"shape": cfg.labels.shape, "sigma_samples": cfg.labels.sigma}}
     return card_from_seisbench(
-        model,
-        label_convention={"shape": cfg.labels.shape, "sigma_samples": cfg.labels.sigma},
+        model, **sections,
         training={"command": "seisforge adapt", "method": AdaptConfig.from_dict(dict(cfg.adapt)).to_dict(),
                   "task": cfg.task, "base": cfg.base, "base_weights": cfg.weights, "data_hash": data_hash,
                   "label_fraction": cfg.label_fraction, "label_seed": cfg.label_seed, "seed": cfg.seed,
