@@ -64,6 +64,9 @@ def test_deterministic_runs_are_bit_identical(runs):
     env = json.loads((a / "env.json").read_text())
     assert env["precision"] == "fp32" and env["device"] == "cpu"
     assert (a / "data.sha256").read_text() == (b / "data.sha256").read_text()
+    rep = json.loads((a / "run_report.json").read_text())
+    assert rep["command"] == "train" and rep["processed"] == 2 * 3 * 4  # epochs x steps x batch, none bad
+    assert rep["notes"]["stopped"] == "finished" and rep["failed"] == {}
     import seisbench.models as sbm
 
     loaded = sbm.PhaseNet.load(a / "best/model")
@@ -79,6 +82,8 @@ def test_resume_equals_uninterrupted(tiny_data, tmp_path):
     assert _same(_weights(full), _weights(part))
     rows = (part / "metrics.csv").read_text().strip().splitlines()
     assert len(rows) == 3  # header + 2 epochs, none duplicated
+    assert json.loads((part / "run_report.json").read_text())["processed"] == \
+        json.loads((full / "run_report.json").read_text())["processed"] == 2 * 3 * 4
 
 
 def test_bad_traces_counted_and_stop(tiny_data, tmp_path):
@@ -98,9 +103,16 @@ def test_bad_traces_counted_and_stop(tiny_data, tmp_path):
         f["data"][bucket][i, 0, 100] = np.nan
     with pytest.raises(DataError, match="traces failed to load"):
         train(_cfg(bad, tmp_path / "r1"))
+    (r1,) = (tmp_path / "r1").iterdir()
+    rep1 = json.loads((r1 / "run_report.json").read_text())
+    assert rep1["notes"]["stopped"] == "too_many_bad_traces" and rep1["failed"]["trace_failed_to_load"] >= 1
     run = train(_cfg(bad, tmp_path / "r2", **{"data.max_bad_fraction": 0.5}))
     metrics = (run / "metrics.csv").read_text().splitlines()
     assert metrics[-1].split(",")[9] != "0"  # bad_traces column counts it
+    rep = json.loads((run / "run_report.json").read_text())
+    assert rep["failed"]["trace_failed_to_load"] == int(metrics[-1].split(",")[9])
+    assert rep["examples"]["failed:trace_failed_to_load"][0].endswith(name)
+    assert rep["processed"] == 2 * 3 * 4 - rep["failed"]["trace_failed_to_load"]
 
 
 def test_config_fails_fast(tiny_data, tmp_path):

@@ -43,6 +43,8 @@ def test_frozen_base_unchanged_and_run_files(lora_run):
     assert card["training"]["method"]["method"] == "lora" and card["parameters"]["trainable"] == acc["trainable"]
     assert card["training"]["data_hash"] == (lora_run / "data.sha256").read_text().strip()
     assert card["labels"] == "PSN" and card["window_samples"] == 3001 and card["component_order"] == "ZNE"
+    rep = json.loads((lora_run / "run_report.json").read_text())
+    assert rep["command"] == "adapt" and rep["processed"] > 0 and rep["notes"]["stopped"] == "finished"
 
 
 def test_deterministic_and_resume(tmp_path, synth_data, pretrain_run, lora_run):

@@ -24,7 +24,7 @@ from seisforge.errors import ConfigError, DataError, first_line
 from seisforge.models.registry import load_model
 from seisforge.models.run_dir import save_best
 from seisforge.models.seisbench_pickers import label_string
-from seisforge.runinfo import environment, seed_everything, sha256_lines, worker_init_fn
+from seisforge.runinfo import RunReport, environment, seed_everything, sha256_lines, worker_init_fn
 from seisforge.train import losses
 from seisforge.train.config import TrainConfig
 from seisforge.train.data import (
@@ -222,6 +222,8 @@ class LoopHooks:
         instead of the SeisBench pair of :func:`_export_best` (it must write ``best/seisforge.json``).
     on_start
         ``on_start(run)``: called once the run directory exists (extra run files such as accounting).
+    command
+        The command named in ``run_report.json`` (``train``; ``seisforge adapt`` sets ``adapt``).
     task
         A window-level task instead of per-sample picking (``seisforge.train.adapt.tasks``): it prepares
         the splits (``prepare(train, dev, model) -> (train, dev)``), gives the target augmentation
@@ -236,6 +238,7 @@ class LoopHooks:
     export: Callable[..., None] | None = None
     on_start: Callable[[Any], None] | None = None
     task: Any = None
+    command: str = "train"
 
 
 def _metric_fields(run: _Run) -> list[str]:
@@ -308,6 +311,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: list[st
     run = _set_up(cfg, resume, overrides, hooks or LoopHooks())
     while run.state["epoch"] < cfg.train.epochs:
         if not _train_epoch(run):
+            _write_run_report(run, stopped="stop_after_steps")  # resumable; --resume rewrites it
             return run.run_dir  # train.stop_after_steps: checkpoint saved mid-epoch
         if _end_epoch(run, _evaluate(run), on_epoch):
             break
@@ -539,12 +543,17 @@ def _count_bad_traces(run: _Run, batch: dict) -> torch.Tensor:
     them stop training (after a checkpoint)."""
     state, cfg = run.state, run.cfg
     valid = batch["valid"].bool()
+    state["windows_ok"] = state.get("windows_ok", 0) + int(valid.sum())
     for i in batch["idx"][~valid].tolist():
         state["bad_traces"] += 1
+        keys = state.setdefault("bad_trace_keys", [])
+        if len(keys) < 20:
+            keys.append(str(run.train_data.keys[i]))
         log.warning("trace failed to load: %s", run.train_data.keys[i])
     n_traces = len(run.train_data) + len(run.dev_data)
     if state["bad_traces"] > cfg.data.max_bad_fraction * n_traces:
         _save_checkpoint(run)
+        _write_run_report(run, stopped="too_many_bad_traces")
         raise DataError(f"{state['bad_traces']} traces failed to load (> max_bad_fraction "
                         f"{cfg.data.max_bad_fraction} of {n_traces}); see the log for their keys")
     return valid
@@ -658,10 +667,31 @@ def _finish(run: _Run) -> None:
     """Export the last model when no epoch improved the selection metric; wait for the other ranks."""
     if run.rank == 0 and not (run.run_dir / "best/seisforge.json").exists():
         _export(run, run.state["epoch"], float("nan"))
+    _write_run_report(run, stopped="finished")
     if run.world > 1:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def _write_run_report(run: _Run, stopped: str) -> None:
+    """``run_report.json`` (rank 0): training windows used, traces that failed to load (with the first
+    keys), and how the run ended. Resumed runs count from their checkpoint's state, so the report covers
+    the whole run."""
+    if run.rank != 0:
+        return
+    state = run.state
+    rep = RunReport(run.hooks.command)
+    rep.processed = int(state.get("windows_ok", 0))
+    if state["bad_traces"]:
+        rep.failed["trace_failed_to_load"] = int(state["bad_traces"])
+        rep.examples["failed:trace_failed_to_load"] = list(state.get("bad_trace_keys", []))
+    best = float(state["best"])
+    rep.notes.update({"stopped": stopped, "epochs_done": int(state["epoch"]),
+                      "global_step": int(state["global_step"]), "processed_means": "training windows drawn",
+                      "train_traces": len(run.train_data), "dev_traces": len(run.dev_data),
+                      "best_" + run.cfg.train.early_stopping_metric: best if np.isfinite(best) else None})
+    rep.write(run.run_dir / "run_report.json")
 
 
 def _leakage_check(cfg: TrainConfig, datasets, manifest) -> dict | None:

@@ -111,7 +111,7 @@ class _AdaptHooks:
 
     def hooks(self) -> LoopHooks:
         return LoopHooks(build=self.build, select_train=self.select, export=self.export, on_start=self.start,
-                         task=self.task)
+                         task=self.task, command="adapt")
 
     def build(self, cfg: TrainConfig) -> LoadedModel:
         model = build_base(self.base)
