@@ -80,12 +80,17 @@ def test_detection_run_is_deterministic_and_resumes_exactly(det_cfg, det_run):
     assert (stopped / "task_metrics.json").read_text() == (det_run / "task_metrics.json").read_text()
 
 
-def test_a_detection_model_is_no_picker(tmp_path, det_run, shared):
+def test_a_detection_model_is_no_picker(tmp_path, det_run, easy_data, shared, capsys):
     loaded = load_model(f"run:{det_run}")
     assert isinstance(loaded.model, EncoderTaskModel) and loaded.model(torch.randn(2, 3, 3001)).shape == (2, 2)
     src = shared / "data" / "obs_iquique"
     assert main(["pick", "--no-progress", "--model", f"run:{det_run}", "--input", str(src),
                  "--out", str(tmp_path / "p")]) != 0
+    assert main(["bench", "targets", str(easy_data), "--out", str(tmp_path / "t")]) == 0
+    capsys.readouterr()
+    assert main(["bench", "predict", "--dataset", str(easy_data), "--targets", str(tmp_path / "t"),
+                 "--model", f"run:{det_run}", "--out", str(tmp_path / "pred")]) != 0
+    assert "detection model" in capsys.readouterr().err and not (tmp_path / "pred" / "task1.csv").exists()
 
 
 def test_magnitude_learns_from_amplitudes_and_keeps_the_base(tmp_path, easy_data, pretrain_run):
