@@ -186,8 +186,8 @@ def make_pick_sets(args, out: Path, net: Path, days: list[str]) -> dict[str, dic
     pick(out / "dev_day", ["2020-01-01"], models["phasenetlight_ethz_t005"],
          out / "picks_dev" / "phasenetlight_ethz_t005", args.pick_workers)
     tuned = dev_tuning(out, out / "picks_dev" / "phasenetlight_ethz_t005")
-    (out / "assoc_devtuned.yaml").write_text(yaml.safe_dump(
-        {"pyocto": tuned["pyocto"], "gamma": {"min_s_picks_per_eq": tuned["pyocto"]["n_s_picks"]}}))
+    # PyOcto's minima come from the grid; GaMMA keeps its defaults (the grid ran PyOcto only)
+    (out / "assoc_devtuned.yaml").write_text(yaml.safe_dump({"pyocto": tuned["pyocto"]}))
     if not (out / "picks" / "phasenetlight_ethz_devtuned" / "picks").is_dir():
         filtered_picks(out / "picks" / "phasenetlight_ethz_t005", out / "picks" / "phasenetlight_ethz_devtuned",
                        tuned["thresholds"])
@@ -199,10 +199,13 @@ def make_pick_sets(args, out: Path, net: Path, days: list[str]) -> dict[str, dic
     return times | {"dev_tuning": tuned}
 
 
-def associate_and_score(out: Path, net: Path, picker: str, method: str, n_boot: int) -> dict:
-    """``associate`` + ``bench catalog`` for one combination; returns its results entry."""
-    run, bench = out / "catalogs" / f"{picker}__{method}", out / "bench" / f"{picker}__{method}"
-    config = ["--config", str(out / "assoc_devtuned.yaml")] if picker.endswith("_devtuned") else []
+def associate_and_score(out: Path, net: Path, picker: str, method: str, n_boot: int, tuned: bool | None = None,
+                        tag: str = "") -> dict:
+    """``associate`` + ``bench catalog`` for one combination; returns its results entry. ``tuned``: with the
+    dev-chosen associator config (default: for the dev-tuned picks only); ``tag`` names an ablation."""
+    run, bench = out / "catalogs" / f"{picker}__{method}{tag}", out / "bench" / f"{picker}__{method}{tag}"
+    tuned = picker.endswith("_devtuned") if tuned is None else tuned
+    config = ["--config", str(out / "assoc_devtuned.yaml")] if tuned else []
     if not (run / "run_report.json").is_file():
         sh("associate", "--picks", str(out / "picks" / picker), "--stations", str(net / "stations.csv"),
            "--method", method, "--velocity-model", str(net / "velocity_model.yaml"), *config, "--out", str(run),
@@ -246,6 +249,12 @@ def main() -> int:
         results["pick_scores"][picker] = pick_scores(out / "picks" / picker, net / "arrivals.csv", out / "arr.csv")
         for method in ("pyocto", "gamma"):
             results["runs"][f"{picker}__{method}"] = associate_and_score(out, net, picker, method, args.bootstrap)
+    # ablations (PyOcto): the dev-chosen thresholds alone, and the dev-chosen minima alone
+    results["ablations"] = {
+        "phasenetlight_ethz_devtuned__pyocto__default_minima": associate_and_score(
+            out, net, "phasenetlight_ethz_devtuned", "pyocto", args.bootstrap, tuned=False, tag="__default_minima"),
+        "phasenetlight_ethz__pyocto__devtuned_minima": associate_and_score(
+            out, net, "phasenetlight_ethz", "pyocto", args.bootstrap, tuned=True, tag="__devtuned_minima")}
     names = list(results["runs"])
     sh("bench", "catalog-leaderboard", *[str(out / "bench" / n) for n in names], "--names", ",".join(names),
        "--bootstrap", str(args.bootstrap), "--out", str(out / "leaderboard"))
@@ -269,8 +278,8 @@ def results_markdown(results: dict) -> str:
             "| origin-time MAE (s) | epicentral MAE (km) | depth MAE (km) | pick-assignment P / R "
             "| association s/day | picks/s |\n|" + "---|" * 14)
     lines = [head]
-    for name, r in results["runs"].items():
-        picker, method = name.split("__")
+    for name, r in (results["runs"] | results.get("ablations", {})).items():
+        picker, method = name.split("__")[0], "__".join(name.split("__")[1:])
         a, m = r["association"], r["metrics"]
         secs = a.get("association_seconds", float("nan"))
         lines.append(f"| {picker} | {method} | {r['n_found']} | {_ci(r, 'precision')} | {_ci(r, 'recall')} | "
