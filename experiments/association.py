@@ -274,8 +274,8 @@ def _ci(res: dict, key: str, fmt: str = "{:.2f}") -> str:
 
 def results_markdown(results: dict) -> str:
     """The two tables of docs/experiments/association.md from ``results``."""
-    head = ("| picker | associator | events found | precision | recall (all) | recall (visible) | F1 (visible) "
-            "| origin-time MAE (s) | epicentral MAE (km) | depth MAE (km) | pick-assignment P / R "
+    head = ("| picker | associator | events found | precision | recall (all) | recall (visible) | recall (SNR>=3) "
+            "| F1 (visible) | origin-time MAE (s) | epicentral MAE (km) | depth MAE (km) | pick-assignment P / R "
             "| association s/day | picks/s |\n|" + "---|" * 14)
     lines = [head]
     for name, r in (results["runs"] | results.get("ablations", {})).items():
@@ -283,7 +283,8 @@ def results_markdown(results: dict) -> str:
         a, m = r["association"], r["metrics"]
         secs = a.get("association_seconds", float("nan"))
         lines.append(f"| {picker} | {method} | {r['n_found']} | {_ci(r, 'precision')} | {_ci(r, 'recall')} | "
-                     f"{_ci(r, 'recall_visible')} | {_ci(r, 'f1_visible')} | {_ci(r, 'origin_time_s_mae')} | "
+                     f"{_ci(r, 'recall_visible')} | {a.get('recall_visible_snr3', float('nan')):.2f} | "
+                     f"{_ci(r, 'f1_visible')} | {_ci(r, 'origin_time_s_mae')} | "
                      f"{_ci(r, 'epicentral_km_mae')} | {_ci(r, 'depth_km_mae')} | "
                      f"{m.get('pick_precision', float('nan')):.2f} / {m.get('pick_recall', float('nan')):.2f} | "
                      f"{secs / 2:.1f} | {a.get('picks_per_second', float('nan')):.1f} |")
