@@ -14,7 +14,8 @@ except the development-day grid, which calls the same library functions in-proce
    thresholds and at 0.05/0.05 (the base of the dev-tuned picks), the demo model, and ``--model stalta``;
    plus the true above-noise arrivals (``oracle``, the associators' upper bound);
 4. on the development day (:func:`dev_tuning`): the ETHZ P and S thresholds and the PyOcto pick minima with
-   the best visible-event F1; applied unchanged to the test network (``phasenetlight_ethz_devtuned``);
+   the best visible-event F1; applied unchanged to the test network (``phasenetlight_ethz_devtuned``: the
+   0.05 picks filtered at those thresholds; ``..._direct``: ``pick`` run at them, a check);
 5. pick scores against the true above-noise arrivals (``bench continuous``'s evaluation, 0.5 s);
 6. ``seisforge associate`` with PyOcto and GaMMA on every pick set (timed: picks/s);
 7. ``seisforge bench catalog`` for every combination, and ``bench catalog-leaderboard``.
@@ -188,6 +189,9 @@ def make_pick_sets(args, out: Path, net: Path, days: list[str]) -> dict[str, dic
     tuned = dev_tuning(out, out / "picks_dev" / "phasenetlight_ethz_t005")
     # PyOcto's minima come from the grid; GaMMA keeps its defaults (the grid ran PyOcto only)
     (out / "assoc_devtuned.yaml").write_text(yaml.safe_dump({"pyocto": tuned["pyocto"]}))
+    thr = tuned["thresholds"]  # the same thresholds as a direct pick run (what a user would run), a check
+    pick(net, days, [*models["phasenetlight_ethz"], "--threshold-P", str(thr["P"]), "--threshold-S", str(thr["S"])],
+         out / "picks" / "phasenetlight_ethz_devtuned_direct", args.pick_workers)
     if not (out / "picks" / "phasenetlight_ethz_devtuned" / "picks").is_dir():
         filtered_picks(out / "picks" / "phasenetlight_ethz_t005", out / "picks" / "phasenetlight_ethz_devtuned",
                        tuned["thresholds"])
@@ -254,7 +258,9 @@ def main() -> int:
         "phasenetlight_ethz_devtuned__pyocto__default_minima": associate_and_score(
             out, net, "phasenetlight_ethz_devtuned", "pyocto", args.bootstrap, tuned=False, tag="__default_minima"),
         "phasenetlight_ethz__pyocto__devtuned_minima": associate_and_score(
-            out, net, "phasenetlight_ethz", "pyocto", args.bootstrap, tuned=True, tag="__devtuned_minima")}
+            out, net, "phasenetlight_ethz", "pyocto", args.bootstrap, tuned=True, tag="__devtuned_minima"),
+        "phasenetlight_ethz_devtuned_direct__pyocto": associate_and_score(
+            out, net, "phasenetlight_ethz_devtuned_direct", "pyocto", args.bootstrap, tuned=True)}
     names = list(results["runs"])
     sh("bench", "catalog-leaderboard", *[str(out / "bench" / n) for n in names], "--names", ",".join(names),
        "--bootstrap", str(args.bootstrap), "--out", str(out / "leaderboard"))
