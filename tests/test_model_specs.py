@@ -113,7 +113,7 @@ def _data_screening(text, tmp_path):
 #: entry point -> the kinds it can use (None: all)
 ENTRY_POINTS = {
     _bench_predict: None,
-    _pick: registry.SEISBENCH_KINDS,
+    _pick: registry.PICK_COMMAND_KINDS,
     _train_model: registry.SEISBENCH_KINDS,
     _train_teacher: None,
     _data_screening: None,

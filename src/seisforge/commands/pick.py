@@ -13,12 +13,15 @@ def register(sub) -> None:
     p = sub.add_parser(
         "pick",
         help="pick phases on continuous data (files, SDS or FDSN) into a Parquet dataset",
-        description="Continuous picking with a SeisBench array model; SeisBench-equivalent picks, "
+        description="Continuous picking with a SeisBench array model (SeisBench-equivalent picks) or "
+        "STA/LTA; "
         "one unit of work per station-day, resumable, optionally on Ray. See docs/deploy.md.",
     )
     p.add_argument("--model", default="seisbench:PhaseNet",
                    help="model spec of a SeisBench array picker: seisbench:<Class>, just <Class> "
-                   "(PhaseNet, PhaseNetLight, ...), run:DIR or onnx:PATH (grammar: seisforge.models.registry)")
+                   "(PhaseNet, PhaseNetLight, ...), run:DIR or onnx:PATH (grammar: seisforge.models.registry); "
+                   "or stalta[:aic|:baer], continuous STA/LTA triggers (thresholds: score 1 - 1/ratio, "
+                   "default 0.75; seisforge.deploy.stalta_stream)")
     p.add_argument("--weights", help="SeisBench weight pair prefix, file or folder")
     p.add_argument("--pretrained", help="SeisBench pretrained name (needs network or cache)")
     p.add_argument("--random-init", action="store_true",
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``seisforge pick``: lock the output, check its state, pick what is not done."""
     from seisforge.deploy.store import OutputLock, PickStore
     from seisforge.errors import ConfigError
-    from seisforge.models.registry import PICKING_KINDS, parse_spec
+    from seisforge.models.registry import PICK_COMMAND_KINDS, parse_spec
     from seisforge.runinfo import RunReport
 
     sources = [x for x in (args.input, args.sds, args.fdsn) if x]
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give exactly one input: --input PATH..., --sds ROOT or --fdsn URL")
     configure_storage(args.storage_options, [args.out, args.sds or "", *(args.input or [])])
     # canonical spec (a bare <Class> is seisbench:<Class>): what run.json records and reruns must match
-    model = str(parse_spec(args.model, kinds=PICKING_KINDS, user="seisforge pick"))
+    model = str(parse_spec(args.model, kinds=PICK_COMMAND_KINDS, user="seisforge pick"))
     settings = _settings(args, model)
     store = PickStore(args.out)
     with OutputLock(store), StopOnSignal() as stop:

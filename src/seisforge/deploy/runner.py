@@ -29,7 +29,8 @@ _CACHE: dict[PickSettings, tuple[Any, str, Any]] = {}  # settings -> (FastPicker
 
 
 def get_picker(settings: PickSettings):
-    """Load (once per process) the model and wrap it in a :class:`FastPicker`."""
+    """Load (once per process) the model and wrap it in a :class:`FastPicker` (a ``stalta`` spec: in a
+    :class:`~seisforge.deploy.stalta_stream.StaLtaStreamPicker`)."""
     return _loaded_picker(settings)[0]
 
 
@@ -45,7 +46,8 @@ def _loaded_picker(settings: PickSettings) -> tuple[Any, str, Any]:
 
         from seisforge.deploy.engine import FastPicker
         from seisforge.deploy.memory import keep_freed_memory
-        from seisforge.models.registry import load_model
+        from seisforge.deploy.stalta_stream import StaLtaStreamPicker
+        from seisforge.models.registry import load_model, parse_spec
         from seisforge.runinfo import seed_everything
 
         if settings.threads:
@@ -59,8 +61,11 @@ def _loaded_picker(settings: PickSettings) -> tuple[Any, str, Any]:
 
             raise ConfigError(f"{settings.model} is a {loaded.card.task} model (outputs {loaded.card.outputs}), "
                               "not a phase picker; seisforge pick needs a picking model")
-        picker = FastPicker(loaded.model, batch_size=settings.batch_size, device=settings.device,
-                            backend=settings.backend, precision=settings.precision, **settings.pick_kwargs())
+        if parse_spec(settings.model).kind == "stalta":  # classical: continuous triggers, no windows
+            picker = StaLtaStreamPicker(loaded.model, **settings.pick_kwargs())
+        else:
+            picker = FastPicker(loaded.model, batch_size=settings.batch_size, device=settings.device,
+                                backend=settings.backend, precision=settings.precision, **settings.pick_kwargs())
         cached = (picker, loaded.source, loaded.card)
         _CACHE.clear()
         _CACHE[settings] = cached
@@ -116,7 +121,7 @@ def align_cut_start(stream, cut: float, picker) -> None:
     that are real data starts (after a gap, or the start of the recording) are kept.
     """
     fs = picker.model.sampling_rate
-    if not fs:
+    if not fs or not getattr(picker, "windowed", True):  # continuous STA/LTA has no window grid
         return
     stride = picker.model.in_samples - sbc.window_overlap(picker.model, picker.model.in_samples, picker.argdict)
     for tr in stream:

@@ -136,6 +136,8 @@ KINDS: dict[str, SpecKind] = {
 SEISBENCH_KINDS = ("seisbench", "run")
 #: The kinds continuous picking can run: SeisBench array pickers and exported artifacts.
 PICKING_KINDS = (*SEISBENCH_KINDS, "onnx", "openvino")
+#: What ``seisforge pick`` takes: those, and STA/LTA (continuous triggers, :mod:`seisforge.deploy.stalta_stream`).
+PICK_COMMAND_KINDS = (*PICKING_KINDS, "stalta")
 
 
 def spec_forms(kinds: Collection[str] | None = None) -> str:

@@ -20,6 +20,28 @@ from seisforge.errors import ConfigError
 from seisforge.models.window_picker import empty_outputs
 
 
+def onset_sample(x: np.ndarray, peak: int, lo: int, fs: float, method: str = "aic") -> int:
+    """Onset sample of the arrival whose STA/LTA ratio rose at ``peak`` in the filtered trace ``x``.
+
+    ``aic``: the minimum of ObsPy's ``aic_simple`` in the 2 s before ``peak`` (not before ``lo``);
+    ``baer``: ObsPy's ``pk_baer`` on the 4 s before to 1 s after ``peak``. Falls back to ``peak``.
+    """
+    if method == "aic":
+        seg_start = max(lo, peak - int(2 * fs))
+        seg = x[seg_start:peak + 1]
+        if len(seg) < 10 or not np.any(seg):
+            return peak
+        return seg_start + int(np.argmin(aic_simple(seg)[1:-1]) + 1)
+    # Baer-Kradolfer: needs a noise lead-in (preset) before the onset
+    seg_start = max(0, peak - int(4 * fs))
+    seg = x[seg_start:peak + int(fs)]
+    preset = min(int(1.5 * fs), max(len(seg) // 3, 1))
+    if len(seg) < 3 * preset or not np.any(seg):
+        return peak
+    p_pick, _ = pk_baer(seg.astype(np.float32), fs, int(0.2 * fs), int(0.6 * fs), 7.0, 12.0, preset, int(fs))
+    return seg_start + int(p_pick) if 0 < p_pick < len(seg) else peak
+
+
 class StaLtaPicker:
     """STA/LTA + AIC/Baer picker working on benchmark windows.
 
@@ -49,27 +71,20 @@ class StaLtaPicker:
         self.in_samples = int(30 * sampling_rate) + 1
         self.component_order = "ZNE"
         self.norm = "peak"
+        self.sta_s, self.lta_s = sta_s, lta_s
         self.sta, self.lta = int(sta_s * sampling_rate), int(lta_s * sampling_rate)
         self.freqmin, self.freqmax = freqmin, freqmax
         self.version = f"stalta-{onset}-sta{sta_s}-lta{lta_s}-bp{freqmin}-{freqmax}"
 
     def _onset(self, x: np.ndarray, peak: int, lo: int) -> int:
-        fs = self.sampling_rate
-        if self.onset == "aic":
-            seg_start = max(lo, peak - int(2 * fs))
-            seg = x[seg_start:peak + 1]
-            if len(seg) < 10 or not np.any(seg):
-                return peak
-            return seg_start + int(np.argmin(aic_simple(seg)[1:-1]) + 1)
-        # Baer-Kradolfer: needs a noise lead-in (preset) before the onset
-        seg_start = max(0, peak - int(4 * fs))
-        seg = x[seg_start:peak + int(fs)]
-        preset = min(int(1.5 * fs), max(len(seg) // 3, 1))
-        if len(seg) < 3 * preset or not np.any(seg):
-            return peak
-        p_pick, _ = pk_baer(seg.astype(np.float32), fs, int(0.2 * fs), int(0.6 * fs), 7.0, 12.0, preset,
-                            int(fs))
-        return seg_start + int(p_pick) if 0 < p_pick < len(seg) else peak
+        return onset_sample(x, peak, lo, self.sampling_rate, self.onset)
+
+    @staticmethod
+    def resample(stream, sampling_rate: float, zerophase: bool = True) -> None:
+        """Resample ``stream`` in place with SeisBench's rule (what ``pick``'s clean-up calls on a model)."""
+        from seisbench.models import WaveformModel
+
+        WaveformModel.resample(stream, sampling_rate, zerophase=zerophase)
 
     def window_outputs(self, x: np.ndarray, borders: np.ndarray) -> dict[str, np.ndarray]:
         """Benchmark outputs for a batch ``x`` (N, 3, T) with local borders (N, 2)."""
