@@ -40,8 +40,11 @@ def recording_loaders(monkeypatch):
     def seen(spec, **_):
         raise Seen(spec)
 
+    from seisforge.deploy import runner
+
     for kind, entry in list(registry.KINDS.items()):
         monkeypatch.setitem(registry.KINDS, kind, dataclasses.replace(entry, load=seen))
+    monkeypatch.setattr(runner, "_CACHE", {})  # a picker cached by an earlier test would skip the loader
 
 
 @pytest.mark.parametrize("text", FORMS)
