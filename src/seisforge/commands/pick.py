@@ -118,7 +118,9 @@ def _calibrate(args: argparse.Namespace, model: str) -> dict | None:
 
 
 def _pick(args: argparse.Namespace, settings, store, report, stop: StopOnSignal) -> int:
-    from seisforge.deploy.runner import get_picker, pad_seconds, run_units, summarise
+    from contextlib import nullcontext
+
+    from seisforge.deploy.runner import UnitReader, get_model, get_picker, pad_seconds, run_units, summarise
     from seisforge.errors import ConfigError
     from seisforge.runinfo import environment
 
@@ -126,20 +128,25 @@ def _pick(args: argparse.Namespace, settings, store, report, stop: StopOnSignal)
     if previous is not None and previous != settings.identity():
         raise ConfigError(f"{store.url} holds picks made with other settings ({previous}); use a new --out "
                           "to avoid mixing pick sets")
-    picker = get_picker(settings)  # fails early on bad model/weights
-    v.check_window(settings.overlap, settings.blinding, picker.model.in_samples)  # options vs the model's window
-    units, index_problems = _units(args, pad_seconds(picker))
-    store.write_json("run.json", {"settings": settings.identity(), "settings_hash": settings.settings_hash(),
-                                  "args": vars(args) | {"func": None, "calibration": None},
-                                  "calibrated": args.calibration,
-                                  "environment": environment(device=args.device)})
+    loaded = get_model(settings)  # fails early on bad model/weights
+    v.check_window(settings.overlap, settings.blinding, loaded.model.in_samples)  # options vs the model's window
+    units, index_problems = _units(args, pad_seconds(loaded))
     stale = store.clean_stale()
     todo = todo_units(store, units, settings.settings_hash(), report)
-    print(f"seisforge pick: {len(units)} station-days, {len(units) - len(todo)} already done, "
-          f"{sum(v for k, v in report.handled.items() if k.startswith('redo_'))} redone after a state check, "
-          f"{len(index_problems)} unreadable files")
-    failures, n_done = run_units(todo, settings, store.url, workers=args.workers, address=args.address,
-                                 progress=not args.no_progress, max_retries=args.max_retries, stop=stop)
+    serial = args.workers <= 0 and args.address is None
+    # in this process, the first station-day is read while the runtimes are built
+    with UnitReader(todo, settings) if serial and todo else nullcontext() as reader:
+        get_picker(settings)  # runtime errors (backend, precision) end the run before run.json is written
+        store.write_json("run.json", {"settings": settings.identity(), "settings_hash": settings.settings_hash(),
+                                      "args": vars(args) | {"func": None, "calibration": None},
+                                      "calibrated": args.calibration,
+                                      "environment": environment(device=args.device)})
+        print(f"seisforge pick: {len(units)} station-days, {len(units) - len(todo)} already done, "
+              f"{sum(v for k, v in report.handled.items() if k.startswith('redo_'))} redone after a state "
+              f"check, {len(index_problems)} unreadable files")
+        failures, n_done = run_units(todo, settings, store.url, workers=args.workers, address=args.address,
+                                     progress=not args.no_progress, max_retries=args.max_retries, stop=stop,
+                                     reader=reader)
     report = summarise(store.states(), index_problems, failures, report)
     report.notes["units_total"] = len(units)
     report.notes["stale_temp_files_removed"] = stale
