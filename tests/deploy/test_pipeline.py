@@ -10,6 +10,7 @@ import json
 import threading
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from seisforge.cli import main
@@ -117,3 +118,40 @@ def test_writer_error_is_counted_and_leaves_no_commit(weights, clean_archive, tm
     full = tmp_path / "full"
     assert main(_args(weights, src, full)) == 0
     pd.testing.assert_frame_equal(read_picks(out), read_picks(full))
+
+
+def _same_streams(a, b) -> None:
+    assert [tr.id for tr in a] == [tr.id for tr in b]
+    for x, y in zip(a, b, strict=True):
+        assert (x.stats.starttime, x.stats.sampling_rate, x.stats.npts) == (y.stats.starttime, y.stats.sampling_rate,
+                                                                             y.stats.npts)
+        assert x.data.dtype == y.data.dtype and np.array_equal(x.data, y.data, equal_nan=True)
+
+
+def test_files_decoded_ahead_give_the_same_units(messy_archive, tmp_path, monkeypatch):
+    from seisforge.data.continuous import waveio
+    from seisforge.data.continuous.sources import expand_paths, index_files, load_unit
+    from seisforge.testing import continuous_stream
+
+    # a file across midnight and the next one: units cut records of both with their day and pad
+    midnight = tmp_path / "midnight"
+    midnight.mkdir()
+    for i, start in enumerate(("2024-06-01T23:50:00.005", "2024-06-02T00:10:00.005")):
+        st, _ = continuous_stream("XP.MID.", start=start, duration_s=1200, n_events=2, seed=i)
+        st.write(str(midnight / f"part{i}.mseed"), format="MSEED", encoding="FLOAT32", reclen=512)
+    for root in (messy_archive, midnight):
+        files = expand_paths([str(root)])
+        units = index_files([str(root)], 62.0).units
+        monkeypatch.setattr(waveio, "_AHEAD", {})
+        plain = [(load_unit(u, 62.0, problems := []), problems) for u in units]
+        assert waveio.decode_ahead(files) == len(files)
+        for future in waveio._AHEAD.values():
+            future.exception()  # waits for the decoding thread
+        ahead = [(load_unit(u, 62.0, problems := []), problems) for u in units]
+        for (st_a, prob_a), (st_b, prob_b) in zip(plain, ahead, strict=True):
+            _same_streams(st_a, st_b)
+            assert prob_a == prob_b  # unreadable files are reported the same way
+        assert sum(len(st) for st, _ in ahead) > 0
+    assert len(units) == 2
+    assert waveio.decode_ahead([str(tmp_path / "nothing.mseed")]) == 0
+    assert waveio.decode_ahead(files, budget=10) == 0  # too large: not decoded ahead

@@ -71,14 +71,17 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``seisforge pick``: lock the output, check its state, pick what is not done."""
-    from seisforge.deploy.store import OutputLock, PickStore
     from seisforge.errors import ConfigError
-    from seisforge.models.registry import PICKING_KINDS, parse_spec
-    from seisforge.runinfo import RunReport
 
     sources = [x for x in (args.input, args.sds, args.fdsn) if x]
     if len(sources) != 1:
         raise ConfigError("give exactly one input: --input PATH..., --sds ROOT or --fdsn URL")
+    if args.input and args.workers <= 0 and args.address is None:
+        _decode_ahead(args.input)  # before the heavy imports below: the files are decoded meanwhile
+    from seisforge.deploy.store import OutputLock, PickStore
+    from seisforge.models.registry import PICKING_KINDS, parse_spec
+    from seisforge.runinfo import RunReport
+
     configure_storage(args.storage_options, [args.out, args.sds or "", *(args.input or [])])
     # canonical spec (a bare <Class> is seisbench:<Class>): what run.json records and reruns must match
     model = str(parse_spec(args.model, kinds=PICKING_KINDS, user="seisforge pick"))
@@ -89,6 +92,20 @@ def run(args: argparse.Namespace) -> int:
             return _pick(args, settings, store, RunReport(command="pick"), stop)
         except KeyboardInterrupt:  # a second signal: the unit in progress was abandoned (never committed)
             return stop.stopped_message(store, None)
+
+
+def _decode_ahead(inputs: list[str]) -> None:
+    """Decode small local inputs in a background thread (``waveio.decode_ahead``); problems are left to the run."""
+    from seisforge.data.continuous.sources import expand_paths
+    from seisforge.data.continuous.waveio import decode_ahead, is_url
+    from seisforge.errors import SeisforgeError
+
+    if any(is_url(p) for p in inputs):  # object storage: listed and fetched by the run, with its options
+        return
+    try:
+        decode_ahead(expand_paths(inputs))
+    except (SeisforgeError, OSError):  # a missing input: reported by the run itself
+        pass
 
 
 def _settings(args: argparse.Namespace, model: str):
