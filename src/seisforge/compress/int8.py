@@ -6,8 +6,14 @@ normalisation stays float, outside the graph, as in every exported seisforge art
 - ``openvino`` (default): NNCF's ``quantize_with_accuracy_control`` on the OpenVINO model. Its
   validation function is the pick-benchmark dev metric below; NNCF reverts the layers that cost most
   accuracy to float until the drop is within ``max_drop``.
+- ``nncf-onnx``: the same NNCF accuracy control on NNCF's ONNX backend (:func:`quantize_onnx_nncf`),
+  saved as an ONNX QDQ file: for a small picker far smaller than the IR, whose XML topology outweighs
+  its int8 weights.
 - ``onnxruntime``: ONNX Runtime's ``quantize_static`` (QDQ format, per-channel weights), calibrated on the
   same windows; its drop is measured and checked the same way, but no layer is reverted.
+
+Both ONNX paths fold the batch norms behind transposed convolutions first and store the result through
+:func:`compact_graph` (file sizes of each variant: ``experiments/int8_size.py``, docs/compression.md).
 
 Layers kept float by choice: the final softmax (``Softmax`` nodes: quantizing probabilities near the
 trigger thresholds moves picks) and, for ONNX Runtime, nothing else; NNCF adds layers itself when the
