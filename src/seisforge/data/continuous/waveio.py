@@ -134,12 +134,14 @@ def _decode(todo: list[tuple[str, Future]]) -> None:
 
 def _decoded_ahead(path: str | Path, starttime: obspy.UTCDateTime | None,
                    endtime: obspy.UTCDateTime | None) -> obspy.Stream | None:
-    """The records of a decoded-ahead file within ``[starttime, endtime]`` (a copy), else None.
+    """The records of a decoded-ahead file within ``[starttime, endtime]``, else None.
 
     Equal to ``obspy.read(path, starttime=..., endtime=...)``, which reads the records overlapping the
-    span and then trims every trace to it (nearest sample) and drops the empty ones; slicing the whole
-    file does the same. A file whose decoding failed is read again by the caller, so its problem is
-    reported exactly as without decoding ahead.
+    span and then trims every trace to it (nearest sample) and drops the empty ones. A file that lies
+    inside the span (a unit's own day file) is handed over whole and forgotten here (no copy; a later
+    read decodes it again); otherwise the slice is copied (a neighbour's pad: a few seconds), since the
+    caller may change its samples. A file whose decoding failed is read again by the caller, so its
+    problem is reported exactly as without decoding ahead.
     """
     future = _AHEAD.get(str(path))
     if future is None:
@@ -148,9 +150,13 @@ def _decoded_ahead(path: str | Path, starttime: obspy.UTCDateTime | None,
         whole = future.result()
     except Exception:  # noqa: BLE001 - the caller's own read reports it
         return None
-    st = whole.slice(starttime, endtime, nearest_sample=True) if starttime or endtime else whole.copy()
+    if all((starttime is None or tr.stats.starttime >= starttime) and (endtime is None or tr.stats.endtime <= endtime)
+           for tr in whole):
+        _AHEAD.pop(str(path), None)
+        return whole
+    st = whole.slice(starttime, endtime, nearest_sample=True)
     for tr in st:
-        tr.data = tr.data.copy()  # the caller may change its samples; the whole file is read again for a neighbour
+        tr.data = tr.data.copy()
     return st
 
 
