@@ -44,7 +44,8 @@ def recording_loaders(monkeypatch):
 
     for kind, entry in list(registry.KINDS.items()):
         monkeypatch.setitem(registry.KINDS, kind, dataclasses.replace(entry, load=seen))
-    monkeypatch.setattr(runner, "_CACHE", {})  # a picker cached by an earlier test would skip the loader
+    monkeypatch.setattr(runner, "_MODELS", {})  # a model cached by an earlier test would skip the loader
+    monkeypatch.setattr(runner, "_PICKERS", {})
 
 
 @pytest.mark.parametrize("text", FORMS)

@@ -234,3 +234,22 @@ def test_a_second_picker_reads_the_exported_graph_and_runtime_choice_from_the_ca
     monkeypatch.setenv("SEISFORGE_CACHE", "off")
     FastPicker(model, batch_size=32, backend="auto", precision="fp32")
     assert len(traced) >= 1  # the cache switched off: exported again
+
+
+def test_int8_nncf_onnx_is_a_compact_accuracy_controlled_onnx_picker(tiny, weights, tmp_path):
+    from seisforge.deploy.runtimes.artifact import network_graph
+
+    out = tmp_path / "int8"
+    assert main(["compress", "PhaseNetLight", "--weights", weights, "--method", "int8", "--backend", "nncf-onnx",
+                 "--dataset", str(tiny / "data"), "--targets", str(tiny / "targets"), "--no-report",
+                 "--calibration-windows", "40", "--max-drop", "0.5", "--out", str(out)]) == 0
+    notes = json.loads((out / "compress_report.json").read_text())["notes"]
+    assert notes["dev_drop"] <= 0.5
+    assert notes["dev_metric_fp32"] - notes["dev_metric_int8"] == pytest.approx(notes["dev_drop"])
+    float_graph = network_graph(load_model("seisbench:PhaseNetLight", weights=weights))
+    assert (out / "model.onnx").stat().st_size * 3 < len(float_graph)  # measured ÷3.4 with the card inside
+    picker = load_model(f"onnx:{out}").model
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, 3001)).astype(np.float32))
+    with torch.no_grad():
+        y = picker(x).numpy()
+    assert y.shape == (2, 3, 3001) and np.allclose(y.sum(axis=1), 1, atol=1e-4)

@@ -17,14 +17,16 @@ def register(sub) -> None:
         "smaller student trained on the teacher's outputs (KD loss); prune: structured channel pruning "
         "(torch-pruning) and a recovery distillation; both write a run directory (run:DIR). int8: "
         "post-training static quantization calibrated and accuracy-controlled on dev windows (--dataset, "
-        "--targets); the result loads as openvino:DIR (or onnx:DIR with --backend onnxruntime). "
+        "--targets); the result loads as openvino:DIR (or onnx:DIR with --backend nncf-onnx or onnxruntime). "
         "See docs/compression.md.",
     )
     p.add_argument("spec", help="model spec (grammar: seisforge.models.registry): run:DIR, seisbench:<Class>, onnx:PATH")
     p.add_argument("--weights", help="SeisBench weight pair for seisbench:<Class>")
     p.add_argument("--method", required=True, choices=["distill", "prune", "int8", "fp16"])
-    p.add_argument("--backend", default="openvino", choices=["openvino", "onnxruntime"],
-                   help="int8: OpenVINO NNCF with accuracy control (default) or ONNX Runtime QDQ")
+    p.add_argument("--backend", default="openvino", choices=["openvino", "nncf-onnx", "onnxruntime"],
+                   help="int8: NNCF with accuracy control saved as an OpenVINO IR (default, openvino:DIR) or as "
+                        "a compact ONNX QDQ file (nncf-onnx, onnx:DIR: the smaller file), or ONNX Runtime QDQ "
+                        "without accuracy control (onnx:DIR)")
     p.add_argument("--dataset", help="SeisBench dataset with dev targets (int8)")
     p.add_argument("--targets", help="bench targets folder of --dataset (int8; dev windows only)")
     p.add_argument("--max-drop", type=v.probability, default=0.01,

@@ -74,14 +74,17 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``seisforge pick``: lock the output, check its state, pick what is not done."""
-    from seisforge.deploy.store import OutputLock, PickStore
     from seisforge.errors import ConfigError
-    from seisforge.models.registry import PICK_COMMAND_KINDS, parse_spec
-    from seisforge.runinfo import RunReport
 
     sources = [x for x in (args.input, args.sds, args.fdsn) if x]
     if len(sources) != 1:
         raise ConfigError("give exactly one input: --input PATH..., --sds ROOT or --fdsn URL")
+    if args.input and args.workers <= 0 and args.address is None:
+        _decode_ahead(args.input)  # before the heavy imports below: the files are decoded meanwhile
+    from seisforge.deploy.store import OutputLock, PickStore
+    from seisforge.models.registry import PICK_COMMAND_KINDS, parse_spec
+    from seisforge.runinfo import RunReport
+
     configure_storage(args.storage_options, [args.out, args.sds or "", *(args.input or [])])
     # canonical spec (a bare <Class> is seisbench:<Class>): what run.json records and reruns must match
     model = str(parse_spec(args.model, kinds=PICK_COMMAND_KINDS, user="seisforge pick"))
@@ -92,6 +95,20 @@ def run(args: argparse.Namespace) -> int:
             return _pick(args, settings, store, RunReport(command="pick"), stop)
         except KeyboardInterrupt:  # a second signal: the unit in progress was abandoned (never committed)
             return stop.stopped_message(store, None)
+
+
+def _decode_ahead(inputs: list[str]) -> None:
+    """Decode small local inputs in a background thread (``waveio.decode_ahead``); problems are left to the run."""
+    from seisforge.data.continuous.sources import expand_paths
+    from seisforge.data.continuous.waveio import decode_ahead, is_url
+    from seisforge.errors import SeisforgeError
+
+    if any(is_url(p) for p in inputs):  # object storage: listed and fetched by the run, with its options
+        return
+    try:
+        decode_ahead(expand_paths(inputs))
+    except (SeisforgeError, OSError):  # a missing input: reported by the run itself
+        pass
 
 
 def _settings(args: argparse.Namespace, model: str):
@@ -121,7 +138,9 @@ def _calibrate(args: argparse.Namespace, model: str) -> dict | None:
 
 
 def _pick(args: argparse.Namespace, settings, store, report, stop: StopOnSignal) -> int:
-    from seisforge.deploy.runner import get_picker, model_card, pad_seconds, run_units, summarise
+    from contextlib import nullcontext
+
+    from seisforge.deploy.runner import UnitReader, get_model, get_picker, pad_seconds, run_units, summarise
     from seisforge.errors import ConfigError
     from seisforge.runinfo import environment
 
@@ -129,23 +148,28 @@ def _pick(args: argparse.Namespace, settings, store, report, stop: StopOnSignal)
     if previous is not None and previous != settings.identity():
         raise ConfigError(f"{store.url} holds picks made with other settings ({previous}); use a new --out "
                           "to avoid mixing pick sets")
-    picker = get_picker(settings)  # fails early on bad model/weights
-    v.check_window(settings.overlap, settings.blinding, picker.model.in_samples)  # options vs the model's window
-    units, index_problems = _units(args, pad_seconds(picker))
-    store.write_json("run.json", {"settings": settings.identity(), "settings_hash": settings.settings_hash(),
-                                  "args": vars(args) | {"func": None, "calibration": None},
-                                  "calibrated": args.calibration,
-                                  "environment": environment(device=args.device)})
+    loaded = get_model(settings)  # fails early on bad model/weights
+    v.check_window(settings.overlap, settings.blinding, loaded.model.in_samples)  # options vs the model's window
+    units, index_problems = _units(args, pad_seconds(loaded))
     stale = store.clean_stale()
     todo = todo_units(store, units, settings.settings_hash(), report)
-    print(f"seisforge pick: {len(units)} station-days, {len(units) - len(todo)} already done, "
-          f"{sum(v for k, v in report.handled.items() if k.startswith('redo_'))} redone after a state check, "
-          f"{len(index_problems)} unreadable files")
-    failures, n_done = run_units(todo, settings, store.url, workers=args.workers, address=args.address,
-                                 progress=not args.no_progress, max_retries=args.max_retries, stop=stop)
+    serial = args.workers <= 0 and args.address is None
+    # in this process, the first station-day is read while the runtimes are built
+    with UnitReader(todo, settings) if serial and todo else nullcontext() as reader:
+        get_picker(settings)  # runtime errors (backend, precision) end the run before run.json is written
+        store.write_json("run.json", {"settings": settings.identity(), "settings_hash": settings.settings_hash(),
+                                      "args": vars(args) | {"func": None, "calibration": None},
+                                      "calibrated": args.calibration,
+                                      "environment": environment(device=args.device)})
+        print(f"seisforge pick: {len(units)} station-days, {len(units) - len(todo)} already done, "
+              f"{sum(v for k, v in report.handled.items() if k.startswith('redo_'))} redone after a state "
+              f"check, {len(index_problems)} unreadable files")
+        failures, n_done = run_units(todo, settings, store.url, workers=args.workers, address=args.address,
+                                     progress=not args.no_progress, max_retries=args.max_retries, stop=stop,
+                                     reader=reader)
     report = summarise(store.states(), index_problems, failures, report)
     report.notes["units_total"] = len(units)
-    report.notes["model_card"] = ("checked per instrument (card_* counts)" if model_card(settings) is not None
+    report.notes["model_card"] = ("checked per instrument (card_* counts)" if loaded.card is not None
                                   else "none: the model has no card; streams follow SeisBench's rules only")
     report.notes["stale_temp_files_removed"] = stale
     path = store.write_json("run_report.json", report.to_dict())
@@ -159,7 +183,7 @@ def _pick(args: argparse.Namespace, settings, store, report, stop: StopOnSignal)
         from seisforge.models.card import MISSING_COMPONENT_RULE
 
         print(f"seisforge pick: error: {mismatched} instrument-days not picked: their components cannot be "
-              f"matched to the model card's {model_card(settings).component_order!r} "
+              f"matched to the model card's {loaded.card.component_order!r} "
               f"({MISSING_COMPONENT_RULE}); examples: {report.examples.get('skipped:card_component_mismatch')}")
     return 1 if failures or mismatched else 0
 

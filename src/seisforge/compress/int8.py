@@ -6,8 +6,14 @@ normalisation stays float, outside the graph, as in every exported seisforge art
 - ``openvino`` (default): NNCF's ``quantize_with_accuracy_control`` on the OpenVINO model. Its
   validation function is the pick-benchmark dev metric below; NNCF reverts the layers that cost most
   accuracy to float until the drop is within ``max_drop``.
+- ``nncf-onnx``: the same NNCF accuracy control on NNCF's ONNX backend (:func:`quantize_onnx_nncf`),
+  saved as an ONNX QDQ file: for a small picker far smaller than the IR, whose XML topology outweighs
+  its int8 weights.
 - ``onnxruntime``: ONNX Runtime's ``quantize_static`` (QDQ format, per-channel weights), calibrated on the
   same windows; its drop is measured and checked the same way, but no layer is reverted.
+
+Both ONNX paths fold the batch norms behind transposed convolutions first and store the result through
+:func:`compact_graph` (file sizes of each variant: ``experiments/int8_size.py``, docs/compression.md).
 
 Layers kept float by choice: the final softmax (``Softmax`` nodes: quantizing probabilities near the
 trigger thresholds moves picks) and, for ONNX Runtime, nothing else; NNCF adds layers itself when the
@@ -140,6 +146,7 @@ def quantize_onnxruntime(graph: bytes, dev: DevSet, calib: np.ndarray, max_drop:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from seisforge.deploy.runtimes.onnx import cpu_session
+    from seisforge.deploy.runtimes.rewrites import fold_batchnorm
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -148,13 +155,15 @@ def quantize_onnxruntime(graph: bytes, dev: DevSet, calib: np.ndarray, max_drop:
         def get_next(self):
             return next(self.items, None)
 
-    proto = onnx.load_from_string(graph)
+    proto = fold_batchnorm(onnx.load_from_string(graph))  # exact up to rounding; fewer tensors to quantize
+    graph = proto.SerializeToString()
     softmax = [n.name for n in proto.graph.node if n.op_type == "Softmax"]
     fp32_path, int8_path = out / "_fp32.onnx", out / "model.onnx"
     fp32_path.write_bytes(graph)
     quantize_static(str(fp32_path), str(int8_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=softmax)
     fp32_path.unlink()
+    int8_path.write_bytes(compact_graph(int8_path.read_bytes()))
     runs = {name: (lambda x, sess=cpu_session(data, threads=0): sess.run(["y"], {"x": x})[0]) for name, data in
             (("fp32", graph), ("int8", int8_path.read_bytes()))}
     before = dev_metric(run_batched(runs["fp32"], dev.x), dev)
@@ -169,3 +178,94 @@ def validate_max_drop(max_drop: float) -> float:
     if not 0 <= max_drop < 1:
         raise ConfigError(f"--max-drop must be in [0, 1) (absolute drop of mean dev P/S recall), got {max_drop}")
     return max_drop
+
+
+def quantize_onnx_nncf(graph: bytes, dev: DevSet, calib: np.ndarray, max_drop: float):
+    """NNCF accuracy-controlled INT8 of an ONNX graph, as an ONNX QDQ graph; returns ``(onnx_model, info)``.
+
+    The same algorithm and validation function as :func:`quantize_openvino`, on NNCF's ONNX backend: the
+    result is an ONNX file (ONNX Runtime and OpenVINO both run it) instead of an OpenVINO IR, whose XML
+    topology is larger than the int8 weights of a small picker.
+    """
+    import nncf
+    import onnx
+
+    from seisforge.deploy.runtimes.onnx import cpu_session
+    from seisforge.deploy.runtimes.rewrites import fold_batchnorm
+
+    def metric(model: onnx.ModelProto, idx: np.ndarray | None = None) -> float:
+        sess = cpu_session(model.SerializeToString(), threads=0)
+        x = dev.x if idx is None else dev.x[idx]
+        return dev_metric(run_batched(lambda b: sess.run(["y"], {"x": b})[0], x), dev, idx)
+
+    def validate(model: onnx.ModelProto, items) -> float:
+        return metric(model, np.fromiter(items, dtype=int))
+
+    model = fold_batchnorm(onnx.load_from_string(graph))  # as in quantize_onnxruntime
+    before = metric(model)
+    quantized = nncf.quantize_with_accuracy_control(
+        model, nncf.Dataset([{"x": calib[i:i + 1]} for i in range(len(calib))]),
+        nncf.Dataset(list(range(len(dev)))), validate, max_drop=max_drop,
+        drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calib),
+        ignored_scope=nncf.IgnoredScope(types=["Softmax"], validate=False),
+    )
+    after = metric(quantized)
+    drop = check_drop(before, after, max_drop, "INT8 (NNCF on ONNX, accuracy control)")
+    return quantized, {"dev_metric_fp32": before, "dev_metric_int8": after, "dev_drop": drop}
+
+
+def compact_graph(data: bytes) -> bytes:
+    """The same ONNX graph in fewer bytes: what a small quantized picker's file is mostly made of.
+
+    The quantizers name every tensor and node after its origin (``/down_1/Conv_output_0_QuantizeLinear``)
+    and record shapes (``value_info``); for PhaseNetLight these strings are about as large as its int8
+    weights. This keeps the computation and changes only that container: tensors get short names
+    (the graph's input ``x`` and output ``y`` keep theirs), nodes lose their names and doc strings,
+    ``value_info`` goes, equal constants are stored once, and all-zero zero points of
+    ``DequantizeLinear`` nodes of constants (the symmetric int8 weights and int32 biases) are left
+    out, which the ONNX standard defines as zero.
+    Written by hand: neither ONNX nor ONNX Runtime ships such a pass (``onnx.compose`` renames by
+    prefixing only). Checked with ``onnx.checker``.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(data)
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    for node in g.node:
+        if (node.op_type == "DequantizeLinear" and len(node.input) == 3 and node.input[0] in inits
+                and node.input[2] in inits and not numpy_helper.to_array(inits[node.input[2]]).any()):
+            del node.input[2]
+    same: dict[tuple, str] = {}  # equal constants (a scale shared by a Q and its DQ node) stored once
+    alias = {t.name: same.setdefault((t.data_type, tuple(t.dims), numpy_helper.to_array(t).tobytes()), t.name)
+             for t in g.initializer}
+    for node in g.node:
+        node.input[:] = [alias.get(n, n) for n in node.input]
+    used = {name for node in g.node for name in node.input}
+    kept = [t for t in g.initializer if t.name in used and alias[t.name] == t.name]
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    fixed = {v.name for v in (*g.input, *g.output)}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if not name or name in fixed:
+            return name
+        if name not in names:
+            n = len(names) + len(fixed)  # skip ids that are the input's or output's name
+            while (new := np.base_repr(n, 36).lower()) in fixed or new in names.values():
+                n += 1
+            names[name] = new
+        return names[name]
+
+    for t in g.initializer:
+        t.name, t.doc_string = short(t.name), ""
+    for node in g.node:
+        node.input[:] = [short(n) for n in node.input]
+        node.output[:] = [short(n) for n in node.output]
+        node.name, node.doc_string = "", ""
+    del g.value_info[:]
+    g.doc_string = model.doc_string = ""
+    onnx.checker.check_model(model)
+    return model.SerializeToString()

@@ -22,7 +22,7 @@ from seisforge.models.loaded import LoadedModel
 
 METHODS = ("distill", "prune", "int8", "fp16")
 TRAINED = ("distill", "prune")
-BACKENDS = ("openvino", "onnxruntime")
+BACKENDS = ("openvino", "nncf-onnx", "onnxruntime")
 
 
 def compress(loaded: LoadedModel, method: str, out: str | Path, dataset: str | Path | None = None,
@@ -81,7 +81,11 @@ def _int8(graph, card, loaded, out, dataset, targets, backend, max_drop, n_calib
     if backend == "openvino":
         model, info = int8.quantize_openvino(graph, dev, calib, max_drop)
         return save_openvino(model, _with_training(card, **common, **info), out), info
-    path, info = int8.quantize_onnxruntime(graph, dev, calib, max_drop, out)
     import onnx
 
+    if backend == "nncf-onnx":
+        model, info = int8.quantize_onnx_nncf(graph, dev, calib, max_drop)
+        proto = onnx.load_from_string(int8.compact_graph(model.SerializeToString()))
+        return save_onnx(proto, _with_training(card, **common, **info), out), info
+    path, info = int8.quantize_onnxruntime(graph, dev, calib, max_drop, out)
     return save_onnx(onnx.load(str(path)), _with_training(card, **common, **info), out), info

@@ -25,6 +25,14 @@ from seisforge.deploy.triggers import Pick, threshold, trigger_picks
 from seisforge.errors import ConfigError
 
 
+def annotate_argdict(model: Any, batch_size: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """SeisBench's annotate arguments: the model's ``default_args``, overridden by the set ``kwargs``."""
+    argdict: dict[str, Any] = dict(model.default_args)
+    argdict.update({k: v for k, v in kwargs.items() if v is not None})
+    argdict["batch_size"] = int(batch_size)
+    return argdict
+
+
 class FastPicker:
     """Batched, SeisBench-equivalent picking with a SeisBench array model.
 
@@ -87,9 +95,7 @@ class FastPicker:
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
-        self.argdict: dict[str, Any] = dict(model.default_args)
-        self.argdict.update({k: v for k, v in kwargs.items() if v is not None})
-        self.argdict["batch_size"] = self.batch_size
+        self.argdict = annotate_argdict(model, self.batch_size, kwargs)
         self.labels = list(model.labels)
         #: the output channels that are phases (not noise ``N``); only these are stacked and picked
         self._phase_channels = [i for i, label in enumerate(self.labels) if label != "N"]

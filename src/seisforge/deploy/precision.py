@@ -88,9 +88,13 @@ def exact_pass(model: Any, in_channels: int, argdict: dict[str, Any], device: to
     _check_backend(backend, device)
     if backend == "torch" or (backend == "auto" and device.type != "cpu"):
         return None, {}
-    wanted = [backend] if backend in _RUNTIMES else [b for b in _RUNTIMES if _RUNTIMES[b][0].available()]
-    if known and min(known, key=known.get) in wanted:
-        wanted = [min(known, key=known.get)]
+    wanted = [backend] if backend in _RUNTIMES else list(_RUNTIMES)
+    fastest = min(known, key=known.get) if known else None
+    # ``available()`` imports the runtime: with a choice from an earlier process the other is not imported
+    if fastest in wanted and (fastest == backend or _RUNTIMES[fastest][0].available()):
+        wanted = [fastest]
+    else:
+        wanted = [b for b in wanted if b == backend or _RUNTIMES[b][0].available()]
     built = {}
     for name in wanted:
         try:

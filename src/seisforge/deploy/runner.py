@@ -8,6 +8,7 @@ writes only its own Parquet file and state file.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,65 +26,97 @@ from seisforge.runinfo import RunReport
 log = logging.getLogger(__name__)
 
 
-_CACHE: dict[PickSettings, tuple[Any, str, Any]] = {}  # settings -> (FastPicker, LoadedModel.source, .card)
+@dataclass(frozen=True)
+class UnitModel:
+    """The loaded model of a run and its annotate arguments: what reading and clean-up need.
+
+    It exists before the runtimes are built (export, compilation, timing), so the first station-day
+    can be read while they are.
+    """
+
+    model: Any
+    argdict: dict[str, Any]
+    source: str  # LoadedModel.source
+    card: Any = None  # the model card (None for plain SeisBench weights): checked against every stream
+    windowed: bool = True  # False for continuous STA/LTA: no window grid (see align_cut_start)
 
 
-def get_picker(settings: PickSettings):
-    """Load (once per process) the model and wrap it in a :class:`FastPicker` (a ``stalta`` spec: in a
-    :class:`~seisforge.deploy.stalta_stream.StaLtaStreamPicker`)."""
-    return _loaded_picker(settings)[0]
+_MODELS: dict[PickSettings, UnitModel] = {}
+_PICKERS: dict[PickSettings, Any] = {}  # settings -> FastPicker or StaLtaStreamPicker
+_LOCK = threading.Lock()  # the reader thread and the main thread both ask for the model
+
+
+def get_model(settings: PickSettings) -> UnitModel:
+    """Load (once per process) the model of ``settings``; fails early on bad model specs or weights, and
+    on a model whose card says it is not a phase picker."""
+    with _LOCK:
+        cached = _MODELS.get(settings)
+        if cached is None:
+            cached = _load_unit_model(settings)
+            _MODELS.clear()
+            _MODELS[settings] = cached
+        return cached
+
+
+def _load_unit_model(settings: PickSettings) -> UnitModel:
+    import torch
+
+    from seisforge.deploy.engine import annotate_argdict
+    from seisforge.deploy.memory import keep_freed_memory
+    from seisforge.errors import ConfigError
+    from seisforge.models.registry import load_model, parse_spec
+    from seisforge.runinfo import seed_everything
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    keep_freed_memory()  # a picking process reuses its large buffers instead of page-faulting them daily
+    seed_everything(0)  # a random-init model (speed tests) is then the same in every process
+    loaded = load_model(settings.model, weights=settings.weights, pretrained=settings.pretrained,
+                        allow_random=settings.random_init)
+    if loaded.card is not None and loaded.card.task != "picking":
+        raise ConfigError(f"{settings.model} is a {loaded.card.task} model (outputs {loaded.card.outputs}), "
+                          "not a phase picker; seisforge pick needs a picking model")
+    windowed = parse_spec(settings.model).kind != "stalta"  # classical: continuous triggers, no windows
+    argdict = annotate_argdict(loaded.model, settings.batch_size, settings.pick_kwargs()) if windowed else {}
+    return UnitModel(loaded.model, argdict, loaded.source, loaded.card, windowed)
 
 
 def model_card(settings: PickSettings):
     """The model card that came with the settings' model (None when it has none, e.g. SeisBench weights)."""
-    return _loaded_picker(settings)[2]
+    return get_model(settings).card
 
 
-def _loaded_picker(settings: PickSettings) -> tuple[Any, str, Any]:
-    cached = _CACHE.get(settings)
-    if cached is None:
-        import torch
-
+def get_picker(settings: PickSettings):
+    """The model of ``settings`` wrapped (once per process) in a :class:`FastPicker` (runtimes built), or
+    for a ``stalta`` spec in a :class:`~seisforge.deploy.stalta_stream.StaLtaStreamPicker`."""
+    picker = _PICKERS.get(settings)
+    if picker is None:
         from seisforge.deploy.engine import FastPicker
-        from seisforge.deploy.memory import keep_freed_memory
         from seisforge.deploy.stalta_stream import StaLtaStreamPicker
-        from seisforge.models.registry import load_model, parse_spec
-        from seisforge.runinfo import seed_everything
 
-        if settings.threads:
-            torch.set_num_threads(settings.threads)
-        keep_freed_memory()  # a picking process reuses its large buffers instead of page-faulting them daily
-        seed_everything(0)  # a random-init model (speed tests) is then the same in every process
-        loaded = load_model(settings.model, weights=settings.weights, pretrained=settings.pretrained,
-                            allow_random=settings.random_init)
-        if loaded.card is not None and loaded.card.task != "picking":
-            from seisforge.errors import ConfigError
-
-            raise ConfigError(f"{settings.model} is a {loaded.card.task} model (outputs {loaded.card.outputs}), "
-                              "not a phase picker; seisforge pick needs a picking model")
-        if parse_spec(settings.model).kind == "stalta":  # classical: continuous triggers, no windows
+        loaded = get_model(settings)
+        if not loaded.windowed:
             picker = StaLtaStreamPicker(loaded.model, **settings.pick_kwargs())
         else:
             picker = FastPicker(loaded.model, batch_size=settings.batch_size, device=settings.device,
                                 backend=settings.backend, precision=settings.precision, **settings.pick_kwargs())
-        cached = (picker, loaded.source, loaded.card)
-        _CACHE.clear()
-        _CACHE[settings] = cached
-    return cached
+        _PICKERS.clear()
+        _PICKERS[settings] = picker
+    return picker
 
 
 def model_version(settings: PickSettings) -> str:
     """Human-readable weights identity of the settings' model: source and SeisBench weights version."""
-    source = _loaded_picker(settings)[1]
+    source = get_model(settings).source
     if source == "random-init" or source.startswith("pretrained:"):
         return source
     head, _, tail = source.partition(" ")
     return (Path(head).name + " " + tail).strip()
 
 
-def pad_seconds(picker) -> float:
-    """Data loaded beyond each side of a day: one model window plus a margin."""
-    return 2.0 * picker.model.in_samples / picker.model.sampling_rate + 1.0
+def pad_seconds(loaded: UnitModel | Any) -> float:
+    """Data loaded beyond each side of a day: one model window plus a margin (``loaded``: has ``.model``)."""
+    return 2.0 * loaded.model.in_samples / loaded.model.sampling_rate + 1.0
 
 
 def covered_seconds(stream, t0: float, t1: float) -> float:
@@ -111,7 +144,7 @@ class Prepared:
     valid_seconds: float = 0.0
 
 
-def align_cut_start(stream, cut: float, picker) -> None:
+def align_cut_start(stream, cut: float, picker: UnitModel | Any) -> None:
     """Move starts that our day padding cut (at ``cut``) forward to the global window grid.
 
     SeisBench places windows every ``in_samples - overlap`` samples from the start of each continuous
@@ -132,12 +165,15 @@ def align_cut_start(stream, cut: float, picker) -> None:
 
 
 def prepare_unit(unit: StationDay, settings: PickSettings) -> Prepared:
-    """Load and clean one unit (I/O and ObsPy work; runs in a prefetch thread in serial mode)."""
+    """Load and clean one unit (I/O and ObsPy work; runs in the reader thread in serial mode).
+
+    It needs the model only (:func:`get_model`), not its runtimes, so it can run while they are built.
+    """
     from seisforge.data.continuous.preprocess import check_against_card, sanitize
     from seisforge.data.continuous.quality import assess_quality
 
     t_start = time.time()
-    picker = get_picker(settings)
+    picker = get_model(settings)
     report = RunReport(command="unit")
     problems: list[tuple[str, str, str]] = []
     stream = load_unit(unit, pad_seconds(picker), problems)
@@ -145,7 +181,7 @@ def prepare_unit(unit: StationDay, settings: PickSettings) -> Prepared:
     if len(stream) == 0:
         report.skip("no_data", unit.key)
     else:
-        card = model_card(settings)
+        card = picker.card
         if card is not None:  # per instrument: rate resampled, horizontals zero-filled, a missing Z/H skipped
             stream = check_against_card(stream, card, report, unit.key)
         stream = sanitize(stream, picker.model, report, unit.key, strict=settings.strict)
@@ -159,11 +195,13 @@ def prepare_unit(unit: StationDay, settings: PickSettings) -> Prepared:
     return Prepared(stream, report, problems, data_seconds, time.time() - t_start, valid_seconds)
 
 
-def process_unit(unit: StationDay, settings: PickSettings, out_dir: str,
-                 prepared: Prepared | None = None) -> dict[str, Any]:
-    """Pick one station-day and commit it to ``out_dir``; returns the unit's state record."""
-    from seisforge.deploy.store import PickStore, picks_table
+def process_unit(unit: StationDay, settings: PickSettings, out_dir: str, prepared: Prepared | None = None,
+                 write: Callable[[Commit], None] | None = None) -> dict[str, Any]:
+    """Pick one station-day and commit it to ``out_dir``; returns the unit's state record.
 
+    ``write`` takes over the commit (:meth:`Commit.run`, e.g. in a writer thread); without it the unit
+    is committed before this returns.
+    """
     prepared = prepared or prepare_unit(unit, settings)
     t_start = time.time()
     picker = get_picker(settings)
@@ -198,9 +236,29 @@ def process_unit(unit: StationDay, settings: PickSettings, out_dir: str,
         "precision": picker.precision,
         "bf16_max_error": round(picker.stats["max_bf16_error"], 6),
     }
-    table = picks_table(picks, settings.model, model_version(settings))
-    PickStore(out_dir).write_unit(unit, table, state)  # URL: storage options from fsspec's config
+    commit = Commit(out_dir, unit, picks, settings.model, model_version(settings), state)
+    (write or Commit.run)(commit)
     return state
+
+
+@dataclass
+class Commit:
+    """A picked unit's write: its Parquet file, then its state file (the commit point)."""
+
+    out_dir: str
+    unit: StationDay
+    picks: list[Any]
+    model: str
+    model_version: str
+    state: dict[str, Any]
+
+    def run(self) -> dict[str, Any]:
+        """Write the unit (atomically, see :meth:`~seisforge.deploy.store.PickStore.write_unit`); its state."""
+        from seisforge.deploy.store import PickStore, picks_table
+
+        table = picks_table(self.picks, self.model, self.model_version)
+        PickStore(self.out_dir).write_unit(self.unit, table, self.state)  # URL: storage options from fsspec
+        return self.state
 
 
 def summarise(store_states: list[dict[str, Any]], index_problems: list[tuple[str, str, str]],
@@ -236,15 +294,66 @@ def summarise(store_states: list[dict[str, Any]], index_problems: list[tuple[str
     return report
 
 
+class UnitReader:
+    """Reads (loads and cleans, :func:`prepare_unit`) the units of a serial run one ahead, in a thread.
+
+    Entering it starts reading the first unit at once, so a process that has one station-day to pick
+    reads it while the runtimes are built (:func:`get_picker`: export, compilation, timing); then each
+    :meth:`take` starts reading the next unit while the current one is picked. Reading is I/O and
+    ObsPy/numpy work that mostly runs outside the GIL. A reader error belongs to its unit: :meth:`take`
+    raises it for that unit, where the runner counts it as the unit's failure.
+
+    Parameters
+    ----------
+    units
+        The units, in the order the runner takes them.
+    settings
+        The run's settings (the reader needs the model only, :func:`get_model`).
+    """
+
+    def __init__(self, units: list[StationDay], settings: PickSettings) -> None:
+        from concurrent.futures import Future
+
+        self.units = units
+        self.settings = settings
+        self._pool: Any = None
+        self._ahead: dict[int, Future] = {}
+
+    def __enter__(self) -> UnitReader:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seisforge-read")
+        self._read(0)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for future in self._ahead.values():
+            future.cancel()
+        self._ahead.clear()
+        self._pool.shutdown(wait=True)  # a read in progress finishes (it writes nothing)
+
+    def _read(self, i: int) -> None:
+        if self._pool is not None and i < len(self.units) and i not in self._ahead:
+            self._ahead[i] = self._pool.submit(prepare_unit, self.units[i], self.settings)
+
+    def take(self, i: int) -> Prepared:
+        """Unit ``i``'s data (reading unit ``i + 1`` starts now); raises what reading unit ``i`` raised."""
+        future = self._ahead.pop(i, None)
+        self._read(i + 1)
+        return prepare_unit(self.units[i], self.settings) if future is None else future.result()
+
+
 def run_units(units: list[StationDay], settings: PickSettings, out_dir: str, workers: int = 0,
               address: str | None = None, progress: bool = True, max_retries: int = 3,
-              stop: Callable[[], bool] | None = None) -> tuple[list[tuple[str, str]], int]:
+              stop: Callable[[], bool] | None = None, reader: UnitReader | None = None
+              ) -> tuple[list[tuple[str, str]], int]:
     """Process ``units`` (already filtered to the unfinished ones).
 
     ``stop()`` is polled between units: when it turns true, no further unit starts (in serial mode
     the unit being picked finishes and commits; on Ray, tasks not yet finished are cancelled and
-    their units stay undone, the atomic writes leaving no partial unit). Returns the ``(key, error)``
-    failures and the number of units finished in this call.
+    their units stay undone, the atomic writes leaving no partial unit). ``reader``: a started
+    :class:`UnitReader` of ``units`` (serial mode; else one is started here). Returns the
+    ``(key, error)`` failures and the number of units finished in this call.
     """
     from tqdm import tqdm
 
@@ -264,7 +373,12 @@ def run_units(units: list[StationDay], settings: PickSettings, out_dir: str, wor
 
     try:
         if workers <= 0 and address is None:
-            failures = _run_serial(units, settings, out_dir, done, bar, stop)
+            if reader is not None and reader.units is units:
+                failures = _run_serial(units, settings, out_dir, done, bar, stop, reader)
+            else:
+                with UnitReader(units, settings) as own:
+                    get_picker(settings)  # runtime errors end the run here, not as unit failures
+                    failures = _run_serial(units, settings, out_dir, done, bar, stop, own)
         else:
             from seisforge.deploy.scale import run_ray
 
@@ -276,25 +390,43 @@ def run_units(units: list[StationDay], settings: PickSettings, out_dir: str, wor
 
 
 def _run_serial(units: list[StationDay], settings: PickSettings, out_dir: str,
-                done: Callable[[dict[str, Any]], None], bar: Any, stop: Callable[[], bool]
-                ) -> list[tuple[str, str]]:
-    """Units in this process; the next unit is read and cleaned in a thread while the model runs."""
-    from concurrent.futures import ThreadPoolExecutor
+                done: Callable[[dict[str, Any]], None], bar: Any, stop: Callable[[], bool],
+                reader: UnitReader) -> list[tuple[str, str]]:
+    """Units in this process: unit i + 1 is read (``reader``) and unit i - 1 written (a writer thread)
+    while unit i is picked. Output is that of picking them one after the other: each unit's files
+    are its own, and each is committed (state file last) before its ``done``."""
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     failures: list[tuple[str, str]] = []
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = pool.submit(prepare_unit, units[0], settings) if units else None
-        for i, unit in enumerate(units):
-            if stop():
-                if ahead is not None:
-                    ahead.cancel()
-                break
-            current, ahead = ahead, (pool.submit(prepare_unit, units[i + 1], settings)
-                                     if i + 1 < len(units) else None)
+    pending: list[tuple[StationDay, Future]] = []  # the commit in the writer thread (at most one)
+
+    def fail(unit: StationDay, err: Exception) -> None:
+        log.error("unit %s failed", unit.key, exc_info=err)
+        failures.append((unit.key, f"{type(err).__name__}: {err}"))
+        bar.update(1)
+
+    def settle() -> None:  # wait for the commit in flight and count it
+        while pending:
+            unit, future = pending.pop()
             try:
-                done(process_unit(unit, settings, out_dir, prepared=current.result()))
-            except Exception as err:  # noqa: BLE001 - one bad unit never ends the run
-                log.exception("unit %s failed", unit.key)
-                failures.append((unit.key, f"{type(err).__name__}: {err}"))
-                bar.update(1)
+                done(future.result())
+            except Exception as err:  # noqa: BLE001 - a failed write fails its unit only
+                fail(unit, err)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seisforge-write") as writer:
+        try:
+            for i, unit in enumerate(units):
+                if stop():
+                    break
+
+                def write(commit: Commit, unit: StationDay = unit) -> None:
+                    settle()  # at most one unit picked but not yet committed
+                    pending.append((unit, writer.submit(commit.run)))
+
+                try:
+                    process_unit(unit, settings, out_dir, prepared=reader.take(i), write=write)
+                except Exception as err:  # noqa: BLE001 - one bad unit (read or pick) never ends the run
+                    fail(unit, err)
+        finally:
+            settle()  # the unit in progress commits, also on a stop
     return failures

@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import threading
 import warnings
 from collections import OrderedDict
+from concurrent.futures import Future
 from pathlib import Path
 
 import obspy
@@ -65,6 +67,16 @@ def read_waveforms(path: str | Path, headonly: bool = False, fmt: str | None = N
         :func:`mseed_truncation`, or the reader reported an unexpected end of file; the whole file is
         skipped rather than using a partial record set).
     """
+    if not headonly and fmt is None:
+        ahead = _decoded_ahead(path, starttime, endtime)
+        if ahead is not None:
+            return ahead
+    return _read(path, headonly, fmt, starttime, endtime)
+
+
+def _read(path: str | Path, headonly: bool, fmt: str | None, starttime: obspy.UTCDateTime | None,
+          endtime: obspy.UTCDateTime | None) -> obspy.Stream:
+    """:func:`read_waveforms` from the file itself."""
     name, path = path, localize(path)
     if Path(path).stat().st_size == 0:
         raise ReadProblem("empty_file", f"{name}: zero-length file")
@@ -86,6 +98,65 @@ def read_waveforms(path: str | Path, headonly: bool = False, fmt: str | None = N
         text = str(w.message).lower()
         if "end of file" in text or "truncat" in text or "not enough" in text:
             raise ReadProblem("truncated_file", f"{name}: {w.message}")
+    return st
+
+
+#: local input files are decoded ahead (:func:`decode_ahead`) when together they hold at most this many bytes
+DECODE_AHEAD_BYTES = 512 * 2**20
+_AHEAD: dict[str, Future] = {}  # path -> whole decoded file (or its ReadProblem)
+
+
+def decode_ahead(paths: list[str], budget: int = DECODE_AHEAD_BYTES) -> int:
+    """Start decoding local waveform files in a background thread, for :func:`read_waveforms` to use.
+
+    A process that picks one station-day (a batch job per station-day) spends seconds on imports and
+    on building its runtimes before it reads its data; with this, its files are decoded meanwhile
+    (libmseed decodes outside the GIL). Only when every path is a local file and together they hold at
+    most ``budget`` bytes, since the decoded streams stay in memory for the life of the process (a
+    file also pads its neighbouring days). Returns how many files are being decoded.
+    """
+    if not paths or any(is_url(p) or not Path(p).is_file() for p in paths):
+        return 0
+    if sum(Path(p).stat().st_size for p in paths) > budget:
+        return 0
+    todo = [(str(p), _AHEAD.setdefault(str(p), Future())) for p in paths if str(p) not in _AHEAD]
+    threading.Thread(target=_decode, args=(todo,), name="seisforge-decode", daemon=True).start()
+    return len(todo)
+
+
+def _decode(todo: list[tuple[str, Future]]) -> None:
+    for path, future in todo:
+        try:
+            future.set_result(_read(path, False, None, None, None))
+        except BaseException as err:  # noqa: BLE001 - handed to the reader, who then reads the file itself
+            future.set_exception(err)
+
+
+def _decoded_ahead(path: str | Path, starttime: obspy.UTCDateTime | None,
+                   endtime: obspy.UTCDateTime | None) -> obspy.Stream | None:
+    """The records of a decoded-ahead file within ``[starttime, endtime]``, else None.
+
+    Equal to ``obspy.read(path, starttime=..., endtime=...)``, which reads the records overlapping the
+    span and then trims every trace to it (nearest sample) and drops the empty ones. A file that lies
+    inside the span (a unit's own day file) is handed over whole and forgotten here (no copy; a later
+    read decodes it again); otherwise the slice is copied (a neighbour's pad: a few seconds), since the
+    caller may change its samples. A file whose decoding failed is read again by the caller, so its
+    problem is reported exactly as without decoding ahead.
+    """
+    future = _AHEAD.get(str(path))
+    if future is None:
+        return None
+    try:
+        whole = future.result()
+    except Exception:  # noqa: BLE001 - the caller's own read reports it
+        return None
+    if all((starttime is None or tr.stats.starttime >= starttime) and (endtime is None or tr.stats.endtime <= endtime)
+           for tr in whole):
+        _AHEAD.pop(str(path), None)
+        return whole
+    st = whole.slice(starttime, endtime, nearest_sample=True)
+    for tr in st:
+        tr.data = tr.data.copy()
     return st
 
 

@@ -131,6 +131,10 @@ class OpenVinoForward(MicroBatched):
             pre_graph = export_graph(model, in_channels, in_samples, argdict, part="pre")[0]
             self.pre = self._compile_static(core, pre_graph, "f32")
         self._local = threading.local()
+        # one call from this thread first: OpenVINO's Python bindings initialise pybind11's numpy API on
+        # first use, and two worker threads doing that at once deadlocked (a `seisforge pick` process
+        # hung in its start-up timing, both threads waiting on each other's one-time initialisation)
+        self._run(np.zeros((1, *self.in_shape), dtype=np.float32))
 
     def _compile_static(self, core: Any, onnx_graph: bytes, hint: str) -> dict[int, Any]:
         """``onnx_graph`` compiled by ``core`` for each of :attr:`sizes` windows, at precision ``hint``."""
