@@ -133,6 +133,17 @@ def test_trained_steps_store_dev_tuned_thresholds_in_card_and_weights(chain, mod
     assert picker.threshold("S") == pytest.approx(prune.thresholds["S"])
 
 
+def test_a_student_given_as_run_dir_is_trained_further_and_left_in_place(chain, tiny, tmp_path):
+    data = str(tiny / "data")
+    assert main(["compress", f"run:{chain / 'distill'}", "--method", "distill", "--student", f"run:{chain / 'prune'}",
+                 "--epochs", "1", "--dataset", data, *FAST, "--out", str(tmp_path / "more")]) == 0
+    assert (chain / "prune" / "best" / "model.safetensors").is_file()  # the given student was not moved
+    assert not (tmp_path / "more" / "student_init").exists()
+    n_more, n_given = (sum(p.numel() for p in load_model(f"run:{d}").model.parameters())
+                       for d in (tmp_path / "more", chain / "prune"))
+    assert n_more == n_given  # trained further at the given (pruned) size
+
+
 def test_a_model_tuned_against_itself_agrees_perfectly_on_dev(chain, tiny):
     from seisforge.compress.thresholds import teacher_thresholds
 

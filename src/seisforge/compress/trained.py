@@ -63,7 +63,7 @@ def _distill(loaded, out, kd, student, width, teacher_weights) -> dict[str, Any]
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".init_", ignore_cleanup_errors=True) as tmp:
         init = narrow_student(student, width, loaded, kd.seed, Path(tmp))
         train_student(loaded, teacher_weights, init, out, kd)
-        keep_init(init, out, "student_init")
+        keep_init(init, out, "student_init", Path(tmp))
     return {"student": student, "student_width": width, "teacher": loaded.spec, "kd_alpha": kd.alpha,
             "kd_temperature": kd.temperature, "epochs": kd.epochs, "dataset": kd.dataset}
 
@@ -80,7 +80,7 @@ def _prune(loaded, out, kd, ratio, teacher_weights) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".init_", ignore_cleanup_errors=True) as tmp:
         save_best(model, Path(tmp), f"seisforge prune {ratio} of {loaded.source}", pruning_ratio=ratio)
         train_student(loaded, teacher_weights, f"run:{tmp}", out, kd)
-        keep_init(f"run:{tmp}", out, "pruned_init")
+        keep_init(f"run:{tmp}", out, "pruned_init", Path(tmp))
     info.update(recovery="distillation from the unpruned model", kd_alpha=kd.alpha,
                 kd_temperature=kd.temperature, dataset=kd.dataset)
     return info
