@@ -85,7 +85,8 @@ def chain(tiny, weights):
     assert main(["compress", "PhaseNetLight", "--weights", weights, "--method", "distill", "--student-width", "0.5",
                  "--epochs", "1", "--dataset", data, *FAST, "--out", str(out / "distill")]) == 0
     assert main(["compress", f"run:{out / 'distill'}", "--method", "prune", "--ratio", "0.3", "--epochs", "1",
-                 "--dataset", data, *FAST, "--out", str(out / "prune")]) == 0
+                 "--dataset", data, "--targets", str(tiny / "targets"), "--no-report", *FAST,
+                 "--out", str(out / "prune")]) == 0
     assert main(["compress", f"run:{out / 'prune'}", "--method", "fp16", "--out", str(out / "fp16")]) == 0
     return out
 
@@ -108,6 +109,51 @@ def test_chain_steps_are_registry_models_with_cards(chain, model):
     ov = load_model(f"openvino:{chain / 'fp16'}").model
     with torch.no_grad():
         assert np.abs(ov(x).numpy() - pruned(x).numpy()).max() < 1e-2
+
+
+def test_trained_steps_store_dev_tuned_thresholds_in_card_and_weights(chain, model):
+    from seisforge.deploy.engine import FastPicker
+    from seisforge.models.card import read_card
+
+    distill, prune = (read_card(chain / k / "model_card.json") for k in ("distill", "prune"))
+    # without --targets the student keeps its teacher's thresholds
+    assert distill.training["thresholds"] == "parent's card thresholds"
+    teacher_thr = model.default_args.get("P_threshold", 0.3)
+    assert distill.thresholds["P"] == pytest.approx(teacher_thr)
+    # with --targets they are tuned on dev against the parent's picks, and the weights carry them to pick
+    assert prune.training["thresholds"].startswith("tuned on dev")
+    tuning = prune.training["threshold_tuning"]
+    assert prune.training["parent_thresholds"] == distill.thresholds
+    for phase in ("P", "S"):
+        assert 0 < prune.thresholds[phase] < 1
+        assert tuning[f"{phase}_dev_agreement_f1"] >= tuning[f"{phase}_dev_agreement_f1_parent_threshold"] - 1e-12
+    meta = json.loads((chain / "prune" / "best" / "model.json").read_text())["default_args"]
+    assert meta["P_threshold"] == pytest.approx(prune.thresholds["P"])
+    picker = FastPicker(load_model(f"run:{chain / 'prune'}").model, batch_size=8)
+    assert picker.threshold("S") == pytest.approx(prune.thresholds["S"])
+
+
+def test_a_student_given_as_run_dir_is_trained_further_and_left_in_place(chain, tiny, tmp_path):
+    data = str(tiny / "data")
+    assert main(["compress", f"run:{chain / 'distill'}", "--method", "distill", "--student", f"run:{chain / 'prune'}",
+                 "--epochs", "1", "--dataset", data, *FAST, "--out", str(tmp_path / "more")]) == 0
+    assert (chain / "prune" / "best" / "model.safetensors").is_file()  # the given student was not moved
+    assert not (tmp_path / "more" / "student_init").exists()
+    n_more, n_given = (sum(p.numel() for p in load_model(f"run:{d}").model.parameters())
+                       for d in (tmp_path / "more", chain / "prune"))
+    assert n_more == n_given  # trained further at the given (pruned) size
+
+
+def test_a_model_tuned_against_itself_agrees_perfectly_on_dev(chain, tiny):
+    from seisforge.compress.thresholds import teacher_thresholds
+
+    loaded = load_model(f"run:{chain / 'distill'}")
+    parent_thr = {"P": 0.05, "S": 0.05}
+    thr, info = teacher_thresholds(loaded, loaded, parent_thr, tiny / "data", tiny / "targets")
+    for phase in ("P", "S"):
+        if info[f"{phase}_parent_picks"]:
+            assert info[f"{phase}_dev_agreement_f1"] == 1.0
+            assert thr[phase] >= parent_thr[phase]  # the lowest threshold that keeps every parent pick
 
 
 def test_compressed_models_run_through_bench_predict_and_pick(chain, tiny, tmp_path):
@@ -208,6 +254,11 @@ def test_bad_inputs_are_clear_errors(chain, tiny, tmp_path, capsys):
     assert re.search("needs a torch model", _error(["compress", f"openvino:{chain / 'fp16'}", "--method", "prune", "--out", str(tmp_path / "o4")], capsys))
     assert re.search("whole layers", _error(["compress", f"run:{chain / 'prune'}", "--method", "prune", "--ratio", "1", "--epochs", "0",
               "--out", str(tmp_path / "o5")], capsys))
+    # dev-tuned thresholds without dev targets: refused before any training
+    assert re.search("--thresholds teacher tunes the thresholds on dev windows", _error(
+        ["compress", f"run:{chain / 'prune'}", "--method", "prune", "--ratio", "0.2", "--epochs", "0",
+         "--thresholds", "teacher", "--out", str(tmp_path / "o6")], capsys))
+    assert not (tmp_path / "o6").exists()
 
 
 def test_a_second_picker_reads_the_exported_graph_and_runtime_choice_from_the_cache(model, tmp_path, monkeypatch):

@@ -27,8 +27,9 @@ def register(sub) -> None:
                    help="int8: NNCF with accuracy control saved as an OpenVINO IR (default, openvino:DIR) or as "
                         "a compact ONNX QDQ file (nncf-onnx, onnx:DIR: the smaller file), or ONNX Runtime QDQ "
                         "without accuracy control (onnx:DIR)")
-    p.add_argument("--dataset", help="SeisBench dataset with dev targets (int8)")
-    p.add_argument("--targets", help="bench targets folder of --dataset (int8; dev windows only)")
+    p.add_argument("--dataset", help="SeisBench dataset with dev targets (int8), or to train on (distill, prune)")
+    p.add_argument("--targets", help="bench targets folder of --dataset (dev windows only: int8 calibration and "
+                   "accuracy control; distill/prune threshold tuning)")
     p.add_argument("--max-drop", type=v.probability, default=0.01,
                    help="largest allowed absolute drop of mean dev P/S pick recall (default 0.01)")
     p.add_argument("--calibration-windows", type=v.positive_int, default=300, help="dev windows for calibration")
@@ -43,6 +44,10 @@ def register(sub) -> None:
     g.add_argument("--kd-alpha", type=v.probability, default=0.7,
                    help="weight of the KD term against the label loss (1: teacher soft targets only, no labels)")
     g.add_argument("--kd-temperature", type=v.positive_float, default=1.0)
+    g.add_argument("--thresholds", default="auto", choices=["auto", "teacher", "parent"],
+                   help="trigger thresholds of the output's card: teacher = tuned on dev windows (--targets) so "
+                   "that its picks agree best with the input model's at its card thresholds; parent = the "
+                   "input's; auto (default) = teacher with --targets, else parent")
     g.add_argument("--train-config", help="training config YAML to start from (default: the teacher run's)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training config override")
     r = p.add_argument_group("trade-off report (OUT/report, with --dataset and --targets; see bench compression)")
@@ -67,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
                                    temperature=args.kd_temperature, train_config=args.train_config,
                                    overrides=args.set, seed=args.seed),
                      student=args.student, student_width=args.student_width, ratio=args.ratio,
-                     teacher_weights=args.weights)
+                     teacher_weights=args.weights, thresholds=args.thresholds)
     if args.dataset and args.targets and not args.no_report:
         from pathlib import Path
 

@@ -107,7 +107,10 @@ def narrow_student(cls_name: str, width: float, teacher: LoadedModel, seed: int,
     return f"run:{run_dir}"
 
 
-def keep_init(init_spec: str, out: Path, name: str) -> None:
-    """Move a temporary initial model (``run:DIR`` from :func:`narrow_student`) into ``out/name``."""
-    if init_spec.startswith("run:"):
+def keep_init(init_spec: str, out: Path, name: str, tmp: Path) -> None:
+    """Move a temporary initial model (``run:DIR`` under ``tmp``, from :func:`narrow_student`) into ``out/name``.
+
+    Anything else (a class name, or the user's own ``--student run:DIR``) is left where it is.
+    """
+    if init_spec.startswith("run:") and Path(init_spec[4:]).resolve().is_relative_to(Path(tmp).resolve()):
         shutil.move(init_spec[4:], out / name)

@@ -29,11 +29,13 @@ def compress(loaded: LoadedModel, method: str, out: str | Path, dataset: str | P
              targets: str | Path | None = None, backend: str = "openvino", max_drop: float = 0.01,
              calibration_windows: int = 300, seed: int = 0, kd: KDSettings | None = None,
              student: str = "PhaseNetLight", student_width: float = 1.0, ratio: float = 0.5,
-             teacher_weights: str | None = None) -> dict[str, Any]:
+             teacher_weights: str | None = None, thresholds: str = "auto") -> dict[str, Any]:
     """Compress ``loaded`` with ``method`` into ``out``; returns the report (also written as JSON).
 
     ``distill`` and ``prune`` write a run directory (``run:OUT``, :mod:`seisforge.compress.trained`);
-    ``int8`` and ``fp16`` an ONNX or OpenVINO artifact (``onnx:OUT`` / ``openvino:OUT``).
+    ``int8`` and ``fp16`` an ONNX or OpenVINO artifact (``onnx:OUT`` / ``openvino:OUT``). ``thresholds``
+    (``distill``/``prune``): how the output card's trigger thresholds are chosen
+    (:mod:`seisforge.compress.thresholds`; with ``targets``, tuned on dev by default).
     """
     if method not in METHODS:
         raise ConfigError(f"--method must be one of {METHODS}, got {method!r}")
@@ -43,7 +45,8 @@ def compress(loaded: LoadedModel, method: str, out: str | Path, dataset: str | P
         from seisforge.compress.trained import compress_trained
 
         return compress_trained(loaded, method, Path(out), kd or KDSettings(seed=seed), student=student,
-                                student_width=student_width, ratio=ratio, teacher_weights=teacher_weights)
+                                student_width=student_width, ratio=ratio, teacher_weights=teacher_weights,
+                                targets=targets, thresholds=thresholds)
     out = prepare_out(out)
     graph = network_graph(loaded)
     card = model_card_of(loaded, parent_card(loaded))

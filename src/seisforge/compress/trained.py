@@ -24,14 +24,23 @@ from seisforge.models.run_dir import save_best
 
 def compress_trained(loaded: LoadedModel, method: str, out: Path, kd: KDSettings, student: str = "PhaseNetLight",
                      student_width: float = 1.0, ratio: float = 0.5,
-                     teacher_weights: str | None = None) -> dict[str, Any]:
-    """Run ``distill`` or ``prune`` on ``loaded`` into the run directory ``out``; returns the report."""
+                     teacher_weights: str | None = None, targets: str | Path | None = None,
+                     thresholds: str = "auto") -> dict[str, Any]:
+    """Run ``distill`` or ``prune`` on ``loaded`` into the run directory ``out``; returns the report.
+
+    The card's trigger thresholds follow ``thresholds`` (:mod:`seisforge.compress.thresholds`): with dev
+    ``targets`` (of ``kd.dataset``) they are re-tuned on dev to agree with ``loaded``'s picks.
+    """
+    from seisforge.compress.thresholds import resolve_mode, retune_run
     from seisforge.deploy.runtimes.artifact import model_card_of, network_graph
     from seisforge.models.onnx_picker import OnnxPicker
 
     if isinstance(loaded.model, OnnxPicker) or not callable(getattr(loaded.model, "parameters", None)):
         raise ConfigError(f"{loaded.spec}: {method} needs a torch model (run:DIR or seisbench:...), "
                           "not an exported artifact")
+    resolve_mode(thresholds, targets)  # a bad choice fails before any training
+    if targets and not kd.dataset:
+        raise ConfigError("--targets needs --dataset (the dataset the targets were made from)")
     out.parent.mkdir(parents=True, exist_ok=True)
     if method == "distill":
         info = _distill(loaded, out, kd, student, student_width, teacher_weights)
@@ -44,6 +53,7 @@ def compress_trained(loaded: LoadedModel, method: str, out: Path, kd: KDSettings
                                parameters={"count": _count(result.model)})
     card = dataclasses.replace(card, normalisation=parent.normalisation)
     write_card(card, out / "model_card.json")
+    info.update(retune_run(loaded, out, dict(parent.thresholds), thresholds, kd.dataset, targets))
     info.update(parameters_parent=_count(loaded.model), parameters=_count(result.model))
     return write_report(loaded, method, "torch", out / "best" / "model.safetensors", network_graph(loaded),
                          info, out)
@@ -53,7 +63,7 @@ def _distill(loaded, out, kd, student, width, teacher_weights) -> dict[str, Any]
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".init_", ignore_cleanup_errors=True) as tmp:
         init = narrow_student(student, width, loaded, kd.seed, Path(tmp))
         train_student(loaded, teacher_weights, init, out, kd)
-        keep_init(init, out, "student_init")
+        keep_init(init, out, "student_init", Path(tmp))
     return {"student": student, "student_width": width, "teacher": loaded.spec, "kd_alpha": kd.alpha,
             "kd_temperature": kd.temperature, "epochs": kd.epochs, "dataset": kd.dataset}
 
@@ -70,7 +80,7 @@ def _prune(loaded, out, kd, ratio, teacher_weights) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".init_", ignore_cleanup_errors=True) as tmp:
         save_best(model, Path(tmp), f"seisforge prune {ratio} of {loaded.source}", pruning_ratio=ratio)
         train_student(loaded, teacher_weights, f"run:{tmp}", out, kd)
-        keep_init(f"run:{tmp}", out, "pruned_init")
+        keep_init(f"run:{tmp}", out, "pruned_init", Path(tmp))
     info.update(recovery="distillation from the unpruned model", kd_alpha=kd.alpha,
                 kd_temperature=kd.temperature, dataset=kd.dataset)
     return info

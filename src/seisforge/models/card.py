@@ -143,8 +143,9 @@ def card_from_seisbench(model: Any, **sections: Any) -> ModelCard:
     if thresholds is None:
         from seisforge.seisbench_compat import default_threshold
 
-        default = float(default_threshold(model))
-        thresholds = {p: default for p in str(model.labels) if p != "N"}
+        default = float(default_threshold(model))  # per-phase weights' defaults first, as pick and classify do
+        given = getattr(model, "default_args", {}) or {}
+        thresholds = {p: float(given.get(f"{p}_threshold", default)) for p in str(model.labels) if p != "N"}
     return ModelCard(model_class=type(model).__name__, sampling_rate=float(model.sampling_rate),
                      window_samples=int(model.in_samples), component_order=str(model.component_order),
                      labels=str(model.labels), normalisation=normalisation, thresholds=thresholds,
