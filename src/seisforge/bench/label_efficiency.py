@@ -195,16 +195,14 @@ def _run_cell(cfg: LabelEfficiencyConfig, arm: ArmConfig, fraction: float, seed:
 
 def _scratch_base(like: str, out: Path, seed: int) -> Path:
     """A pretrain-shaped run with the architecture of run ``like`` and random weights drawn with ``seed``."""
-    import torch
-
     from seisforge.models.encoders.pretrained import build_encoder, load_pretrained_encoder, save_encoder
 
     _, info = load_pretrained_encoder(like)
-    torch.manual_seed(seed)
-    encoder, _ = build_encoder(info["kind"], info["args"])
+    encoder, _ = build_encoder(info["kind"], info["args"], init_seed=seed)
     out.mkdir(parents=True)
-    save_encoder(out, encoder, {k: info[k] for k in ("kind", "args", "in_channels", "component_order",
-                                                     "sampling_rate", "window_samples")})
+    # init_seed: a phasenet base's decoder (not in the encoder file) is rebuilt from it, seeded like the encoder
+    save_encoder(out, encoder, {**{k: info[k] for k in ("kind", "args", "in_channels", "component_order",
+                                                        "sampling_rate", "window_samples")}, "init_seed": seed})
     return out
 
 
