@@ -4,7 +4,7 @@
 need LoRA (and the other cheap methods) against ``full`` on the same base, and the MAE encoder against the
 contrastive one. This script reuses the grid's own pieces (:func:`summarise`, :func:`plot`, the seed-averaged
 paired event bootstrap :func:`paired_compare_seeds`) on the cells that finished, and writes
-``DIR/comparisons.md`` and ``DIR/figures/<metric>_vs_fraction.png`` / ``<metric>_vs_params.png``.
+``DIR/comparisons.md``, the grid's tables (``label_efficiency.csv``/``.md``) and ``DIR/figures/<metric>_vs_fraction.png`` / ``<metric>_vs_params.png``.
 
 Usage::
 
@@ -22,7 +22,15 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from seisforge.bench.label_efficiency import METRICS, LabelEfficiencyConfig, _arms, cell_dir, plot, summarise
+from seisforge.bench.label_efficiency import (
+    METRICS,
+    LabelEfficiencyConfig,
+    _arms,
+    cell_dir,
+    plot,
+    summarise,
+    write_tables,
+)
 from seisforge.bench.picking.score import paired_compare_seeds
 from seisforge.config import from_dict
 
@@ -65,6 +73,7 @@ def main() -> None:
     (out / "comparisons.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     table = summarise(cfg, _arms(cfg), out)
+    write_tables(table, out)  # label_efficiency.csv/.md over every finished cell
     figures = out / "figures"
     figures.mkdir(exist_ok=True)
     for metric in METRICS:  # the grid draws cfg.metric only; one pair of figures per metric here

@@ -307,11 +307,13 @@ def plot(table: pd.DataFrame, cfg: LabelEfficiencyConfig, out: Path) -> None:
     if at.empty:
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    seen: dict[int, int] = {}
     for i, (_, r) in enumerate(at.iterrows()):
-        ax.errorbar(r["trainable"], r[k], yerr=[[r[k] - r[f"{k}_ci_lo"]], [r[f"{k}_ci_hi"] - r[k]]],
+        n = seen[int(r["trainable"])] = seen.get(int(r["trainable"]), -1) + 1  # dodge equal counts by 6 % each
+        ax.errorbar(r["trainable"] * 1.06 ** n, r[k], yerr=[[r[k] - r[f"{k}_ci_lo"]], [r[f"{k}_ci_hi"] - r[k]]],
                     marker=markers[i % len(markers)], color=colours[i % 10], label=r["arm"], capsize=3)
     ax.set_xscale("log")
-    ax.set_xlabel("trainable parameters (count)")
+    ax.set_xlabel("trainable parameters (count; equal counts dodged to the right)")
     ax.set_ylabel(k.replace("_", " "))
     ax.set_title(f"at {100 * cfg.params_fraction:g}% labels")
     ax.legend(fontsize=7, ncol=2)
