@@ -2,7 +2,8 @@
 # The label-efficiency study of docs/experiments/label_efficiency.md, as prioritised shards of
 #   seisforge bench label-efficiency CONFIG --out DIR --set fractions=[..] --set only_arms=[..]
 # Every cell resumes (finished cells are skipped, cells live in another process are left to it), so a shard
-# can be stopped and restarted at any time; each step writes the table and figures of what has finished.
+# can be stopped and restarted at any time. Steps skip the summary (summary=false); `summary` writes the
+# tables, figures and arm-vs-arm comparisons of every finished cell (experiments/label_efficiency_report.py).
 # Usage: experiments/label_efficiency.sh synth_main|synth_methods|ncedc|summary
 # Assumes the data and pretrain runs of the configs' header comments exist (runs/le/..., runs/data/ncedc).
 set -euo pipefail
@@ -12,7 +13,8 @@ NC=configs/label_efficiency_ncedc.yaml
 steps() {  # steps CONFIG OUT "FRACTIONS ARMS" ...: one grid call per step, in this (priority) order
   local cfg=$1 out=$2; shift 2
   for s in "$@"; do
-    $SF bench label-efficiency "$cfg" --out "$out" --set "fractions=${s% *}" --set "only_arms=${s#* }"
+    $SF bench label-efficiency "$cfg" --out "$out" --set "fractions=${s% *}" --set "only_arms=${s#* }" \
+      --set summary=false
   done
 }
 case "${1:-}" in
@@ -29,8 +31,10 @@ case "${1:-}" in
     steps $NC runs/le/grid_ncedc "[0.1] [scratch,ssl_full,ethz_full,ethz_lora,stalta]" \
       "[1.0] [scratch,ssl_full,ethz_full,ethz_lora]" "[0.1] [sslc_full,ssl_lora,ssl_partial,ethz_linear_probe]" \
       "[0.25,0.05,0.01] [scratch,ssl_full,ethz_full,ethz_lora]" ;;
-  summary)  # tables and figures over every finished cell (STA/LTA is the only cell it may compute)
-    $SF bench label-efficiency $SYN --out runs/le/grid_synth --set "only_arms=[stalta]"
-    $SF bench label-efficiency $NC --out runs/le/grid_ncedc --set "only_arms=[stalta]" ;;
+  summary)  # tables, figures and comparisons over every finished cell
+    PY=${PYTHON:-python}
+    PAIRS="ethz_full:ethz_lora ethz_full:ethz_ia3 ethz_full:ethz_bitfit ethz_full:ethz_linear_probe ssl_full:ssl_lora ssl_full:ssl_partial ssl_full:sslc_full scratch:sslc_full scratch:ssl_partial"
+    $PY experiments/label_efficiency_report.py $SYN runs/le/grid_synth --pairs $PAIRS
+    $PY experiments/label_efficiency_report.py $NC runs/le/grid_ncedc --pairs $PAIRS ;;
   *) echo "usage: $0 synth_main|synth_methods|ncedc|summary" >&2; exit 2 ;;
 esac

@@ -55,7 +55,9 @@ class LabelEfficiencyConfig:
     """The grid (see module docstring); ``adapt`` holds the fields shared by every cell's adapt config.
 
     ``only_arms`` runs a subset of the arms (the table still reports every arm with finished cells), so a
-    grid can be run in shards or reduced; ``fractions`` of an arm override the grid's.
+    grid can be run in shards or reduced; ``fractions`` of an arm override the grid's. ``summary: false``
+    skips the tables and figures (their paired bootstraps over every finished cell take minutes on a busy
+    machine), for shards whose summary is written once at the end.
     """
 
     data: str = ""
@@ -69,6 +71,7 @@ class LabelEfficiencyConfig:
     only_arms: list[str] | None = None
     params_fraction: float = 0.1
     metric: str = "test_P_recall"
+    summary: bool = True
 
 
 def _arms(cfg: LabelEfficiencyConfig) -> list[ArmConfig]:
@@ -120,9 +123,10 @@ def run_grid(cfg: LabelEfficiencyConfig, out: str | Path) -> RunReport:
             write_json({"arm": arm.name, "fraction": fraction, "seed": seed, "error": str(err)}, cell / "cell.json")
     if any(a.base == "stalta" for a in run_arms):
         _stalta(cfg, out / "cells" / "stalta", targets)
-    table = summarise(cfg, arms, out)
-    write_tables(table, out)
-    plot(table, cfg, out)
+    if cfg.summary:
+        table = summarise(cfg, arms, out)
+        write_tables(table, out)
+        plot(table, cfg, out)
     report.write(out)
     return report
 
