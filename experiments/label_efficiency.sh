@@ -4,7 +4,7 @@
 # Every cell resumes (finished cells are skipped, cells live in another process are left to it), so a shard
 # can be stopped and restarted at any time. Steps skip the summary (summary=false); `summary` writes the
 # tables, figures and arm-vs-arm comparisons of every finished cell (experiments/label_efficiency_report.py).
-# Usage: experiments/label_efficiency.sh synth_main|synth_methods|synth_extra|ncedc|summary
+# Usage: experiments/label_efficiency.sh synth_main|synth_methods|synth_extra|ncedc|ncedc_methods|summary
 # Assumes the data and pretrain runs of the configs' header comments exist (runs/le/..., runs/data/ncedc).
 set -euo pipefail
 SF=${SEISFORGE:-seisforge}
@@ -34,10 +34,13 @@ case "${1:-}" in
     steps $NC runs/le/grid_ncedc "[0.1] [scratch,ssl_full,ethz_full,ethz_lora,stalta]" \
       "[1.0] [scratch,ssl_full,ethz_full,ethz_lora]" "[0.1] [sslc_full,ssl_lora,ssl_partial,ethz_linear_probe]" \
       "[0.25,0.05,0.01] [scratch,ssl_full,ethz_full,ethz_lora]" ;;
+  ncedc_methods)  # every other method at 10 %, then the remaining main arms at every fraction
+    steps $NC runs/le/grid_ncedc "[0.1] [ssl_linear_probe,ethz_ia3,ethz_bitfit,ssl_ia3,ssl_bitfit,ssl_dora,ssl_adapter,sslc_lora,sslc_partial]" \
+      "[1.0,0.25,0.05,0.01] [sslc_full,ssl_lora,ssl_linear_probe,ethz_linear_probe]" ;;
   summary)  # tables, figures and comparisons over every finished cell
     PY=${PYTHON:-python}
     PAIRS="ethz_full:ethz_lora ethz_full:ethz_ia3 ethz_full:ethz_bitfit ethz_full:ethz_linear_probe ssl_full:ssl_lora ssl_full:ssl_partial ssl_full:sslc_full scratch:sslc_full scratch:ssl_partial"
     $PY experiments/label_efficiency_report.py $SYN runs/le/grid_synth --pairs $PAIRS
     $PY experiments/label_efficiency_report.py $NC runs/le/grid_ncedc --pairs $PAIRS ;;
-  *) echo "usage: $0 synth_main|synth_methods|synth_extra|ncedc|summary" >&2; exit 2 ;;
+  *) echo "usage: $0 synth_main|synth_methods|synth_extra|ncedc|ncedc_methods|summary" >&2; exit 2 ;;
 esac
