@@ -57,22 +57,47 @@ def compare(cfg: LabelEfficiencyConfig, out: Path, base: str, other: str) -> lis
     return rows
 
 
+def _summary_part(config: str, out: str, names: list[str]):
+    """Rows of ``summarise`` for the arms ``names`` (plus scratch, which every Δ needs; dropped by the caller)."""
+    cfg = _load(config)
+    arms = [a for a in _arms(cfg) if a.name in names or a.name == "scratch"]
+    return summarise(cfg, arms, Path(out))
+
+
+def _compare_part(config: str, out: str, pair: str) -> list[str]:
+    base, other = pair.split(":")
+    return compare(_load(config), Path(out), base, other)
+
+
+def _load(config: str) -> LabelEfficiencyConfig:
+    return from_dict(LabelEfficiencyConfig, yaml.safe_load(Path(config).read_text()), where=config)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("config")
     ap.add_argument("out")
     ap.add_argument("--pairs", nargs="*", default=[], help="BASE_ARM:OTHER_ARM (other - base)")
+    ap.add_argument("--jobs", type=int, default=1, help="processes (the paired bootstraps dominate)")
     args = ap.parse_args()
-    cfg = from_dict(LabelEfficiencyConfig, yaml.safe_load(Path(args.config).read_text()), where=args.config)
-    out = Path(args.out)
+    cfg, out = _load(args.config), Path(args.out)
+    names = [a.name for a in _arms(cfg)]
+    chunks = [names[i::args.jobs] for i in range(args.jobs)]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(args.jobs) as pool:
+        parts = [pool.submit(_summary_part, args.config, args.out, c) for c in chunks]
+        cmps = [pool.submit(_compare_part, args.config, args.out, p) for p in args.pairs]
+        frames = [f.result() for f in parts]
+        rows = [r for f in cmps for r in f.result()]
+    import pandas as pd
+
+    table = pd.concat([fr[fr["arm"] != "scratch"] if i else fr for i, fr in enumerate(frames) if not fr.empty])
+    table = table.set_index("arm", drop=False).loc[[n for n in names if n in set(table["arm"])]].reset_index(drop=True)
     lines = ["| comparison | fraction | seed pairs | " + " | ".join(f"{k}: other vs base, Δ [95% CI]" for k in METRICS)
-             + " |", "|" + "---|" * (3 + len(METRICS))]
-    for pair in args.pairs:
-        base, other = pair.split(":")
-        lines += compare(cfg, out, base, other)
+             + " |", "|" + "---|" * (3 + len(METRICS))] + rows
     (out / "comparisons.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    table = summarise(cfg, _arms(cfg), out)
     write_tables(table, out)  # label_efficiency.csv/.md over every finished cell
     figures = out / "figures"
     figures.mkdir(exist_ok=True)

@@ -293,10 +293,8 @@ def plot(table: pd.DataFrame, cfg: LabelEfficiencyConfig, out: Path) -> None:
     colours = plt.get_cmap("tab10").colors  # colour-blind-safe enough with markers; arms also differ by marker
     markers = "osD^v<>pX*"
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, (arm, g) in enumerate(table.groupby("arm", sort=False)):
-        g = g.sort_values("fraction")
-        if len(g) < 2:
-            continue
+    curves = [(arm, g.sort_values("fraction")) for arm, g in table.groupby("arm", sort=False) if len(g) >= 2]
+    for i, (arm, g) in enumerate(curves):  # colours over the drawn arms only, so that no two curves share one
         ax.plot(100 * g["fraction"], g[k], marker=markers[i % len(markers)], color=colours[i % 10], label=arm)
         ax.fill_between(100 * g["fraction"], g[f"{k}_ci_lo"], g[f"{k}_ci_hi"], color=colours[i % 10], alpha=0.15)
     ax.set_xscale("log")
