@@ -55,7 +55,9 @@ class LabelEfficiencyConfig:
     """The grid (see module docstring); ``adapt`` holds the fields shared by every cell's adapt config.
 
     ``only_arms`` runs a subset of the arms (the table still reports every arm with finished cells), so a
-    grid can be run in shards or reduced; ``fractions`` of an arm override the grid's.
+    grid can be run in shards or reduced; ``fractions`` of an arm override the grid's. ``summary: false``
+    skips the tables and figures (their paired bootstraps over every finished cell take minutes on a busy
+    machine), for shards whose summary is written once at the end.
     """
 
     data: str = ""
@@ -69,6 +71,7 @@ class LabelEfficiencyConfig:
     only_arms: list[str] | None = None
     params_fraction: float = 0.1
     metric: str = "test_P_recall"
+    summary: bool = True
 
 
 def _arms(cfg: LabelEfficiencyConfig) -> list[ArmConfig]:
@@ -120,9 +123,10 @@ def run_grid(cfg: LabelEfficiencyConfig, out: str | Path) -> RunReport:
             write_json({"arm": arm.name, "fraction": fraction, "seed": seed, "error": str(err)}, cell / "cell.json")
     if any(a.base == "stalta" for a in run_arms):
         _stalta(cfg, out / "cells" / "stalta", targets)
-    table = summarise(cfg, arms, out)
-    write_tables(table, out)
-    plot(table, cfg, out)
+    if cfg.summary:
+        table = summarise(cfg, arms, out)
+        write_tables(table, out)
+        plot(table, cfg, out)
     report.write(out)
     return report
 
@@ -195,16 +199,14 @@ def _run_cell(cfg: LabelEfficiencyConfig, arm: ArmConfig, fraction: float, seed:
 
 def _scratch_base(like: str, out: Path, seed: int) -> Path:
     """A pretrain-shaped run with the architecture of run ``like`` and random weights drawn with ``seed``."""
-    import torch
-
     from seisforge.models.encoders.pretrained import build_encoder, load_pretrained_encoder, save_encoder
 
     _, info = load_pretrained_encoder(like)
-    torch.manual_seed(seed)
-    encoder, _ = build_encoder(info["kind"], info["args"])
+    encoder, _ = build_encoder(info["kind"], info["args"], init_seed=seed)
     out.mkdir(parents=True)
-    save_encoder(out, encoder, {k: info[k] for k in ("kind", "args", "in_channels", "component_order",
-                                                     "sampling_rate", "window_samples")})
+    # init_seed: a phasenet base's decoder (not in the encoder file) is rebuilt from it, seeded like the encoder
+    save_encoder(out, encoder, {**{k: info[k] for k in ("kind", "args", "in_channels", "component_order",
+                                                        "sampling_rate", "window_samples")}, "init_seed": seed})
     return out
 
 
@@ -291,10 +293,8 @@ def plot(table: pd.DataFrame, cfg: LabelEfficiencyConfig, out: Path) -> None:
     colours = plt.get_cmap("tab10").colors  # colour-blind-safe enough with markers; arms also differ by marker
     markers = "osD^v<>pX*"
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, (arm, g) in enumerate(table.groupby("arm", sort=False)):
-        g = g.sort_values("fraction")
-        if len(g) < 2:
-            continue
+    curves = [(arm, g.sort_values("fraction")) for arm, g in table.groupby("arm", sort=False) if len(g) >= 2]
+    for i, (arm, g) in enumerate(curves):  # colours over the drawn arms only, so that no two curves share one
         ax.plot(100 * g["fraction"], g[k], marker=markers[i % len(markers)], color=colours[i % 10], label=arm)
         ax.fill_between(100 * g["fraction"], g[f"{k}_ci_lo"], g[f"{k}_ci_hi"], color=colours[i % 10], alpha=0.15)
     ax.set_xscale("log")
@@ -309,11 +309,13 @@ def plot(table: pd.DataFrame, cfg: LabelEfficiencyConfig, out: Path) -> None:
     if at.empty:
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    seen: dict[int, int] = {}
     for i, (_, r) in enumerate(at.iterrows()):
-        ax.errorbar(r["trainable"], r[k], yerr=[[r[k] - r[f"{k}_ci_lo"]], [r[f"{k}_ci_hi"] - r[k]]],
+        n = seen[int(r["trainable"])] = seen.get(int(r["trainable"]), -1) + 1  # dodge equal counts by 6 % each
+        ax.errorbar(r["trainable"] * 1.06 ** n, r[k], yerr=[[r[k] - r[f"{k}_ci_lo"]], [r[f"{k}_ci_hi"] - r[k]]],
                     marker=markers[i % len(markers)], color=colours[i % 10], label=r["arm"], capsize=3)
     ax.set_xscale("log")
-    ax.set_xlabel("trainable parameters (count)")
+    ax.set_xlabel("trainable parameters (count; equal counts dodged to the right)")
     ax.set_ylabel(k.replace("_", " "))
     ax.set_title(f"at {100 * cfg.params_fraction:g}% labels")
     ax.legend(fontsize=7, ncol=2)

@@ -7,7 +7,8 @@ An adaptation run records its base as a small dict (``best/seisforge.json`` -> `
     :func:`~seisforge.models.encoders.pretrained.load_pretrained_encoder`. A ``patch_transformer``
     encoder becomes an :class:`~seisforge.models.encoders.pickers.EncoderPicker` (``picker`` holds its
     picker settings: ``in_samples``, ``norm``, ``smooth_kernel``, ``phases``); a ``phasenet`` encoder is
-    its SeisBench PhaseNet/PhaseNetLight, whose decoder starts at random.
+    its SeisBench PhaseNet/PhaseNetLight, whose decoder starts at random from a fixed seed (see
+    :func:`~seisforge.models.encoders.pretrained.build_encoder`), the same on every rebuild.
 ``{"spec": "seisbench:<Class>", "weights": PAIR}``
     A SeisBench picker with a weight pair (:func:`~seisforge.models.seisbench_pickers.load_seisbench`).
 

@@ -39,17 +39,31 @@ def encoder_args(encoder: nn.Module, seisbench_model: Any = None) -> tuple[str, 
     raise DataError(f"cannot describe a {type(encoder).__name__} as a pretrained encoder")
 
 
-def build_encoder(kind: str, args: dict[str, Any]) -> tuple[nn.Module, Any]:
+def build_encoder(kind: str, args: dict[str, Any], init_seed: int | None = None) -> tuple[nn.Module, Any]:
     """A freshly initialised encoder from ``encoder.json``'s ``kind``/``args``: ``(encoder, seisbench_model)``
-    (``seisbench_model`` None for the transformer)."""
+    (``seisbench_model`` None for the transformer).
+
+    A ``phasenet`` model is initialised from ``init_seed`` (default 0) in a forked RNG: its decoder is not
+    in ``encoder.safetensors``, so it must come out the same every time a run is rebuilt (at adaptation
+    and again when ``run:DIR`` reloads the adapter, whose base hash covers the frozen decoder). The
+    transformer draws from the caller's RNG unless ``init_seed`` is given.
+    """
+    import torch
+
     if kind == "patch_transformer":
-        return PatchTransformerEncoder(**args), None
+        if init_seed is None:
+            return PatchTransformerEncoder(**args), None
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init_seed)
+            return PatchTransformerEncoder(**args), None
     if kind == "phasenet":
         import seisbench.models as sbm
 
         if args.get("base") not in PHASENET_BASES:
             raise DataError(f"encoder.json: phasenet base must be one of {PHASENET_BASES}, got {args.get('base')!r}")
-        model = getattr(sbm, args["base"])(**args.get("model_args", {}))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0 if init_seed is None else init_seed)
+            model = getattr(sbm, args["base"])(**args.get("model_args", {}))
         return PhaseNetEncoder.from_seisbench(model), model
     raise DataError(f"encoder.json: unknown encoder kind {kind!r} (patch_transformer or phasenet)")
 
@@ -97,7 +111,7 @@ def load_pretrained_encoder(run_dir: str | Path) -> tuple[nn.Module, dict[str, A
                if k not in info]
     if missing:
         raise DataError(f"{run_dir / ENCODER_JSON}: lacks {missing}")
-    encoder, sb_model = build_encoder(info["kind"], info["args"])
+    encoder, sb_model = build_encoder(info["kind"], info["args"], info.get("init_seed"))
     try:
         encoder.load_state_dict(load_file(str(run_dir / ENCODER_FILE)))
     except RuntimeError as err:
