@@ -29,7 +29,7 @@ case "${1:-}" in
       "[1.0,0.01,0.05,0.25] [ssl_lora,ssl_linear_probe,ethz_linear_probe,sslc_full]" ;;
   synth_extra)  # a fourth shard when the machine has room: the contrastive arm's curve, then ETHZ/SSL frozen arms
     steps $SYN runs/le/grid_synth "[1.0,0.01,0.05,0.25] [sslc_full]" \
-      "[1.0] [ssl_lora,ssl_linear_probe,ethz_linear_probe]" ;;
+      "[1.0] [ssl_lora,ssl_linear_probe,ethz_linear_probe]" "[0.1,0.01,0.05,0.25,1.0] [sslcs_full]" ;;
   ncedc)
     steps $NC runs/le/grid_ncedc "[0.1] [scratch,ssl_full,ethz_full,ethz_lora,stalta]" \
       "[1.0] [scratch,ssl_full,ethz_full,ethz_lora]" "[0.1] [sslc_full,ssl_lora,ssl_partial,ethz_linear_probe]" \
@@ -39,7 +39,7 @@ case "${1:-}" in
       "[1.0,0.25,0.05,0.01] [sslc_full,ssl_lora,ssl_linear_probe,ethz_linear_probe]" ;;
   summary)  # tables, figures and comparisons over every finished cell
     PY=${PYTHON:-python}
-    PAIRS="ethz_full:ethz_lora ethz_full:ethz_ia3 ethz_full:ethz_bitfit ethz_full:ethz_linear_probe ssl_full:ssl_lora ssl_full:ssl_partial ssl_full:sslc_full scratch:sslc_full scratch:ssl_partial"
+    PAIRS="ethz_full:ethz_lora ethz_full:ethz_ia3 ethz_full:ethz_bitfit ethz_full:ethz_linear_probe ssl_full:ssl_lora ssl_full:ssl_partial ssl_full:sslc_full scratch:sslc_full scratch:ssl_partial scratch:sslcs_full sslc_full:sslcs_full"
     $PY experiments/label_efficiency_report.py $SYN runs/le/grid_synth --pairs $PAIRS
     $PY experiments/label_efficiency_report.py $NC runs/le/grid_ncedc --pairs $PAIRS ;;
   *) echo "usage: $0 synth_main|synth_methods|synth_extra|ncedc|ncedc_methods|summary" >&2; exit 2 ;;
