@@ -114,8 +114,8 @@ def model_version(settings: PickSettings) -> str:
     return (Path(head).name + " " + tail).strip()
 
 
-def pad_seconds(loaded: UnitModel | Any) -> float:
-    """Data loaded beyond each side of a day: one model window plus a margin (``loaded``: has ``.model``)."""
+def pad_seconds(loaded: UnitModel) -> float:
+    """Data loaded beyond each side of a day: one model window plus a margin."""
     return 2.0 * loaded.model.in_samples / loaded.model.sampling_rate + 1.0
 
 
@@ -144,7 +144,7 @@ class Prepared:
     valid_seconds: float = 0.0
 
 
-def align_cut_start(stream, cut: float, picker: UnitModel | Any) -> None:
+def align_cut_start(stream, cut: float, loaded: UnitModel) -> None:
     """Move starts that our day padding cut (at ``cut``) forward to the global window grid.
 
     SeisBench places windows every ``in_samples - overlap`` samples from the start of each continuous
@@ -153,10 +153,10 @@ def align_cut_start(stream, cut: float, picker: UnitModel | Any) -> None:
     picks do not depend on where the archive was split. Applies to traces at the model's rate; starts
     that are real data starts (after a gap, or the start of the recording) are kept.
     """
-    fs = picker.model.sampling_rate
-    if not fs or not getattr(picker, "windowed", True):  # continuous STA/LTA has no window grid
+    fs = loaded.model.sampling_rate
+    if not fs or not loaded.windowed:  # continuous STA/LTA has no window grid
         return
-    stride = picker.model.in_samples - sbc.window_overlap(picker.model, picker.model.in_samples, picker.argdict)
+    stride = loaded.model.in_samples - sbc.window_overlap(loaded.model, loaded.model.in_samples, loaded.argdict)
     for tr in stream:
         start = tr.stats.starttime.timestamp
         if abs(start - cut) <= 1.0 / tr.stats.sampling_rate and tr.stats.sampling_rate == fs:
@@ -173,20 +173,20 @@ def prepare_unit(unit: StationDay, settings: PickSettings) -> Prepared:
     from seisforge.data.continuous.quality import assess_quality
 
     t_start = time.time()
-    picker = get_model(settings)
+    loaded = get_model(settings)
     report = RunReport(command="unit")
     problems: list[tuple[str, str, str]] = []
-    stream = load_unit(unit, pad_seconds(picker), problems)
+    stream = load_unit(unit, pad_seconds(loaded), problems)
     data_seconds = valid_seconds = 0.0
     if len(stream) == 0:
         report.skip("no_data", unit.key)
     else:
-        card = picker.card
+        card = loaded.card
         if card is not None:  # per instrument: rate resampled, horizontals zero-filled, a missing Z/H skipped
             stream = check_against_card(stream, card, report, unit.key)
-        stream = sanitize(stream, picker.model, report, unit.key, strict=settings.strict)
+        stream = sanitize(stream, loaded.model, report, unit.key, strict=settings.strict)
         valid_seconds = assess_quality(stream, unit.t0.timestamp, unit.t1.timestamp, report, unit.key)
-        align_cut_start(stream, (unit.t0 - pad_seconds(picker)).timestamp, picker)
+        align_cut_start(stream, (unit.t0 - pad_seconds(loaded)).timestamp, loaded)
         stream = obspy.Stream([tr for tr in stream if tr.stats.npts > 0])
         if len(stream) == 0:
             report.skip("no_usable_channels", unit.key)

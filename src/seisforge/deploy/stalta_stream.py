@@ -86,7 +86,6 @@ class StaLtaStreamPicker:
 
     backend = "obspy"
     precision = "fp64"
-    windowed = False  # no window grid to align station-days to (see runner.align_cut_start)
     phases = ("P", "S")
 
     def __init__(self, model: Any, P_threshold: float | None = None, S_threshold: float | None = None,

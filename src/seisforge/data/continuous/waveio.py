@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import threading
 import warnings
@@ -19,6 +20,8 @@ from pathlib import Path
 import obspy
 
 from seisforge.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("MSEED", "SAC")
 
@@ -148,7 +151,8 @@ def _decoded_ahead(path: str | Path, starttime: obspy.UTCDateTime | None,
         return None
     try:
         whole = future.result()
-    except Exception:  # noqa: BLE001 - the caller's own read reports it
+    except Exception as err:  # noqa: BLE001 - the caller reads the file itself and reports the problem
+        log.debug("decoding %s ahead failed (%s); it is read again", path, err)
         return None
     if all((starttime is None or tr.stats.starttime >= starttime) and (endtime is None or tr.stats.endtime <= endtime)
            for tr in whole):
