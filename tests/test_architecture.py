@@ -14,7 +14,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: layer of each top-level name under ``seisforge`` (modules not listed belong to "app")
-BASE = {"config", "errors", "paths", "runinfo", "seisbench_compat", "tuning", "__init__"}
+BASE = {"binary_metrics", "config", "errors", "paths", "runinfo", "seisbench_compat", "tuning", "__init__"}
 LAYERS = {"models": "models", "data": "data", "train": "train", "deploy": "deploy", "bench": "bench",
           "wavefield": "wavefield"}
 #: which layers each layer may import (itself and base always allowed)

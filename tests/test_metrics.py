@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from seisforge.bench.picking import metrics as M
+from seisforge.binary_metrics import binary_prf, f1_optimal_threshold, safe_auc
 from seisforge.models.window_picker import outputs_from_probabilities
 
 
@@ -21,7 +22,7 @@ def test_residual_stats_by_hand():
 def test_f1_optimal_threshold_by_hand():
     y = np.array([0, 0, 1, 1, 1])
     s = np.array([0.1, 0.6, 0.4, 0.7, 0.9])
-    thr, p, r, f = M.f1_optimal_threshold(y, s)
+    thr, p, r, f = f1_optimal_threshold(y, s)
     # threshold 0.4 -> predicted {0.4,0.6,0.7,0.9}: tp 3 fp 1 -> P .75 R 1 F1 6/7
     # threshold 0.7 -> tp 2, fp 0 -> P 1 R 2/3 F1 .8 ; 6/7 wins
     assert thr == pytest.approx(0.4)
@@ -33,12 +34,12 @@ def test_mcc_threshold_and_binary_prf():
     s = np.array([5.0, 3.0, 1.0, 0.5])
     thr, mcc = M.mcc_threshold(y, s, n_candidates=4)
     assert mcc == pytest.approx(1.0) and 1.0 <= thr < 3.0
-    assert M.binary_prf(y, s > 4) == pytest.approx((1.0, 0.5, 2 / 3))
+    assert binary_prf(y, s > 4) == pytest.approx((1.0, 0.5, 2 / 3))
 
 
 def test_auc_single_class_is_nan():
-    assert np.isnan(M.safe_auc(np.array([1, 1]), np.array([0.2, 0.3])))
-    assert M.safe_auc(np.array([0, 1]), np.array([0.2, 0.3])) == 1.0
+    assert np.isnan(safe_auc(np.array([1, 1]), np.array([0.2, 0.3])))
+    assert safe_auc(np.array([0, 1]), np.array([0.2, 0.3])) == 1.0
 
 
 def test_pick_threshold_by_hand():

@@ -8,28 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    matthews_corrcoef,
-    precision_recall_curve,
-    precision_recall_fscore_support,
-    roc_auc_score,
-)
+from sklearn.metrics import matthews_corrcoef
 
+from seisforge.binary_metrics import binary_prf, f1_optimal_threshold, safe_auc
 from seisforge.data.bins import BENCH_BINS
 
 PICK_TOLERANCE_S = 0.5
 OUTLIER_THRESHOLDS_S = (0.45, 1.0, 1.5)
 PHASES = ("P", "S")
 NAN = float("nan")
-
-
-def f1_optimal_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float, float, float]:
-    """pick-benchmark's F1-optimal threshold: ``(threshold, precision, recall, f1)`` on the given data."""
-    prec, rec, thr = precision_recall_curve(labels, scores)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = 2 * prec * rec / (prec + rec)
-    i = int(np.nanargmax(f1[:-1])) if len(thr) else 0
-    return float(thr[i]), float(prec[i]), float(rec[i]), float(f1[i])
 
 
 def mcc_threshold(labels: np.ndarray, scores: np.ndarray, n_candidates: int = 50) -> tuple[float, float]:
@@ -39,19 +26,6 @@ def mcc_threshold(labels: np.ndarray, scores: np.ndarray, n_candidates: int = 50
     mccs = [matthews_corrcoef(labels, scores > t) for t in cands]
     k = int(np.argmax(mccs))
     return float(cands[k]), float(mccs[k])
-
-
-def binary_prf(labels: np.ndarray, predicted: np.ndarray) -> tuple[float, float, float]:
-    """Precision, recall, F1 (sklearn, ``zero_division=0``)."""
-    p, r, f, _ = precision_recall_fscore_support(labels, predicted, average="binary", zero_division=0)
-    return float(p), float(r), float(f)
-
-
-def safe_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC-AUC, NaN when only one class is present."""
-    if len(np.unique(labels)) < 2:
-        return NAN
-    return float(roc_auc_score(labels, scores))
 
 
 def residual_stats(residual_s: np.ndarray) -> dict[str, float]:

@@ -12,6 +12,7 @@ import pandas as pd
 from seisforge.bench.picking import metrics as M
 from seisforge.bench.picking.calibration import calibration_metrics
 from seisforge.bench.stats import cluster_bootstrap, clusters_of
+from seisforge.binary_metrics import binary_prf, safe_auc
 from seisforge.data.targets_io import read_csv_checked
 from seisforge.errors import DataError
 from seisforge.runinfo import write_json
@@ -88,9 +89,9 @@ def _task1_stat(test: pd.DataFrame, thr: float):
     s = test["score_detection"].to_numpy(dtype=float)
 
     def stat(idx):
-        out = {"test_det_auc": M.safe_auc(y[idx], s[idx])}
+        out = {"test_det_auc": safe_auc(y[idx], s[idx])}
         if np.isfinite(thr):
-            p, r, f = M.binary_prf(y[idx], s[idx] > thr)
+            p, r, f = binary_prf(y[idx], s[idx] > thr)
             out.update({"test_det_precision": p, "test_det_recall": r, "test_det_f1": f})
         return out
 
@@ -113,7 +114,7 @@ def _task23_stat(test: pd.DataFrame, met: dict, thresholds: dict):
         out = {}
         if np.isfinite(mthr) and len(np.unique(y[idx])) == 2:
             out["test_phase_mcc"] = float(matthews_corrcoef(y[idx], s[idx] > mthr))
-            out["test_phase_f1"] = M.binary_prf(y[idx], s[idx] > fthr)[2]
+            out["test_phase_f1"] = binary_prf(y[idx], s[idx] > fthr)[2]
         for ph in M.PHASES:
             sel = idx[phase_rows[ph][idx]]
             r = res[ph][sel]

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seisforge.binary_metrics import binary_prf, f1_optimal_threshold, safe_auc
 from seisforge.errors import ConfigError, DataError
 from seisforge.train.data import SplitData
 
@@ -105,31 +106,22 @@ def event_probability(logits: np.ndarray) -> np.ndarray:
 
 
 def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    """The threshold on ``p`` that maximises F1 on ``(y, p)`` and that F1 (scikit-learn's PR curve).
-
-    NaN, NaN when ``y`` holds no positive.
+    """The threshold on ``p`` that maximises F1 on ``(y, p)`` and that F1 (the benchmark's
+    :func:`~seisforge.binary_metrics.f1_optimal_threshold`). NaN, NaN when ``y`` holds no positive.
     """
-    from sklearn.metrics import precision_recall_curve
-
     if not (y == 1).any():
         return float("nan"), float("nan")
-    precision, recall, thresholds = precision_recall_curve(y, p)
-    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
-    best = int(np.argmax(f1))
-    return float(thresholds[best]), float(f1[best])
+    threshold, _, _, f1 = f1_optimal_threshold(y, p)
+    return threshold, f1
 
 
 def detection_scores(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
     """ROC AUC (NaN with one class only), and F1, precision, recall at ``threshold`` (scikit-learn)."""
-    from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
-
-    auc = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+    auc = safe_auc(y, p)
     if not np.isfinite(threshold):
         return {"auc": auc, "f1": float("nan"), "precision": float("nan"), "recall": float("nan")}
-    hit = (p >= threshold).astype(int)
-    kw = {"zero_division": 0}
-    return {"auc": auc, "f1": float(f1_score(y, hit, **kw)), "precision": float(precision_score(y, hit, **kw)),
-            "recall": float(recall_score(y, hit, **kw))}
+    precision, recall, f1 = binary_prf(y, (p >= threshold).astype(int))
+    return {"auc": auc, "f1": f1, "precision": precision, "recall": recall}
 
 
 def magnitude_scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
