@@ -5,8 +5,10 @@ Each measurement is a fresh Python process, as a batch job per station-day would
 - ``plain``: import SeisBench, load the weights, ``obspy.read``, ``classify``, write the picks as CSV;
 - ``pick cold``: ``seisforge pick`` into a fresh output folder with an empty cache
   (``SEISFORGE_CACHE``: export, compilation and runtime timing happen);
-- ``pick warm``: the same with the cache of the cold run (nothing exported or re-timed);
-- ``imports``: a process that only imports what ``seisforge pick`` imports, for the start-up figure.
+- ``pick warm``: the same with the cache of the cold run (nothing exported or re-timed; the lean path of
+  ``seisforge.deploy.lean``: no torch or SeisBench model classes in the process);
+- ``imports``: processes that only import what a cold ``seisforge pick`` imports, and what a warm one
+  imports, for the start-up figures.
 
 It does this for one synthetic station-day and for a 10-minute file (time to first picks), and prints
 both ratios and the CPU flags. ``--precision fp32`` forces the float32 path, which is what a CPU
@@ -40,6 +42,9 @@ with open({csv!r}, "w") as f:
         f.write(f"{{p.trace_id}},{{p.phase}},{{p.peak_time}},{{p.peak_value}}\\n")
 """
 IMPORTS = "import seisforge.cli, seisforge.deploy.runner, seisbench.models, torch, obspy, pyarrow, onnxruntime, openvino"
+#: what the lean path (a warm process) imports, with the runtime it found cached (ONNX Runtime or OpenVINO)
+IMPORTS_WARM = ("import seisforge.cli, seisforge.commands.pick, seisforge.deploy.runner, seisforge.deploy.lean, "
+                "seisforge.deploy.store, seisforge.data.continuous.preprocess, seisbench.ext, obspy, pyarrow.parquet, {}")
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -81,6 +86,15 @@ def measure(args, path: Path, work: Path, env: dict[str, str], tag: str) -> dict
     return {k: statistics.median(v) for k, v in out.items()}
 
 
+def warm_runtime(cache: Path) -> str:
+    """The runtime module a warm process imports: the backend of the lean description in ``cache``."""
+    import json
+
+    for path in (cache / "choices").glob("lean-*.json"):
+        return "onnxruntime" if json.loads(path.read_text())["backend"] == "onnx" else "openvino"
+    return "onnxruntime, openvino, torch, seisbench.models"  # no lean description: the full path ran
+
+
 def main(argv: list[str] | None = None) -> int:
     from seisforge.paths import shared_dir
     from seisforge.runinfo import cpu_flags
@@ -102,13 +116,17 @@ def main(argv: list[str] | None = None) -> int:
         short = write_file(work / "short", 10 / 60, seed=1)
         imports = statistics.median(timed([sys.executable, "-c", IMPORTS], env) for _ in range(max(1, args.repeats)))
         res = {"day": measure(args, day, work, env, "day"), "10min": measure(args, short, work, env, "short")}
+        runtime = warm_runtime(work / "cache_short_0")
+        warm_imports = statistics.median(timed([sys.executable, "-c", IMPORTS_WARM.format(runtime)], env)
+                                         for _ in range(max(1, args.repeats)))
     print(f"model {args.model} ({args.weights}), precision {args.precision}, batch {args.batch}; "
           f"cpu_count {os.cpu_count()}; CPU flags: " + " ".join(f"{k}={int(v)}" for k, v in cpu_flags().items()))
-    print(f"imports only: {imports:.2f} s")
+    print(f"imports only: cold path {imports:.2f} s, warm (lean) path {warm_imports:.2f} s ({runtime})")
     for name, r in res.items():
         print(f"{name:>6}: plain {r['plain']:.2f} s | seisforge pick cold {r['pick_cold']:.2f} s "
               f"({r['plain'] / r['pick_cold']:.2f}x) | warm {r['pick_warm']:.2f} s ({r['plain'] / r['pick_warm']:.2f}x)")
-    print(f"warm start-up beyond imports (10-minute file, picking included): {res['10min']['pick_warm'] - imports:.2f} s")
+    print(f"warm start-up beyond its imports (10-minute file, picking included): "
+          f"{res['10min']['pick_warm'] - warm_imports:.2f} s")
     return 0
 
 

@@ -19,9 +19,10 @@ What it relies on:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas costs ~0.5 s to import; a picking process need not pay it
+    import pandas as pd
 
 #: (class path, attribute) pairs this module uses; instance attributes are checked on an instance.
 DATASET_METHODS = ("_rebuild_metadata_cache", "_build_trace_name_to_idx_dict")
@@ -107,6 +108,33 @@ def in_pred_samples(model: Any, grouped_data: Any) -> tuple[int, int]:
 def window_overlap(model: Any, in_samples: int, argdict: dict) -> int:
     """Overlap in samples between consecutive annotate windows."""
     return int(model._get_overlap(in_samples, argdict))
+
+
+def annotate_arg_defaults(model: Any) -> dict[str, Any]:
+    """The default of every annotate argument of ``model`` (SeisBench's ``_annotate_args`` without the docs)."""
+    return {key: value[1] for key, value in model._annotate_args.items()}
+
+
+#: the WaveformModel methods whose default behaviour :mod:`seisforge.deploy.lean` re-implements
+LEAN_METHODS = ("annotate_stream_pre", "annotate_stream_validate", "_argdict_get_with_default", "_get_overlap",
+                "_get_in_pred_samples", "_build_comp_dict")
+
+
+def lean_compatible(model: Any) -> bool:
+    """True when ``model`` follows the SeisBench rules :mod:`seisforge.deploy.lean` re-implements.
+
+    SeisBench's own ``WaveformModel`` methods for stream handling, windows and components (none
+    overridden), PhaseNet's ``annotate_batch_post``, instrument grouping by the stock helper, and no
+    stream filter.
+    """
+    import seisbench.models as sbm
+    from seisbench.models.base import GroupingHelper
+
+    cls = type(model)
+    return (all(getattr(cls, name, None) is getattr(sbm.WaveformModel, name) for name in LEAN_METHODS)
+            and getattr(cls, "annotate_batch_post", None) is sbm.PhaseNet.annotate_batch_post
+            and type(getattr(model, "_grouping", None)) is GroupingHelper and grouping(model) == "instrument"
+            and getattr(model, "filter_args", None) is None and getattr(model, "filter_kwargs", None) is None)
 
 
 # ----------------------------------------------------------------------------- check

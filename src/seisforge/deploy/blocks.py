@@ -31,6 +31,18 @@ class Block:
     offsets: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
 
 
+@dataclass
+class GroupedArray:
+    """The fields of SeisBench's ``GroupedTraceData`` that the picker reads (for :mod:`~seisforge.deploy.lean`)."""
+
+    start_time: obspy.UTCDateTime
+    data: np.ndarray
+    stations: list[str]
+    component_order: str
+    sampling_rate: float
+    grouping: str
+
+
 def window_offsets(n: int, in_samples: int, overlap: int) -> np.ndarray:
     """Start samples of the windows over ``n`` samples: every ``in_samples - overlap``, plus one at the end.
 
@@ -94,8 +106,10 @@ def group_array(model: Any, argdict: dict[str, Any], group: obspy.Stream, pool: 
     station-day (figures in ``docs/deploy.md``). The windows SeisBench feeds its model are float32
     either way; a test holds the two equal.
     """
-    from seisbench.models.base import GroupedTraceData
-
+    if getattr(model, "lean", False):  # deploy.lean: the same fields without importing SeisBench's models
+        grouped: Any = GroupedArray
+    else:
+        from seisbench.models.base import GroupedTraceData as grouped
     comp_dict, comp_order = sbc.build_comp_dict(
         model, group, sbc.argdict_get(model, argdict, "flexible_horizontal_components"))
     stations = sorted({sbc.trace_id_without_component(model, tr) for tr in group})
@@ -114,5 +128,5 @@ def group_array(model: Any, argdict: dict[str, Any], group: obspy.Stream, pool: 
         offset = int((tr.stats.starttime - t_start) * fs)
         data[comp_dict[tr.id[-1]], offset : offset + tr.data.size] = tr.data[: max(0, n_samples - offset)]
         t_offsets.append(tr.stats.get("t_offset", 0.0))
-    return GroupedTraceData(start_time=t_start + np.mean(t_offsets), data=data, stations=stations,
+    return grouped(start_time=t_start + np.mean(t_offsets), data=data, stations=stations,
                             component_order=comp_order, sampling_rate=fs, grouping="instrument")

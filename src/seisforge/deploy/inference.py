@@ -2,7 +2,7 @@
 
 Instead of one Python object per window, asyncio queues and ObsPy traces for every annotation (as in
 SeisBench's ``annotate``), windows are strided views of the block arrays, batched across blocks, run
-under ``torch.inference_mode`` (``annotate_batch_pre`` -> forward pass -> ``annotate_batch_post``), and
+under ``torch.inference_mode`` (or in numpy for :mod:`~seisforge.deploy.lean`) (``annotate_batch_pre`` -> forward pass -> ``annotate_batch_post``), and
 stacked with SeisBench's C ``stack_windows``.
 """
 
@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import obspy
-import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from seisforge import seisbench_compat as sbc
@@ -23,6 +22,9 @@ from seisforge.deploy.blocks import Block
 from seisforge.deploy.runtimes.forward import Forward
 from seisforge.deploy.scratch import ScratchPool
 from seisforge.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 #: one window to run: (block index, window index, window start sample in the block)
 Job = tuple[int, int, int]
@@ -97,9 +99,16 @@ class WindowRunner:
         self.phase_channels = phase_channels
         self.pool = pool
 
-    @torch.inference_mode()
     def run_net(self, net: Forward | None, batch: np.ndarray) -> np.ndarray:
         """``annotate_batch_pre``, ``net`` (None: the torch model) and ``annotate_batch_post`` on raw windows."""
+        if getattr(self.model, "lean", False):  # deploy.lean: numpy in and out, no torch in the process
+            return self.model.annotate_batch_post_np(net.run.run_numpy(batch), self.argdict)
+        import torch  # here, not at import: the lean path (deploy.lean) runs without torch
+
+        with torch.inference_mode():
+            return self._run_torch(torch, net, batch)
+
+    def _run_torch(self, torch: Any, net: Forward | None, batch: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(batch).to(self.device)
         piggyback = None
         if net is not None and net.includes_pre:

@@ -44,6 +44,7 @@ class UnitModel:
 _MODELS: dict[PickSettings, UnitModel] = {}
 _PICKERS: dict[PickSettings, Any] = {}  # settings -> FastPicker or StaLtaStreamPicker
 _LOCK = threading.Lock()  # the reader thread and the main thread both ask for the model
+_FULL_ONLY: set[PickSettings] = set()  # settings whose input needed the full path (deploy.lean.NotLean)
 
 
 def get_model(settings: PickSettings) -> UnitModel:
@@ -58,7 +59,18 @@ def get_model(settings: PickSettings) -> UnitModel:
         return cached
 
 
-def _load_unit_model(settings: PickSettings) -> UnitModel:
+def _load_unit_model(settings: PickSettings, lean: bool = True) -> UnitModel:
+    if lean and settings not in _FULL_ONLY:
+        from seisforge.deploy.lean import LeanModel, description
+
+        desc = description(settings)  # a full process ran these settings before: no torch needed
+        if desc is not None:
+            from seisforge.deploy.memory import keep_freed_memory
+
+            keep_freed_memory()
+            model = LeanModel(desc)
+            model.description = desc
+            return UnitModel(model, model.argdict, model.source, model.card, True)
     import torch
 
     from seisforge.deploy.engine import annotate_argdict
@@ -91,18 +103,37 @@ def get_picker(settings: PickSettings):
     for a ``stalta`` spec in a :class:`~seisforge.deploy.stalta_stream.StaLtaStreamPicker`."""
     picker = _PICKERS.get(settings)
     if picker is None:
-        from seisforge.deploy.engine import FastPicker
-        from seisforge.deploy.stalta_stream import StaLtaStreamPicker
+        from seisforge.deploy import lean
 
         loaded = get_model(settings)
-        if not loaded.windowed:
+        if getattr(loaded.model, "lean", False):
+            picker = lean.LeanPicker(loaded.model, loaded.model.description, settings.batch_size,
+                                     full=lambda: _fast_picker(settings, _load_unit_model(settings, lean=False)))
+        elif not loaded.windowed:
+            from seisforge.deploy.stalta_stream import StaLtaStreamPicker
+
             picker = StaLtaStreamPicker(loaded.model, **settings.pick_kwargs())
         else:
-            picker = FastPicker(loaded.model, batch_size=settings.batch_size, device=settings.device,
-                                backend=settings.backend, precision=settings.precision, **settings.pick_kwargs())
+            picker = _fast_picker(settings, loaded)
+            lean.remember(settings, loaded.model, loaded.card, loaded.source, picker)  # for the next process
         _PICKERS.clear()
         _PICKERS[settings] = picker
     return picker
+
+
+def _fast_picker(settings: PickSettings, loaded: UnitModel):
+    from seisforge.deploy.engine import FastPicker
+
+    return FastPicker(loaded.model, batch_size=settings.batch_size, device=settings.device,
+                      backend=settings.backend, precision=settings.precision, **settings.pick_kwargs())
+
+
+def _use_full_path(settings: PickSettings) -> None:
+    """An input needed the full path (:class:`~seisforge.deploy.lean.NotLean`): load it from now on."""
+    with _LOCK:
+        _FULL_ONLY.add(settings)
+        _MODELS.pop(settings, None)
+        _PICKERS.pop(settings, None)
 
 
 def model_version(settings: PickSettings) -> str:
@@ -168,7 +199,21 @@ def prepare_unit(unit: StationDay, settings: PickSettings) -> Prepared:
     """Load and clean one unit (I/O and ObsPy work; runs in the reader thread in serial mode).
 
     It needs the model only (:func:`get_model`), not its runtimes, so it can run while they are built.
+    A clean-up step the lean model cannot do (resampling) switches the process to the full path.
     """
+    from seisforge.deploy.lean import NotLean
+
+    try:
+        return _prepare_unit(unit, settings)
+    except NotLean as why:
+        log.info("%s: full path (%s)", unit.key, why)
+        _use_full_path(settings)
+        prepared = _prepare_unit(unit, settings)
+        prepared.report.handle("lean_fallback", unit.key)
+        return prepared
+
+
+def _prepare_unit(unit: StationDay, settings: PickSettings) -> Prepared:
     from seisforge.data.continuous.preprocess import check_against_card, sanitize
     from seisforge.data.continuous.quality import assess_quality
 
@@ -213,6 +258,8 @@ def process_unit(unit: StationDay, settings: PickSettings, out_dir: str, prepare
             report.skip("no_window_fits", unit.key)
         before = dict(picker.stats)
         picks = [p for p in picker.picks(picker.annotate(blocks)) if unit.t0 <= p.peak_time < unit.t1]
+        if getattr(picker, "fell_back", False):  # deploy.lean: this input needed SeisBench's full rules
+            report.handle("lean_fallback", unit.key)
         # inference accounting (summed over units in run_report.json notes)
         for key, name in (("windows", "model_windows"), ("refined_windows", "bf16_refined_windows"),
                           ("fallbacks", "bf16_fallbacks")):

@@ -1,4 +1,10 @@
-"""Stacked annotations -> picks, exactly as SeisBench's ``picks_from_annotations``, without ObsPy traces."""
+"""Stacked annotations -> picks, exactly as SeisBench's ``picks_from_annotations``, without ObsPy traces.
+
+The trigger on/off rule is ObsPy's ``trigger_onset`` (on at ``threshold``, off below ``threshold / 2``),
+computed by :func:`trigger_onsets` in numpy: importing ``obspy.signal.trigger`` imports all of
+``obspy.signal`` (``scipy.signal``, matplotlib), about 2 s of every picking process's start-up, for a
+few lines of arithmetic. ``tests/test_triggers.py`` holds the two equal on random curves.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +52,6 @@ def trigger_picks(annotations: list[Annotation], thresholds: Mapping[str, float]
         Sorted by trace id, peak time and phase. NaN edges (no window covered them) are trimmed first,
         as SeisBench does with ``get_edge_indices``.
     """
-    from obspy.signal.trigger import trigger_onset
     from seisbench.ext.utils import get_edge_indices
 
     picks: list[Pick] = []
@@ -58,7 +63,7 @@ def trigger_picks(annotations: list[Annotation], thresholds: Mapping[str, float]
             if curve.size == 0:
                 continue
             start = ann.start_time + b0 / ann.sampling_rate
-            for s0, s1 in trigger_onset(curve, thr, thr / 2):
+            for s0, s1 in trigger_onsets(curve, thr, thr / 2):
                 seg = curve[s0 : s1 + 1]
                 peak = s0 + int(np.argmax(seg))
                 picks.append(
@@ -73,3 +78,31 @@ def trigger_picks(annotations: list[Annotation], thresholds: Mapping[str, float]
                 )
     picks.sort(key=lambda p: (p.trace_id, p.peak_time.ns, p.phase))
     return picks
+
+
+def trigger_onsets(curve: np.ndarray, thr_on: float, thr_off: float) -> list[tuple[int, int]]:
+    """ObsPy's ``trigger_onset(curve, thr_on, thr_off)`` (default ``max_len``), in numpy.
+
+    A trigger starts at the first sample ``>= thr_on`` of a run of samples ``>= thr_off`` and ends at
+    that run's last sample; runs without a sample ``>= thr_on`` give none. This is ObsPy's result
+    when ``thr_off <= thr_on`` (always here: ``thr_off = thr_on / 2`` for positive thresholds); any
+    other pair is handed to ObsPy itself.
+
+    Returns
+    -------
+    list of tuple
+        ``(on, off)`` sample indices, inclusive, in order.
+    """
+    if not thr_off <= thr_on:
+        from obspy.signal.trigger import trigger_onset
+
+        return [(int(a), int(b)) for a, b in trigger_onset(curve, thr_on, thr_off)]
+    on_idx = np.flatnonzero(curve >= thr_on)
+    if on_idx.size == 0:
+        return []
+    edges = np.diff(np.concatenate([[0], (curve >= thr_off).astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    first = np.searchsorted(on_idx, starts)  # first on-sample at or after each run's start
+    hit = first < on_idx.size
+    hit[hit] = on_idx[first[hit]] <= ends[hit]
+    return [(int(a), int(b)) for a, b in zip(on_idx[first[hit]], ends[hit])]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported only where a torch tensor is passed (see deploy.lean)
+    import torch
 
 
 class MicroBatched:
@@ -22,7 +25,11 @@ class MicroBatched:
     _pool: ThreadPoolExecutor | None
 
     def _start_pool(self, threads: int | None, micro_batch: int, name: str) -> None:
-        self.threads = max(1, int(threads or torch.get_num_threads()))
+        if not threads:
+            import torch  # the lean path (deploy.lean) always passes its threads
+
+            threads = torch.get_num_threads()
+        self.threads = max(1, int(threads))
         self.micro_batch = max(1, int(micro_batch))
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=name) if self.threads > 1 else None
 
@@ -30,10 +37,16 @@ class MicroBatched:
         raise NotImplementedError
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        x = np.ascontiguousarray(batch.detach().cpu().numpy(), dtype=np.float32)
+        import torch
+
+        return torch.from_numpy(self.run_numpy(batch.detach().cpu().numpy()))
+
+    def run_numpy(self, batch: np.ndarray) -> np.ndarray:
+        """The pass on a numpy batch of raw windows ``(N, C, L)``, in micro-batches on the pool."""
+        x = np.ascontiguousarray(batch, dtype=np.float32)
         chunks = [x[i : i + self.micro_batch] for i in range(0, len(x), self.micro_batch)]
         if self._pool is None or len(chunks) == 1:
             outs = [self._run(c) for c in chunks]
         else:
             outs = list(self._pool.map(self._run, chunks))
-        return torch.from_numpy(outs[0] if len(outs) == 1 else np.concatenate(outs))
+        return outs[0] if len(outs) == 1 else np.concatenate(outs)

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from seisforge.deploy.runtimes.batching import MicroBatched
-from seisforge.deploy.runtimes.export import export_graph
 from seisforge.deploy.runtimes.forward import Forward, importable
 from seisforge.deploy.runtimes.rewrites import ONNXRUNTIME_REWRITES, chain
 
@@ -111,10 +110,22 @@ class OnnxForward(MicroBatched):
 
     def __init__(self, model: Any, in_channels: int, in_samples: int, argdict: dict[str, Any],
                  threads: int | None = None, micro_batch: int = 16) -> None:
+        from seisforge.deploy.runtimes.export import export_graph  # torch: not in the lean path's from_graph
+
         graph, self.includes_pre, example = export_graph(model, in_channels, in_samples, argdict)
         # single-threaded sessions; parallelism across calls instead, see ``threads``
-        _, self.rewritten, self.session = checked_rewrite(graph, ONNXRUNTIME_REWRITES, example, "ONNX Runtime")
+        self.graph, self.rewritten, self.session = checked_rewrite(graph, ONNXRUNTIME_REWRITES, example,
+                                                                   "ONNX Runtime")
         self._start_pool(threads, micro_batch, "seisforge-ort")
+
+    @classmethod
+    def from_graph(cls, graph: bytes, includes_pre: bool, threads: int, micro_batch: int = 16) -> OnnxForward:
+        """The pass of an already exported and rewritten ``graph`` (``self.graph`` of an earlier instance)."""
+        self = cls.__new__(cls)
+        self.graph, self.includes_pre, self.rewritten = graph, includes_pre, None
+        self.session = cpu_session(graph)
+        self._start_pool(threads, micro_batch, "seisforge-ort")
+        return self
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"x": x})[0]  # thread-safe, releases the GIL

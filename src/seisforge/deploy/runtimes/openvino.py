@@ -19,11 +19,9 @@ import threading
 from typing import Any
 
 import numpy as np
-import torch
 
 from seisforge.deploy.runtimes.batching import MicroBatched
 from seisforge.deploy.runtimes.cache import openvino_cache_dir
-from seisforge.deploy.runtimes.export import export_graph
 from seisforge.deploy.runtimes.forward import Forward, importable
 from seisforge.deploy.runtimes.onnx import checked_rewrite
 from seisforge.deploy.runtimes.rewrites import OPENVINO_REWRITES
@@ -55,6 +53,8 @@ def mean_removing(model: Any, argdict: dict[str, Any], in_channels: int, in_samp
     Checked in float64 on random windows with offsets of 1e3 to 1e5 per channel; PhaseNet's
     normalisation (demean, then scale) passes, a normalisation without demeaning does not.
     """
+    import torch
+
     g = torch.Generator().manual_seed(1)
     x = torch.randn(4, in_channels, in_samples, generator=g, dtype=torch.float64)
     shift = torch.randn(4, in_channels, 1, generator=g, dtype=torch.float64) * 1e5
@@ -105,7 +105,7 @@ class OpenVinoForward(MicroBatched):
 
     def __init__(self, model: Any, in_channels: int, in_samples: int, argdict: dict[str, Any],
                  threads: int | None = None, micro_batch: int = 128, precision: str = "bf16") -> None:
-        import openvino as ov
+        from seisforge.deploy.runtimes.export import export_graph  # torch: not in the lean path's from_graph
 
         self._start_pool(threads, micro_batch, "seisforge-ov")
         plain, self.includes_pre, example = export_graph(model, in_channels, in_samples, argdict, part="auto")
@@ -120,16 +120,39 @@ class OpenVinoForward(MicroBatched):
         #: the static batch sizes: full micro-batches, and small pieces for the rest of a call
         self.sizes = sorted({self.micro_batch, min(self.micro_batch, self.SMALL)}, reverse=True)
         self.in_shape = (in_channels, in_samples)
-        core = ov.Core()
-        blobs = openvino_cache_dir()
-        if blobs is not None:  # compiled blobs reused by the next process (OpenVINO's own model cache)
-            core.set_property({"CACHE_DIR": blobs})
+        core = self._core()
+        self.graph = graph
         self.net = self._compile_static(core, graph, precision)
-        self.precision = self.net[self.micro_batch].get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self.pre = None
         if separate_pre:
             pre_graph = export_graph(model, in_channels, in_samples, argdict, part="pre")[0]
             self.pre = self._compile_static(core, pre_graph, "f32")
+        self._ready()
+
+    @classmethod
+    def from_graph(cls, graph: bytes, in_shape: tuple[int, int], threads: int, micro_batch: int = 128) -> OpenVinoForward:
+        """The float32 pass of an already exported and rewritten ``graph`` that includes the normalisation
+        (``self.graph`` of an earlier float32 instance); OpenVINO's blob cache makes compiling cheap."""
+        self = cls.__new__(cls)
+        self._start_pool(threads, micro_batch, "seisforge-ov")
+        self.sizes = sorted({self.micro_batch, min(self.micro_batch, self.SMALL)}, reverse=True)
+        self.graph, self.in_shape, self.includes_pre, self.centred, self.rewritten = graph, tuple(in_shape), True, False, None
+        self.net, self.pre = self._compile_static(self._core(), graph, "f32"), None
+        self._ready()
+        return self
+
+    @staticmethod
+    def _core() -> Any:
+        import openvino as ov
+
+        core = ov.Core()
+        blobs = openvino_cache_dir()
+        if blobs is not None:  # compiled blobs reused by the next process (OpenVINO's own model cache)
+            core.set_property({"CACHE_DIR": blobs})
+        return core
+
+    def _ready(self) -> None:
+        self.precision = self.net[self.micro_batch].get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self._local = threading.local()
         # one call from this thread first: OpenVINO's Python bindings initialise pybind11's numpy API on
         # first use, and two worker threads doing that at once deadlocked (a `seisforge pick` process
