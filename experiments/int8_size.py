@@ -7,9 +7,12 @@ bytes, the ratio to the float32 network graph, and the dev metric of ``seisforge
 - ``ort_qdq``: ONNX Runtime ``quantize_static``, QDQ, per-channel int8 weights (the ``--backend
   onnxruntime`` path before this experiment);
 - ``ort_qdq_folded``: the same after folding the batch norms behind transposed convolutions;
+- ``ort_qdq_folded_floatbias``: the same with float32 biases (``QuantizeBias=False``: the
+  ``--backend onnxruntime`` path now);
 - ``ort_qoperator_folded``: QOperator format (``QLinearConv`` ...) instead of QDQ;
-- ``*_compact``: :func:`seisforge.compress.int8.compact_graph` applied (short tensor names, no node
-  names, no weight zero points that are all zero);
+- ``*_compact``: :func:`seisforge.deploy.runtimes.compact.compact_graph` applied (lossless: short tensor
+  names, no node names, no all-zero weight zero points, no default attributes, no ``Relu`` before a
+  quantizer that saturates at zero);
 - ``nncf_onnx_ac``: NNCF ``quantize_with_accuracy_control`` on the ONNX graph (QDQ), compacted;
 - ``openvino_ir``: the NNCF OpenVINO IR (``.xml`` + ``.bin``) of the default path, for comparison.
 
@@ -27,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 
-def _ort(graph: bytes, calib, fmt: str, out: Path) -> bytes:
+def _ort(graph: bytes, calib, fmt: str, out: Path, float_bias: bool = False) -> bytes:
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -42,7 +45,8 @@ def _ort(graph: bytes, calib, fmt: str, out: Path) -> bytes:
     src, dst = out / "f.onnx", out / f"{fmt}.onnx"
     src.write_bytes(graph)
     quantize_static(str(src), str(dst), Reader(), quant_format=getattr(QuantFormat, fmt), per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=softmax)
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=softmax,
+                    extra_options={"QuantizeBias": not float_bias})
     return dst.read_bytes()
 
 
@@ -51,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from seisforge.compress import int8
     from seisforge.deploy.runtimes.artifact import network_graph
+    from seisforge.deploy.runtimes.compact import compact_graph
     from seisforge.deploy.runtimes.onnx import cpu_session
     from seisforge.deploy.runtimes.rewrites import fold_batchnorm
     from seisforge.models.registry import load_model
@@ -80,11 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tmp)
         rows.append(("ort_qdq", _ort(graph, calib, "QDQ", out)))
         rows.append(("ort_qdq_folded", _ort(folded, calib, "QDQ", out)))
+        rows.append(("ort_qdq_folded_floatbias", _ort(folded, calib, "QDQ", out, float_bias=True)))
         rows.append(("ort_qoperator_folded", _ort(folded, calib, "QOperator", out)))
-        rows += [(name + "_compact", int8.compact_graph(data)) for name, data in rows]
+        rows += [(name + "_compact", compact_graph(data)) for name, data in rows]
         if not args.skip_nncf:
             model, _ = int8.quantize_onnx_nncf(folded, dev, calib, args.max_drop)
-            rows.append(("nncf_onnx_ac_compact", int8.compact_graph(model.SerializeToString())))
+            rows.append(("nncf_onnx_ac_compact", compact_graph(model.SerializeToString())))
     print(f"{args.spec} ({args.weights}); dev windows {len(dev)}, calibration {len(calib)}; "
           f"float32 dev metric {base:.4f}; float32 initializers {_init_bytes(graph)} B")
     print(f"{'variant':34s} {'file B':>9s} {'init B':>9s} {'÷ float':>8s} {'dev metric':>10s} {'drop':>7s}")

@@ -298,7 +298,7 @@ def test_int8_nncf_onnx_is_a_compact_accuracy_controlled_onnx_picker(tiny, weigh
     assert notes["dev_drop"] <= 0.5
     assert notes["dev_metric_fp32"] - notes["dev_metric_int8"] == pytest.approx(notes["dev_drop"])
     float_graph = network_graph(load_model("seisbench:PhaseNetLight", weights=weights))
-    assert (out / "model.onnx").stat().st_size * 3 < len(float_graph)  # measured ÷3.4 with the card inside
+    assert (out / "model.onnx").stat().st_size * 3.5 < len(float_graph)  # the target, with the card inside
     picker = load_model(f"onnx:{out}").model
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, 3001)).astype(np.float32))
     with torch.no_grad():

@@ -9,11 +9,15 @@ normalisation stays float, outside the graph, as in every exported seisforge art
 - ``nncf-onnx``: the same NNCF accuracy control on NNCF's ONNX backend (:func:`quantize_onnx_nncf`),
   saved as an ONNX QDQ file: for a small picker far smaller than the IR, whose XML topology outweighs
   its int8 weights.
-- ``onnxruntime``: ONNX Runtime's ``quantize_static`` (QDQ format, per-channel weights), calibrated on the
-  same windows; its drop is measured and checked the same way, but no layer is reverted.
+- ``onnxruntime``: ONNX Runtime's ``quantize_static`` (QDQ format, per-channel int8 weights, int8
+  activations, float32 biases as NNCF keeps them: ``QuantizeBias=False``), calibrated on the same windows;
+  its drop is measured and checked the same way, but no layer is reverted. Int32 biases (ORT's default)
+  cost PhaseNetLight a dequantize node and a per-channel scale vector per layer (4 % of the file) and
+  round the bias; float biases were as accurate on dev and no slower (docs/compression.md).
 
 Both ONNX paths fold the batch norms behind transposed convolutions first and store the result through
-:func:`compact_graph` (file sizes of each variant: ``experiments/int8_size.py``, docs/compression.md).
+:func:`~seisforge.deploy.runtimes.compact.compact_graph` (lossless: the same outputs bit for bit; file
+sizes of each variant: ``experiments/int8_size.py``, docs/compression.md).
 
 Layers kept float by choice: the final softmax (``Softmax`` nodes: quantizing probabilities near the
 trigger thresholds moves picks) and, for ONNX Runtime, nothing else; NNCF adds layers itself when the
@@ -36,6 +40,7 @@ import pandas as pd
 
 from seisforge.bench.picking.metrics import task3_metrics
 from seisforge.bench.picking.predict import target_windows
+from seisforge.deploy.runtimes.compact import compact_graph
 from seisforge.errors import ConfigError, DataError
 from seisforge.models.loaded import LoadedModel
 from seisforge.models.window_picker import as_window_picker, outputs_from_probabilities
@@ -161,7 +166,8 @@ def quantize_onnxruntime(graph: bytes, dev: DevSet, calib: np.ndarray, max_drop:
     fp32_path, int8_path = out / "_fp32.onnx", out / "model.onnx"
     fp32_path.write_bytes(graph)
     quantize_static(str(fp32_path), str(int8_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=softmax)
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=softmax,
+                    extra_options={"QuantizeBias": False})
     fp32_path.unlink()
     int8_path.write_bytes(compact_graph(int8_path.read_bytes()))
     runs = {name: (lambda x, sess=cpu_session(data, threads=0): sess.run(["y"], {"x": x})[0]) for name, data in
@@ -212,60 +218,3 @@ def quantize_onnx_nncf(graph: bytes, dev: DevSet, calib: np.ndarray, max_drop: f
     after = metric(quantized)
     drop = check_drop(before, after, max_drop, "INT8 (NNCF on ONNX, accuracy control)")
     return quantized, {"dev_metric_fp32": before, "dev_metric_int8": after, "dev_drop": drop}
-
-
-def compact_graph(data: bytes) -> bytes:
-    """The same ONNX graph in fewer bytes: what a small quantized picker's file is mostly made of.
-
-    The quantizers name every tensor and node after its origin (``/down_1/Conv_output_0_QuantizeLinear``)
-    and record shapes (``value_info``); for PhaseNetLight these strings are about as large as its int8
-    weights. This keeps the computation and changes only that container: tensors get short names
-    (the graph's input ``x`` and output ``y`` keep theirs), nodes lose their names and doc strings,
-    ``value_info`` goes, equal constants are stored once, and all-zero zero points of
-    ``DequantizeLinear`` nodes of constants (the symmetric int8 weights and int32 biases) are left
-    out, which the ONNX standard defines as zero.
-    Written by hand: neither ONNX nor ONNX Runtime ships such a pass (``onnx.compose`` renames by
-    prefixing only). Checked with ``onnx.checker``.
-    """
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load_from_string(data)
-    g = model.graph
-    inits = {t.name: t for t in g.initializer}
-    for node in g.node:
-        if (node.op_type == "DequantizeLinear" and len(node.input) == 3 and node.input[0] in inits
-                and node.input[2] in inits and not numpy_helper.to_array(inits[node.input[2]]).any()):
-            del node.input[2]
-    same: dict[tuple, str] = {}  # equal constants (a scale shared by a Q and its DQ node) stored once
-    alias = {t.name: same.setdefault((t.data_type, tuple(t.dims), numpy_helper.to_array(t).tobytes()), t.name)
-             for t in g.initializer}
-    for node in g.node:
-        node.input[:] = [alias.get(n, n) for n in node.input]
-    used = {name for node in g.node for name in node.input}
-    kept = [t for t in g.initializer if t.name in used and alias[t.name] == t.name]
-    del g.initializer[:]
-    g.initializer.extend(kept)
-    fixed = {v.name for v in (*g.input, *g.output)}
-    names: dict[str, str] = {}
-
-    def short(name: str) -> str:
-        if not name or name in fixed:
-            return name
-        if name not in names:
-            n = len(names) + len(fixed)  # skip ids that are the input's or output's name
-            while (new := np.base_repr(n, 36).lower()) in fixed or new in names.values():
-                n += 1
-            names[name] = new
-        return names[name]
-
-    for t in g.initializer:
-        t.name, t.doc_string = short(t.name), ""
-    for node in g.node:
-        node.input[:] = [short(n) for n in node.input]
-        node.output[:] = [short(n) for n in node.output]
-        node.name, node.doc_string = "", ""
-    del g.value_info[:]
-    g.doc_string = model.doc_string = ""
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
