@@ -135,6 +135,8 @@ def conv1d_as_conv2d(model: Any) -> Any:
             nodes.append(new)
             prev = o
         nodes.append(helper.make_node("Squeeze", [prev, axes], [out]))
+    if not any(axes in node.input for node in nodes):  # nothing rewritten: no unused initializer (ORT warns)
+        g.initializer.pop()
     _set_nodes(g, nodes, prune=False)
     return model
 
