@@ -100,8 +100,9 @@ def trigger_onsets(curve: np.ndarray, thr_on: float, thr_off: float) -> list[tup
     on_idx = np.flatnonzero(curve >= thr_on)
     if on_idx.size == 0:
         return []
-    edges = np.diff(np.concatenate([[0], (curve >= thr_off).astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    above = np.flatnonzero(curve >= thr_off)  # sparse: the runs are found from these indices alone
+    breaks = np.flatnonzero(np.diff(above) > 1)
+    starts, ends = above[np.r_[0, breaks + 1]], above[np.r_[breaks, above.size - 1]]
     first = np.searchsorted(on_idx, starts)  # first on-sample at or after each run's start
     hit = first < on_idx.size
     hit[hit] = on_idx[first[hit]] <= ends[hit]
