@@ -182,3 +182,30 @@ def test_second_process_picks_the_same_without_torch(weights, tmp_path):
     report = json.loads((tmp_path / "lean2" / "run_report.json").read_text())
     assert report["handled"]["lean_fallback"] == 1
     assert report["examples"]["handled:lean_fallback"] == ["XL.LEA.__2024-05-01"]
+
+
+def test_resampling_switches_the_process_to_the_full_path(weights, tmp_path):
+    from seisforge.deploy.store import read_picks
+
+    src = tmp_path / "in"
+    src.mkdir()
+    st = _stream("XL.RES.", seed=11, duration_s=600)
+    t0 = st[0].stats.starttime
+    first = st.slice(endtime=t0 + 300 - 0.01).copy()
+    first.decimate(2)  # one channel at 50 Hz, then 100 Hz: the clean-up resamples (the lean model cannot)
+    for tr in first:
+        tr.data = tr.data.astype(np.float32)
+    first.write(str(src / "res50.mseed"), format="MSEED", encoding="FLOAT32")
+    st.slice(t0 + 300).write(str(src / "res100.mseed"), format="MSEED", encoding="FLOAT32")
+    args = ["--model", "PhaseNetLight", "--weights", weights, "--input", str(src), "--batch-size", "104",
+            "--precision", "fp32"]
+    clean = tmp_path / "clean"  # a first process on a clean file stores the description
+    clean.mkdir()
+    _stream("XL.CLE.", seed=12).write(str(clean / "c.mseed"), format="MSEED", encoding="FLOAT32")
+    assert main(["pick", "--no-progress", *args[:5], str(clean), *args[6:], "--out", str(tmp_path / "c")]) == 0
+    assert main(["pick", "--no-progress", *args, "--out", str(tmp_path / "full")]) == 0
+    out = _warm([*args, "--out", str(tmp_path / "lean")])
+    assert out["code"] == 0 and out["torch"]
+    assert read_picks(tmp_path / "full").equals(read_picks(tmp_path / "lean"))
+    report = json.loads((tmp_path / "lean" / "run_report.json").read_text())
+    assert report["handled"]["lean_fallback"] == 1 and report["handled"]["mixed_sampling_rate"] == 3
