@@ -144,6 +144,25 @@ def test_a_student_given_as_run_dir_is_trained_further_and_left_in_place(chain, 
     assert n_more == n_given  # trained further at the given (pruned) size
 
 
+def test_a_student_normalises_its_windows_as_its_teacher(chain, tiny, model, weights, tmp_path, capsys):
+    from seisforge.models.card import read_card
+    from seisforge.models.run_dir import save_best
+
+    # the ETHZ teacher peak-normalises; a fresh student built with SeisBench's default (std) fed the
+    # teacher std-normalised windows during distillation and was deployed peak-normalised by its card
+    assert model.norm == "peak"
+    for step in ("distill", "prune"):
+        student = load_model(f"run:{chain / step}").model
+        assert (student.norm, student.norm_amp_per_comp) == (model.norm, model.norm_amp_per_comp)
+        assert read_card(chain / step / "model_card.json").normalisation["amp_norm"] == "peak"
+    # a given student that normalises otherwise is refused before training
+    save_best(sbm.PhaseNetLight(phases="PSN", norm="std"), tmp_path / "std_student", "test")
+    err = _error(["compress", "PhaseNetLight", "--weights", weights, "--method", "distill",
+                  "--student", f"run:{tmp_path / 'std_student'}", "--epochs", "1", "--dataset", str(tiny / "data"),
+                  *FAST, "--out", str(tmp_path / "o")], capsys)
+    assert "normalises windows with {'norm': 'peak'" in err and "'norm': 'std'" in err
+
+
 def test_a_model_tuned_against_itself_agrees_perfectly_on_dev(chain, tiny):
     from seisforge.compress.thresholds import teacher_thresholds
 

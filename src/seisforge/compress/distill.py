@@ -25,7 +25,7 @@ from seisforge.config import apply_overrides, from_dict, load_yaml, to_dict
 from seisforge.errors import ConfigError, DataError
 from seisforge.models.loaded import LoadedModel
 from seisforge.models.run_dir import save_best
-from seisforge.models.seisbench_pickers import seisbench_class
+from seisforge.models.seisbench_pickers import normalisation_args, seisbench_class
 from seisforge.train.config import TrainConfig
 
 
@@ -57,6 +57,9 @@ def train_student(teacher: LoadedModel, teacher_weights: str | None, student_spe
     if out.exists():
         out.rmdir()
     base = _base_config(teacher, kd.train_config)
+    if not student_spec.startswith("run:"):  # a fresh student normalises its windows as the teacher does
+        model_cfg = base.setdefault("model", {})
+        model_cfg["kwargs"] = {**(model_cfg.get("kwargs") or {}), **normalisation_args(teacher.model)}
     base = apply_overrides(base, [
         f"model.cls={student_spec}", "model.weights=null", "model.pretrained=null", "model.run=null",
         f"data.path={kd.dataset}", "data.datasets=[]", "data.manifest=null",
@@ -99,7 +102,7 @@ def narrow_student(cls_name: str, width: float, teacher: LoadedModel, seed: int,
     torch.manual_seed(seed)
     tm = teacher.model
     model = seisbench_class(cls_name)(phases=tm.labels, classes=len(tm.labels), sampling_rate=tm.sampling_rate,
-                                      component_order=tm.component_order)
+                                      component_order=tm.component_order, **normalisation_args(tm))
     summary = prune_channels(model, 1 - width, importance="random")
     run_dir = Path(tempfile.mkdtemp(prefix="student_init_", dir=where))
     save_best(model, run_dir, f"seisforge distillation student: {cls_name} at width {width}",

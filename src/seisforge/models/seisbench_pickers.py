@@ -89,6 +89,19 @@ def label_string(model) -> str:
     return labels if isinstance(labels, str) else "".join(lab[0] for lab in labels)
 
 
+NORMALISATION_ARGS = ("norm", "norm_amp_per_comp", "norm_detrend")
+
+
+def normalisation_args(model) -> dict:
+    """The constructor arguments that fix how a SeisBench picker normalises its windows.
+
+    ``norm`` (``std``/``peak``), ``norm_amp_per_comp`` and ``norm_detrend``, those the model has. A
+    student trained on a teacher's outputs must be built with the teacher's: both score the same
+    normalised windows, and the student is deployed with them.
+    """
+    return {k: getattr(model, k) for k in NORMALISATION_ARGS if hasattr(model, k)}
+
+
 def seisbench_class(name: str):
     """Return the SeisBench model class called ``name``, or raise a clear error.
 

@@ -23,7 +23,7 @@ from seisforge.data.sources import phase_columns
 from seisforge.errors import ConfigError, DataError, first_line
 from seisforge.models.registry import load_model
 from seisforge.models.run_dir import save_best
-from seisforge.models.seisbench_pickers import label_string
+from seisforge.models.seisbench_pickers import label_string, normalisation_args
 from seisforge.runinfo import RunReport, environment, seed_everything, sha256_lines, worker_init_fn
 from seisforge.train import losses
 from seisforge.train.config import TrainConfig
@@ -122,6 +122,12 @@ def _load_teacher(cfg: TrainConfig, student, device: str):
     if sorted(teacher.labels) != sorted(student.labels) or teacher.in_samples != student.in_samples:
         raise ConfigError(f"teacher ({teacher.labels}, {teacher.in_samples}) and student ({student.labels}, "
                           f"{student.in_samples}) need the same classes and window length")
+    t_norm, s_norm = normalisation_args(teacher), normalisation_args(student)
+    if t_norm != s_norm:
+        # the training windows are normalised the student's way: the teacher would score inputs it was
+        # never trained on, and its soft targets would be noise
+        raise ConfigError(f"teacher {kd.teacher} normalises windows with {t_norm}, the student with {s_norm}; "
+                          "build the student with the teacher's (model.kwargs)")
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher.to(device).eval()
