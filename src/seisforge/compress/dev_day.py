@@ -48,9 +48,11 @@ def read_day(paths: list[str]) -> obspy.Stream:
 
 
 def _picker(model):
+    """The pick engine on ``model`` where it is (a student being trained on a GPU stays there)."""
     from seisforge.deploy.engine import FastPicker
 
-    return FastPicker(model, backend="torch", precision="fp32")
+    device = next(model.parameters()).device
+    return FastPicker(model, device=str(device), backend="torch", precision="fp32")
 
 
 class DayAgreement:
