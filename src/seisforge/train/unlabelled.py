@@ -16,6 +16,9 @@ gaps, flat or clipped components, zero runs) are skipped and counted. The last `
 station-day goes to the ``dev`` split, the rest to ``train``. Each chunk's ``trace_unit_offset_samples``
 is its first sample's index in the station-day's data (counted from its first sample).
 
+The windows are collected in memory before they are written (``seisforge.data.sources.write_dataset``
+takes the whole metadata frame): about 72 kB per 6000-sample window, 0.4 GB for 96 station-hours.
+
 The format is an ordinary SeisBench dataset (see ``docs/formats.md``), used through ``--dataset`` or
 ``--set data.datasets=[...]``.
 """
