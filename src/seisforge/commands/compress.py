@@ -44,10 +44,14 @@ def register(sub) -> None:
     g.add_argument("--kd-alpha", type=v.probability, default=0.7,
                    help="weight of the KD term against the label loss (1: teacher soft targets only, no labels)")
     g.add_argument("--kd-temperature", type=v.positive_float, default=1.0)
-    g.add_argument("--thresholds", default="auto", choices=["auto", "teacher", "parent"],
+    g.add_argument("--thresholds", default="auto", choices=["auto", "teacher", "dev-day", "parent"],
                    help="trigger thresholds of the output's card: teacher = tuned on dev windows (--targets) so "
-                   "that its picks agree best with the input model's at its card thresholds; parent = the "
-                   "input's; auto (default) = teacher with --targets, else parent")
+                   "that its picks agree best with the input model's at its card thresholds; dev-day = the same "
+                   "on the continuous --dev-day; parent = the input's; auto (default) = dev-day with --dev-day, "
+                   "else teacher with --targets, else parent")
+    g.add_argument("--dev-day", nargs="+", metavar="FILE",
+                   help="distill/prune: continuous dev station-day files (not the test day); the student is "
+                   "selected per epoch on its pick agreement with the input model there (F1 at 0.1 s)")
     g.add_argument("--train-config", help="training config YAML to start from (default: the teacher run's)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training config override")
     r = p.add_argument_group("trade-off report (OUT/report, with --dataset and --targets; see bench compression)")
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                      calibration_windows=args.calibration_windows, seed=args.seed,
                      kd=KDSettings(dataset=args.dataset, epochs=args.epochs, alpha=args.kd_alpha,
                                    temperature=args.kd_temperature, train_config=args.train_config,
-                                   overrides=args.set, seed=args.seed),
+                                   overrides=args.set, seed=args.seed, dev_day=args.dev_day or []),
                      student=args.student, student_width=args.student_width, ratio=args.ratio,
                      teacher_weights=args.weights, thresholds=args.thresholds)
     if args.dataset and args.targets and not args.no_report:

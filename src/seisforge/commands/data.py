@@ -58,6 +58,17 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _windows(args: argparse.Namespace) -> int:
+    from seisforge.train.unlabelled import write_windows
+
+    report = write_windows(args.paths, args.out, window_samples=args.window_samples,
+                           sampling_rate=args.sampling_rate, dev_fraction=args.dev_fraction, seed=args.seed)
+    d = report.to_dict()
+    print(f"wrote {d['processed']} unlabelled windows from {d['notes']['station_days']} station-days -> {args.out}; "
+          f"splits: {d['notes']['traces_per_split']}; skipped: {d['skipped']}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction):
     """Add the ``data`` group."""
     group = sub.add_parser("data", help="datasets: convert, synthesize, manifests, splits")
@@ -106,4 +117,16 @@ def register(sub: argparse._SubParsersAction):
     n.add_argument("--dead-channel-prob", type=v.probability, default=0.0,
                    help="probability that a station-day has one flat (dead) component")
     s.set_defaults(func=_synth)
+
+    w = verbs.add_parser("windows", help="unlabelled SeisBench dataset of windows tiled from continuous data "
+                                         "(distillation on the pick engine's input)")
+    w.add_argument("paths", nargs="+", help="miniSEED/SAC files or folders of continuous station-days")
+    w.add_argument("--out", required=True, help="output dataset folder")
+    w.add_argument("--window-samples", type=v.positive_int, default=6000,
+                   help="samples per window (longer than the model window: training cuts it at random offsets)")
+    w.add_argument("--sampling-rate", type=v.positive_float, default=100.0)
+    w.add_argument("--dev-fraction", type=v.probability, default=0.0,
+                   help="share at the end of each station-day written as the dev split")
+    w.add_argument("--seed", type=v.seed, default=0, help="seeds each station-day's tiling offset")
+    w.set_defaults(func=_windows)
     return verbs

@@ -31,7 +31,11 @@ from seisforge.train.config import TrainConfig
 
 @dataclass
 class KDSettings:
-    """How a student learns from its teacher (``seisforge compress`` options)."""
+    """How a student learns from its teacher (``seisforge compress`` options).
+
+    ``dev_day``: continuous dev station-day files; when given, the student is selected on its pick
+    agreement with the teacher there (:mod:`seisforge.compress.dev_day`) instead of the dev-window loss.
+    """
 
     dataset: str | None = None
     epochs: int = 10
@@ -40,6 +44,7 @@ class KDSettings:
     train_config: str | None = None
     overrides: list[str] = field(default_factory=list)
     seed: int = 0
+    dev_day: list[str] = field(default_factory=list)
 
 
 def train_student(teacher: LoadedModel, teacher_weights: str | None, student_spec: str, out: Path,
@@ -60,19 +65,32 @@ def train_student(teacher: LoadedModel, teacher_weights: str | None, student_spe
     if not student_spec.startswith("run:"):  # a fresh student normalises its windows as the teacher does
         model_cfg = base.setdefault("model", {})
         model_cfg["kwargs"] = {**(model_cfg.get("kwargs") or {}), **normalisation_args(teacher.model)}
+    hooks = _dev_day_hooks(teacher, kd.dev_day)
+    selection = [f"train.early_stopping_metric={hooks.dev_extra_fields[0]}"] if kd.dev_day else []
     base = apply_overrides(base, [
         f"model.cls={student_spec}", "model.weights=null", "model.pretrained=null", "model.run=null",
         f"data.path={kd.dataset}", "data.datasets=[]", "data.manifest=null",
         f"loss.kd.teacher={teacher.spec}", f"loss.kd.alpha={kd.alpha}", f"loss.kd.temperature={kd.temperature}",
         f"train.epochs={kd.epochs}", f"seed={kd.seed}", f"run.root={out.parent}", f"run.name={out.name}",
-        f"name={out.name}", *kd.overrides])
+        f"name={out.name}", *selection, *kd.overrides])
     if teacher_weights:
         base["loss"]["kd"]["teacher_weights"] = str(teacher_weights)
     cfg = from_dict(TrainConfig, base, where="distillation config")
-    run_dir = train(cfg, overrides=kd.overrides)
+    run_dir = train(cfg, overrides=kd.overrides, hooks=hooks)
     if Path(run_dir) != out:
         raise DataError(f"training wrote {run_dir}, expected {out}")
     return out
+
+
+def _dev_day_hooks(teacher: LoadedModel, dev_day: list[str]):
+    """Loop hooks that add the dev-day agreement metrics (:mod:`seisforge.compress.dev_day`), if any."""
+    from seisforge.train.loop import LoopHooks
+
+    if not dev_day:
+        return LoopHooks()
+    from seisforge.compress.dev_day import FIELDS, DayAgreement
+
+    return LoopHooks(dev_extra=DayAgreement(teacher.model, dev_day).metrics, dev_extra_fields=FIELDS)
 
 
 def _base_config(teacher: LoadedModel, train_config: str | None) -> dict[str, Any]:

@@ -11,6 +11,10 @@ they are chosen again, on dev windows only:
   (:func:`seisforge.bench.picking.metrics.pick_threshold`) with the parent's picks in place of the
   labelled arrivals: windows where the parent picks are the "arrivals" (the residual is the model's
   peak time minus the parent's), the other windows the "noise".
+- ``dev-day``: per phase, the threshold at which the model's picks on a continuous dev day agree best
+  with the parent's picks there (:mod:`seisforge.compress.dev_day`, the pick engine's windowing,
+  stacking and triggers; F1 at 0.1 s). Dev windows are event-centred traces and a few noise traces and
+  miss what a continuous day holds; the default when a dev day is given.
 - ``parent``: the parent's card thresholds, unchanged.
 """
 
@@ -24,16 +28,19 @@ import numpy as np
 from seisforge.errors import ConfigError
 from seisforge.models.loaded import LoadedModel
 
-MODES = ("auto", "teacher", "parent")
+MODES = ("auto", "teacher", "dev-day", "parent")
 AGREEMENT_TOLERANCE_S = 0.1
 
 
-def resolve_mode(mode: str, targets: str | Path | None) -> str:
-    """``auto`` is ``teacher`` with dev targets and ``parent`` without; ``teacher`` needs targets."""
+def resolve_mode(mode: str, targets: str | Path | None, dev_day: list[str] | None = None) -> str:
+    """``auto`` is ``dev-day`` with a dev day, else ``teacher`` with dev targets and ``parent`` without;
+    ``teacher`` needs targets, ``dev-day`` a dev day."""
     if mode not in MODES:
         raise ConfigError(f"--thresholds must be one of {MODES}, got {mode!r}")
     if mode == "auto":
-        return "teacher" if targets else "parent"
+        return "dev-day" if dev_day else "teacher" if targets else "parent"
+    if mode == "dev-day" and not dev_day:
+        raise ConfigError("--thresholds dev-day tunes the thresholds on a continuous dev day: give --dev-day")
     if mode == "teacher" and not targets:
         raise ConfigError("--thresholds teacher tunes the thresholds on dev windows: give --dataset and --targets")
     return mode
@@ -87,11 +94,19 @@ def teacher_thresholds(parent: LoadedModel, model: LoadedModel, parent_threshold
 
 
 def card_thresholds(parent: LoadedModel, model: LoadedModel, parent_thresholds: dict[str, float], mode: str,
-                    dataset: str | Path | None, targets: str | Path | None) -> tuple[dict[str, float], dict]:
+                    dataset: str | Path | None, targets: str | Path | None,
+                    dev_day: list[str] | None = None) -> tuple[dict[str, float], dict]:
     """The thresholds for ``model``'s card under ``mode`` (:data:`MODES`), and a record for ``training``."""
-    mode = resolve_mode(mode, targets)
+    mode = resolve_mode(mode, targets, dev_day)
     if mode == "parent":
         return dict(parent_thresholds), {"thresholds": "parent's card thresholds"}
+    if mode == "dev-day":
+        from seisforge.compress.dev_day import DayAgreement
+
+        tuned, info = DayAgreement(parent.model, list(dev_day or [])).thresholds(model.model)
+        return {**parent_thresholds, **tuned}, {
+            "thresholds": "tuned on a continuous dev day: agreement with the parent's picks at its card thresholds",
+            "threshold_tuning": info, "parent_thresholds": dict(parent_thresholds)}
     thresholds, info = teacher_thresholds(parent, model, parent_thresholds, dataset, targets)
     return thresholds, {"thresholds": "tuned on dev: agreement with the parent's picks at its card thresholds",
                         "threshold_tuning": info, "parent_thresholds": dict(parent_thresholds)}
@@ -112,7 +127,8 @@ def store_in_weights(run_dir: str | Path, thresholds: dict[str, float]) -> None:
 
 
 def retune_run(parent: LoadedModel, run_dir: str | Path, parent_thresholds: dict[str, float], mode: str,
-               dataset: str | Path | None, targets: str | Path | None) -> dict[str, Any]:
+               dataset: str | Path | None, targets: str | Path | None,
+               dev_day: list[str] | None = None) -> dict[str, Any]:
     """Choose the thresholds of the model in ``run_dir`` (``mode``), store them in its card and weights.
 
     Returns the record added to the card's ``training``. Also usable on a finished distill/prune run.
@@ -124,7 +140,7 @@ def retune_run(parent: LoadedModel, run_dir: str | Path, parent_thresholds: dict
 
     run_dir = Path(run_dir)
     thresholds, record = card_thresholds(parent, load_model(f"run:{run_dir}"), parent_thresholds, mode, dataset,
-                                         targets)
+                                         targets, dev_day)
     store_in_weights(run_dir, thresholds)
     card = read_card(run_dir / "model_card.json")
     write_card(dataclasses.replace(card, thresholds=thresholds, training={**card.training, **record}),

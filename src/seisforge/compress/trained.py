@@ -38,7 +38,7 @@ def compress_trained(loaded: LoadedModel, method: str, out: Path, kd: KDSettings
     if isinstance(loaded.model, OnnxPicker) or not callable(getattr(loaded.model, "parameters", None)):
         raise ConfigError(f"{loaded.spec}: {method} needs a torch model (run:DIR or seisbench:...), "
                           "not an exported artifact")
-    resolve_mode(thresholds, targets)  # a bad choice fails before any training
+    resolve_mode(thresholds, targets, kd.dev_day)  # a bad choice fails before any training
     if targets and not kd.dataset:
         raise ConfigError("--targets needs --dataset (the dataset the targets were made from)")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +53,7 @@ def compress_trained(loaded: LoadedModel, method: str, out: Path, kd: KDSettings
                                parameters={"count": _count(result.model)})
     card = dataclasses.replace(card, normalisation=parent.normalisation)
     write_card(card, out / "model_card.json")
-    info.update(retune_run(loaded, out, dict(parent.thresholds), thresholds, kd.dataset, targets))
+    info.update(retune_run(loaded, out, dict(parent.thresholds), thresholds, kd.dataset, targets, kd.dev_day))
     info.update(parameters_parent=_count(loaded.model), parameters=_count(result.model))
     return write_report(loaded, method, "torch", out / "best" / "model.safetensors", network_graph(loaded),
                          info, out)
@@ -65,7 +65,8 @@ def _distill(loaded, out, kd, student, width, teacher_weights) -> dict[str, Any]
         train_student(loaded, teacher_weights, init, out, kd)
         keep_init(init, out, "student_init", Path(tmp))
     return {"student": student, "student_width": width, "teacher": loaded.spec, "kd_alpha": kd.alpha,
-            "kd_temperature": kd.temperature, "epochs": kd.epochs, "dataset": kd.dataset}
+            "kd_temperature": kd.temperature, "epochs": kd.epochs, "dataset": kd.dataset,
+            **({"dev_day": list(kd.dev_day)} if kd.dev_day else {})}
 
 
 def _prune(loaded, out, kd, ratio, teacher_weights) -> dict[str, Any]:

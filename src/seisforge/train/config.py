@@ -69,12 +69,21 @@ class AugmentConfig:
 
 @dataclass
 class KDConfig:
-    """Distillation from a frozen teacher."""
+    """Distillation from a frozen teacher.
+
+    ``l2_weight``, ``slope_weight``, ``slope_lag``, ``argmax_weight``, ``argmax_beta``: the optional
+    peak-position terms added to the KD term (:func:`seisforge.train.losses.peak_term`; weights 0: off).
+    """
 
     teacher: str | None = None
     teacher_weights: str | None = None
     alpha: float = 0.3
     temperature: float = 4.0
+    l2_weight: float = 0.0
+    slope_weight: float = 0.0
+    slope_lag: int = 10
+    argmax_weight: float = 0.0
+    argmax_beta: float = 50.0
 
 
 @dataclass

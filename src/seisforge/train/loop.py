@@ -75,14 +75,14 @@ def resolve_device(name: str, local_rank: int = 0) -> str:
     return name
 
 
-def _validate(cfg: TrainConfig, task: Any = None) -> None:
+def _validate(cfg: TrainConfig, task: Any = None, extra_metrics: tuple[str, ...] = ()) -> None:
     if task is not None and cfg.loss.kd.teacher:
         raise ConfigError(f"loss.kd (distillation from a picker) applies to picking only, not to task {task.name}")
     if cfg.loss.kind not in ("soft_ce", "hard_ce", "focal"):
         raise ConfigError(f"loss.kind must be soft_ce, hard_ce or focal, got {cfg.loss.kind!r}")
     if cfg.precision not in ("fp32", "fp16", "bf16"):
         raise ConfigError(f"precision must be fp32, fp16 or bf16, got {cfg.precision!r}")
-    allowed = task.selection_metrics if task is not None else LOWER_IS_BETTER
+    allowed = task.selection_metrics if task is not None else (*LOWER_IS_BETTER, *extra_metrics)
     if cfg.train.early_stopping_metric not in allowed:
         raise ConfigError(f"train.early_stopping_metric must be one of {allowed}")
     if cfg.optim.schedule not in ("cosine", "constant"):
@@ -104,6 +104,11 @@ def _validate(cfg: TrainConfig, task: Any = None) -> None:
         ("optim.grad_clip", o.grad_clip, o.grad_clip is None or o.grad_clip >= 0, ">= 0 (0: off)"),
         ("labels.sigma", cfg.labels.sigma, cfg.labels.sigma > 0, "> 0"),
         ("loss.kd.temperature", cfg.loss.kd.temperature, cfg.loss.kd.temperature > 0, "> 0"),
+        ("loss.kd.l2_weight", cfg.loss.kd.l2_weight, cfg.loss.kd.l2_weight >= 0, ">= 0"),
+        ("loss.kd.slope_weight", cfg.loss.kd.slope_weight, cfg.loss.kd.slope_weight >= 0, ">= 0"),
+        ("loss.kd.slope_lag", cfg.loss.kd.slope_lag, 1 <= cfg.loss.kd.slope_lag < 1000, "in [1, 1000)"),
+        ("loss.kd.argmax_weight", cfg.loss.kd.argmax_weight, cfg.loss.kd.argmax_weight >= 0, ">= 0"),
+        ("loss.kd.argmax_beta", cfg.loss.kd.argmax_beta, cfg.loss.kd.argmax_beta > 0, "> 0"),
     ] + [(f"augment.{k}", getattr(a, k), 0 <= getattr(a, k) <= 1, "in [0, 1]")
          for k in ("pick_window_prob", "amplitude_jitter_prob", "polarity_flip_prob", "noise_prob",
                    "channel_dropout_prob", "time_shift_prob")]
@@ -237,6 +242,11 @@ class LoopHooks:
         the loss (``loss(pred, y)``), the dev metrics (``evaluate(model, loader, device)``), the
         ``metric_fields`` of ``metrics.csv``, the allowed ``selection_metrics`` (all lower-is-better)
         and the epoch line (``summary(dev)``). None: picking, unchanged.
+    dev_extra, dev_extra_fields
+        Picking only: ``dev_extra(model) -> dict`` adds dev metrics (named in ``dev_extra_fields``, all
+        lower-is-better, each a valid ``train.early_stopping_metric`` and a ``metrics.csv`` column) after
+        the dev-window metrics of every epoch; distillation measures agreement with the teacher on a
+        continuous dev day with it.
     """
 
     build: Callable[[TrainConfig], Any] | None = None
@@ -244,12 +254,16 @@ class LoopHooks:
     export: Callable[..., None] | None = None
     on_start: Callable[[Any], None] | None = None
     task: Any = None
+    dev_extra: Callable[[Any], dict] | None = None
+    dev_extra_fields: tuple[str, ...] = ()
     command: str = "train"
 
 
 def _metric_fields(run: _Run) -> list[str]:
     """The columns of ``metrics.csv``: the task's, or picking's :data:`METRIC_FIELDS`."""
-    return run.hooks.task.metric_fields if run.hooks.task is not None else METRIC_FIELDS
+    if run.hooks.task is not None:
+        return run.hooks.task.metric_fields
+    return [*METRIC_FIELDS, *run.hooks.dev_extra_fields]
 
 
 METRIC_FIELDS = ["epoch", "global_step", "train_loss", "dev_loss", "dev_P_rms_s", "dev_S_rms_s", "dev_P_mae_s",
@@ -332,7 +346,7 @@ def _set_up(cfg: TrainConfig, resume: str | Path | None, overrides: list[str] | 
     The order is fixed: the model's initial weights and every later draw come from the generators
     seeded first, so a run (and its resumption) is reproducible.
     """
-    _validate(cfg, hooks.task)
+    _validate(cfg, hooks.task, tuple(hooks.dev_extra_fields))
     seed_everything(cfg.seed)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
@@ -580,6 +594,11 @@ def _optimiser_step(run: _Run, x: torch.Tensor, y: torch.Tensor) -> None:
             with torch.no_grad():
                 tp = _forward(run.teacher, x).float()[:, run.teacher_order]
             kd = losses.kd_term(pred, tp, cfg.loss.kd.temperature, multiclass="N" in run.labels)
+            k = cfg.loss.kd
+            if k.l2_weight or k.slope_weight or k.argmax_weight:
+                phases = [i for i, c in enumerate(run.labels) if c != "N"]
+                kd = kd + losses.peak_term(pred, tp, phases, k.l2_weight, k.slope_weight, k.slope_lag,
+                                           k.argmax_weight, k.argmax_beta)
         loss = losses.total_loss(loss, kd, cfg.loss.kd.alpha)
     run.opt.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
@@ -601,6 +620,8 @@ def _evaluate(run: _Run) -> dict:
     elif run.rank == 0:
         dev = _dev_metrics(run.model, run.dev_loader, run.cfg, run.labels, run.device,
                            float(run.model.sampling_rate))
+        if run.hooks.dev_extra is not None:
+            dev.update(run.hooks.dev_extra(run.model))
     dev = _broadcast(dev, run.world)
     run.model.train()
     return dev
