@@ -97,13 +97,15 @@ def remember(settings: Any, model: Any, card: Any, source: str, picker: Any) -> 
     """
     from seisforge import seisbench_compat as sbc
 
-    key = lean_key(settings)
     fwd = picker.passes.exact
-    if key is None or fwd is None or picker.passes.bf16 is not None or not fwd.includes_pre:
+    if fwd is None or picker.passes.bf16 is not None or not fwd.includes_pre:
         return False
     if fwd.backend == "openvino" and (fwd.run.pre is not None or fwd.run.centred or fwd.run.precision != "f32"):
         return False
     if fwd.backend not in ("onnx", "openvino") or not sbc.lean_compatible(model):
+        return False
+    key = lean_key(settings)
+    if key is None:
         return False
     desc = {
         "version": LEAN_VERSION, "source": source, "card": card.to_dict() if card is not None else None,
@@ -131,12 +133,7 @@ def description(settings: Any) -> dict[str, Any] | None:
     desc = cache.cached_json(key) if key is not None else None
     if not desc or desc.get("version") != LEAN_VERSION:
         return None
-    root = cache.cache_dir()
-    path = root / "graphs" / f"{desc['graph']}.onnx" if root is not None else None
-    try:
-        desc["graph_bytes"] = path.read_bytes() if path is not None else None
-    except OSError:
-        return None
+    desc["graph_bytes"] = cache.stored_bytes(desc["graph"])
     return desc if desc["graph_bytes"] else None
 
 
@@ -188,8 +185,6 @@ class LeanModel:
     SeisBench array picker, answered from a stored description (see the module docstring)."""
 
     lean = True
-    output_type = "array"
-    filter_args = filter_kwargs = None
 
     def __init__(self, desc: dict[str, Any]) -> None:
         from seisforge.models.card import ModelCard
@@ -199,8 +194,7 @@ class LeanModel:
         self.component_order, self.labels, self.in_channels = m["component_order"], m["labels"], m["in_channels"]
         self.pred_sample = m["pred_sample"] if isinstance(m["pred_sample"], int) else tuple(m["pred_sample"])
         self._annotate_args = {k: ("", v) for k, v in m["annotate_args"].items()}  # SeisBench's table shape
-        self.default_args = dict(desc["argdict"])
-        self.argdict, self.source = desc["argdict"], desc["source"]
+        self.description, self.argdict, self.source = desc, desc["argdict"], desc["source"]
         self.card = ModelCard(**desc["card"]) if desc["card"] is not None else None
         self._grouping = LeanGrouping()
 
@@ -272,10 +266,11 @@ class LeanPicker:
 
     precision = "fp32"
 
-    def __init__(self, model: LeanModel, desc: dict[str, Any], batch_size: int, full: Callable[[], Any]) -> None:
+    def __init__(self, model: LeanModel, batch_size: int, full: Callable[[], Any]) -> None:
         from seisforge.deploy.inference import WindowRunner
         from seisforge.deploy.scratch import ScratchPool
 
+        desc = model.description
         self.model, self.argdict, self.backend = model, model.argdict, desc["backend"]
         self.phases, self.thresholds = desc["phases"], {p: float(desc["thresholds"][p]) for p in desc["phases"]}
         self._block_pool, self._pred_pool = ScratchPool(), ScratchPool()

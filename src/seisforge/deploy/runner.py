@@ -60,28 +60,25 @@ def get_model(settings: PickSettings) -> UnitModel:
 
 
 def _load_unit_model(settings: PickSettings, lean: bool = True) -> UnitModel:
+    from seisforge.deploy.memory import keep_freed_memory
+
+    keep_freed_memory()  # a picking process reuses its large buffers instead of page-faulting them daily
     if lean and settings not in _FULL_ONLY:
         from seisforge.deploy.lean import LeanModel, description
 
         desc = description(settings)  # a full process ran these settings before: no torch needed
         if desc is not None:
-            from seisforge.deploy.memory import keep_freed_memory
-
-            keep_freed_memory()
             model = LeanModel(desc)
-            model.description = desc
             return UnitModel(model, model.argdict, model.source, model.card, True)
     import torch
 
     from seisforge.deploy.engine import annotate_argdict
-    from seisforge.deploy.memory import keep_freed_memory
     from seisforge.errors import ConfigError
     from seisforge.models.registry import load_model, parse_spec
     from seisforge.runinfo import seed_everything
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    keep_freed_memory()  # a picking process reuses its large buffers instead of page-faulting them daily
     seed_everything(0)  # a random-init model (speed tests) is then the same in every process
     loaded = load_model(settings.model, weights=settings.weights, pretrained=settings.pretrained,
                         allow_random=settings.random_init)
@@ -93,11 +90,6 @@ def _load_unit_model(settings: PickSettings, lean: bool = True) -> UnitModel:
     return UnitModel(loaded.model, argdict, loaded.source, loaded.card, windowed)
 
 
-def model_card(settings: PickSettings):
-    """The model card that came with the settings' model (None when it has none, e.g. SeisBench weights)."""
-    return get_model(settings).card
-
-
 def get_picker(settings: PickSettings):
     """The model of ``settings`` wrapped (once per process) in a :class:`FastPicker` (runtimes built), or
     for a ``stalta`` spec in a :class:`~seisforge.deploy.stalta_stream.StaLtaStreamPicker`."""
@@ -107,7 +99,7 @@ def get_picker(settings: PickSettings):
 
         loaded = get_model(settings)
         if getattr(loaded.model, "lean", False):
-            picker = lean.LeanPicker(loaded.model, loaded.model.description, settings.batch_size,
+            picker = lean.LeanPicker(loaded.model, settings.batch_size,
                                      full=lambda: _fast_picker(settings, _load_unit_model(settings, lean=False)))
         elif not loaded.windowed:
             from seisforge.deploy.stalta_stream import StaLtaStreamPicker

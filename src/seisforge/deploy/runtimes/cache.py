@@ -66,17 +66,28 @@ def key_of(kind: str, **parts: Any) -> str:
     return f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
 
+def _bytes_path(key: str) -> Path | None:
+    root = cache_dir()
+    return root / "graphs" / f"{key}.onnx" if root else None
+
+
+def stored_bytes(key: str) -> bytes | None:
+    """The bytes stored under ``key``, or None."""
+    path = _bytes_path(key)
+    if path is None or not path.is_file():
+        return None
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def cached_bytes(key: str, make: Callable[[], bytes]) -> bytes:
     """The bytes stored under ``key``, else ``make()`` (stored for next time)."""
-    root = cache_dir()
-    path = root / "graphs" / f"{key}.onnx" if root else None
-    if path is not None and path.is_file():
-        try:
-            return path.read_bytes()
-        except OSError:
-            pass
-    data = make()
-    _write(path, data)
+    data = stored_bytes(key)
+    if data is None:
+        data = make()
+        _write(_bytes_path(key), data)
     return data
 
 
