@@ -23,10 +23,9 @@ from typing import Any
 import numpy as np
 import obspy
 
+from seisforge.compress.report import AGREEMENT_TOLERANCE_S
 from seisforge.errors import DataError
 
-#: agreement tolerance (s), the report's
-TOLERANCE_S = 0.1
 #: trigger thresholds tried for the student
 GRID = np.round(np.arange(0.02, 0.951, 0.01), 2)
 #: the metrics the training loop receives per epoch (:class:`seisforge.train.loop.LoopHooks`)
@@ -78,7 +77,7 @@ class DayAgreement:
         for thr in GRID:
             est = picks_frame(trigger_picks(curves, {p: float(thr) for p in picker.phases}))
             for p in picker.phases:
-                r = pick_set_f1(self.reference[self.reference.phase == p], est[est.phase == p], TOLERANCE_S)
+                r = pick_set_f1(self.reference[self.reference.phase == p], est[est.phase == p], AGREEMENT_TOLERANCE_S)
                 f1 = 0.0 if np.isnan(r["f1"]) else float(r["f1"])
                 if f1 > best[p]["f1"]:
                     best[p] = {"f1": f1, "threshold": float(thr), "picks": r["n_est"], "teacher_picks": r["n_ref"]}
@@ -96,7 +95,7 @@ class DayAgreement:
     def thresholds(self, model) -> tuple[dict[str, float], dict[str, Any]]:
         """The card thresholds of ``model`` (F1-optimal on the dev day) and what was measured."""
         best = self.sweep(model)
-        info = {"dev_day": self.paths, "tolerance_s": TOLERANCE_S, "teacher_picks": len(self.reference),
+        info = {"dev_day": self.paths, "tolerance_s": AGREEMENT_TOLERANCE_S, "teacher_picks": len(self.reference),
                 **{f"{p}_dev_day_agreement_f1": b["f1"] for p, b in best.items()},
                 **{f"{p}_dev_day_picks": b.get("picks") for p, b in best.items()}}
         return {p: b["threshold"] for p, b in best.items() if "threshold" in b}, info

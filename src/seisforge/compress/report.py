@@ -32,6 +32,9 @@ from seisforge.errors import ConfigError, DataError
 from seisforge.models.loaded import LoadedModel
 from seisforge.runinfo import cpu_flags, environment
 
+#: the issue's pick-agreement tolerance (s): the report's "F1 at 0.1 s"; dev tuning and selection use it too
+AGREEMENT_TOLERANCE_S = 0.1
+
 RUNTIMES = ("torch", "onnxruntime", "openvino")
 REPORT = "compression_report.json"
 
@@ -207,11 +210,11 @@ def agreement(base: pd.DataFrame, other: pd.DataFrame, sampling_rate: float) -> 
     from seisforge.testing import pick_set_f1
 
     one = 1.0 / sampling_rate
-    m = match_pick_frames(base, other, 0.1)
+    m = match_pick_frames(base, other, AGREEMENT_TOLERANCE_S)
     shift = m.residual.dropna().to_numpy(dtype=float)
     quantiles = {f"q{int(q * 100):02d}": float(np.quantile(shift, q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)} \
         if len(shift) else {}
-    return {"f1_one_sample": pick_set_f1(base, other, one + 1e-6)["f1"], "f1_0.1s": pick_set_f1(base, other, 0.1)["f1"],
+    return {"f1_one_sample": pick_set_f1(base, other, one + 1e-6)["f1"], "f1_0.1s": pick_set_f1(base, other, AGREEMENT_TOLERANCE_S)["f1"],
             "one_sample_s": one, "shift_s": {"n": int(len(shift)), **quantiles,
                                              "max_abs": float(np.abs(shift).max()) if len(shift) else None,
                                              "exact_fraction": float(np.mean(np.abs(shift) < one / 2))

@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from seisforge.compress.report import AGREEMENT_TOLERANCE_S
 from seisforge.errors import ConfigError
 from seisforge.models.loaded import LoadedModel
 
 MODES = ("auto", "teacher", "dev-day", "parent")
-AGREEMENT_TOLERANCE_S = 0.1
 
 
 def resolve_mode(mode: str, targets: str | Path | None, dev_day: list[str] | None = None) -> str:
