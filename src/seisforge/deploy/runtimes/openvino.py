@@ -117,8 +117,6 @@ class OpenVinoForward(MicroBatched):
             plain, _, example = export_graph(model, in_channels, in_samples, argdict, part="net")
         # rewrites for OpenVINO's fast bf16 kernels, checked in float32 against the plain graph
         graph, self.rewritten, _ = checked_rewrite(plain, OPENVINO_REWRITES, example, "OpenVINO")
-        #: the static batch sizes: full micro-batches, and small pieces for the rest of a call
-        self.sizes = sorted({self.micro_batch, min(self.micro_batch, self.SMALL)}, reverse=True)
         self.in_shape = (in_channels, in_samples)
         core = self._core()
         self.graph = graph
@@ -135,11 +133,15 @@ class OpenVinoForward(MicroBatched):
         (``self.graph`` of an earlier float32 instance); OpenVINO's blob cache makes compiling cheap."""
         self = cls.__new__(cls)
         self._start_pool(threads, micro_batch, "seisforge-ov")
-        self.sizes = sorted({self.micro_batch, min(self.micro_batch, self.SMALL)}, reverse=True)
         self.graph, self.in_shape, self.includes_pre, self.centred, self.rewritten = graph, tuple(in_shape), True, False, None
         self.net, self.pre = self._compile_static(self._core(), graph, "f32"), None
         self._ready()
         return self
+
+    @property
+    def sizes(self) -> list[int]:
+        """The static batch sizes: full micro-batches, and small pieces for the rest of a call."""
+        return sorted({self.micro_batch, min(self.micro_batch, self.SMALL)}, reverse=True)
 
     @staticmethod
     def _core() -> Any:
