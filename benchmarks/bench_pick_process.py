@@ -12,11 +12,16 @@ Each measurement is a fresh Python process, as a batch job per station-day would
 
 It does this for one synthetic station-day and for a 10-minute file (time to first picks), and prints
 both ratios and the CPU flags. ``--precision fp32`` forces the float32 path, which is what a CPU
-without bf16 runs (this emulates one on a CPU that has bf16).
+without bf16 runs (this emulates one on a CPU that has bf16). ``--isa avx2`` goes further on an AVX-512
+machine: every process's oneDNN (OpenVINO's and torch's), ATen and MKL kernels are capped at AVX2
+(``ONEDNN_MAX_CPU_ISA``, ``DNNL_MAX_CPU_ISA``, ``ATEN_CPU_CAPABILITY``, ``MKL_ENABLE_INSTRUCTIONS``) and
+``seisforge pick`` runs OpenVINO (``--backend openvino``), because ONNX Runtime's kernels cannot be capped.
+It is an emulation: an AVX2-only CPU's clock, caches and memory also differ.
 
 Example
 -------
 python benchmarks/bench_pick_process.py --precision fp32
+python benchmarks/bench_pick_process.py --precision fp32 --isa avx2
 python benchmarks/bench_pick_process.py --model PhaseNet --weights runs/bench_phasenet/phasenet_synth/best/model
 """
 
@@ -42,6 +47,19 @@ with open({csv!r}, "w") as f:
         f.write(f"{{p.trace_id}},{{p.phase}},{{p.peak_time}},{{p.peak_value}}\\n")
 """
 IMPORTS = "import seisforge.cli, seisforge.deploy.runner, seisbench.models, torch, obspy, pyarrow, onnxruntime, openvino"
+#: environment that caps every kernel library of a process at AVX2 (``--isa avx2``)
+AVX2_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+            "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+#: prints the kernels a process under AVX2_ENV really gets: torch's ATen level and OpenVINO's conv kernel
+ISA_CHECK = """
+import numpy as np, openvino as ov, openvino.opset13 as ops, torch
+x = ops.parameter([1, 3, 64], np.float32)
+conv = ops.convolution(x, ops.constant(np.ones((8, 3, 7), np.float32)), [1], [3], [3], [1])
+net = ov.Core().compile_model(ov.Model([conv], [x]), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+info = [n.get_rt_info() for n in net.get_runtime_model().get_ordered_ops()]
+kinds = {i["primitiveType"].astype(str) for i in info if i["layerType"].astype(str) == "Convolution"}
+print(f"torch ATen {torch.backends.cpu.get_cpu_capability()}, OpenVINO convolution {sorted(kinds)}")
+"""
 #: what the lean path (a warm process) imports, with the runtime it found cached (ONNX Runtime or OpenVINO)
 IMPORTS_WARM = ("import seisforge.cli, seisforge.commands.pick, seisforge.deploy.runner, seisforge.deploy.lean, "
                 "seisforge.deploy.store, seisforge.data.continuous.preprocess, seisbench.ext, obspy, pyarrow.parquet, {}")
@@ -80,6 +98,8 @@ def measure(args, path: Path, work: Path, env: dict[str, str], tag: str) -> dict
         cache = work / f"cache_{tag}_{r}"
         pick = [sys.executable, "-m", "seisforge.cli", "pick", "--no-progress", "--input", str(path), "--model",
                 args.model, "--weights", args.weights, "--batch-size", str(args.batch), "--precision", args.precision]
+        if args.isa == "avx2":
+            pick += ["--backend", "openvino"]
         env_c = {**env, "SEISFORGE_CACHE": str(cache)}
         out["pick_cold"].append(timed([*pick, "--out", str(work / f"cold_{tag}_{r}")], env_c))
         out["pick_warm"].append(timed([*pick, "--out", str(work / f"warm_{tag}_{r}")], env_c))
@@ -106,10 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--hours", type=float, default=24.0, help="length of the long file (24 = one station-day)")
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--isa", default="native", choices=["native", "avx2"],
+                   help="avx2: cap every process's kernels at AVX2 and run pick on OpenVINO (an emulation)")
     args = p.parse_args(argv)
     if args.weights is None:
         args.weights = str(shared_dir() / "models" / "phasenetlight_ethz" / "ethz")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(AVX2_ENV if args.isa == "avx2" else {})}
     with tempfile.TemporaryDirectory(prefix="bench_process_") as tmp:
         work = Path(tmp)
         day = write_file(work / "day", args.hours, seed=0)
@@ -119,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         runtime = warm_runtime(work / "cache_short_0")
         warm_imports = statistics.median(timed([sys.executable, "-c", IMPORTS_WARM.format(runtime)], env)
                                          for _ in range(max(1, args.repeats)))
-    print(f"model {args.model} ({args.weights}), precision {args.precision}, batch {args.batch}; "
+    if args.isa == "avx2":
+        print("kernels under the AVX2 cap: " + subprocess.run([sys.executable, "-c", ISA_CHECK], env=env,
+                                                              capture_output=True, text=True).stdout.strip())
+    print(f"model {args.model} ({args.weights}), precision {args.precision}, batch {args.batch}, "
+          f"kernels {args.isa}{' (emulated: oneDNN/ATen/MKL capped, pick on OpenVINO)' if args.isa == 'avx2' else ''}; "
           f"cpu_count {os.cpu_count()}; CPU flags: " + " ".join(f"{k}={int(v)}" for k, v in cpu_flags().items()))
     print(f"imports only: cold path {imports:.2f} s, warm (lean) path {warm_imports:.2f} s ({runtime})")
     for name, r in res.items():
