@@ -153,3 +153,18 @@ def test_failing_format_detectors_are_reported_not_swallowed(tmp_path):
     assert raised.value.reason == "unknown_format"
     assert "MSEED detector: IsADirectoryError" in str(raised.value)
     assert "SAC detector: IsADirectoryError" in str(raised.value)
+
+
+@pytest.mark.parametrize("opt_in", ["", "1"])
+def test_openvino_sends_no_telemetry(opt_in):
+    """``import openvino`` after seisforge gets OpenVINO's no-op telemetry stub (no forked sender, no
+    network), unless SEISFORGE_OPENVINO_TELEMETRY=1 asks for OpenVINO's own behaviour."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("openvino")
+    code = "import seisforge, openvino.tools.ovc as o; print(type(o.telemetry).__module__)"
+    env = {**os.environ, "SEISFORGE_OPENVINO_TELEMETRY": opt_in, "CI": "true"}  # CI: the real one sends nothing
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ("openvino_telemetry.main" if opt_in else "openvino.tools.ovc.telemetry_stub")

@@ -141,10 +141,12 @@ class FastPicker:
         ``auto`` precision the share of such windows decides whether the next input uses bf16.
         """
         jobs = block_jobs(blocks)
-        per_block: dict[int, np.ndarray] = {}
-        self._pred_pool.reset()  # the previous call's prediction arrays are no longer referenced
         self.stats["windows"] += len(jobs)
         passes, hot = self.passes, self.refinement.collector()
+        if passes.active is None and not passes.measuring:  # float32 only: stack as the windows come out
+            return self.inference.annotate(passes.exact, blocks, jobs)
+        per_block: dict[int, np.ndarray] = {}
+        self._pred_pool.reset()  # the previous call's prediction arrays are no longer referenced
 
         def exact(todo: list[Job], on_batch: BatchCallback | None = None) -> None:
             self.inference.run(passes.exact, blocks, todo, per_block, on_batch=on_batch)
@@ -154,11 +156,9 @@ class FastPicker:
             self.inference.run(passes.bf16, blocks, jobs, per_block, on_batch=hot)
             self.refinement.refine(blocks, per_block, hot.runs, exact, self.stats)
             passes.update(len(jobs), self.stats["refined_windows"] - refined)
-        elif passes.measuring:  # float32 for now; keep measuring the hot share
+        else:  # float32 for now; keep measuring the hot share
             exact(jobs, on_batch=hot)
             passes.update(len(jobs), len(self.refinement.hot_windows(blocks, per_block, hot.runs)))
-        else:
-            exact(jobs)
         return [stack(self.model, self.argdict, b, per_block.pop(bi)) for bi, b in enumerate(blocks)
                 if bi in per_block]
 

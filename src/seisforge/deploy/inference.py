@@ -64,11 +64,63 @@ def stack(model: Any, argdict: dict[str, Any], block: Block, data: np.ndarray) -
     """SeisBench's ``stack_windows`` of a block's ``(windows, samples, phases)`` predictions."""
     from seisbench.ext import stack_windows
 
-    first, factor = pred_geometry(model, data)
-    stacked = stack_windows(windows=data, offsets=pred_offsets(model, block, data),
-                            method=str(sbc.argdict_get(model, argdict, "stacking")).lower())
+    stacked = stack_windows(windows=data, offsets=pred_offsets(model, block, data), method=stack_method(model, argdict))
+    return block_annotation(model, block, data, stacked)
+
+
+def stack_method(model: Any, argdict: dict[str, Any]) -> str:
+    """The ``stacking`` argument, checked as SeisBench's ``annotate`` checks it."""
+    method = str(sbc.argdict_get(model, argdict, "stacking")).lower()
+    if method not in ("max", "avg"):
+        raise ConfigError(f"stacking method {method!r} unknown; known options are 'max' and 'avg'")
+    return method
+
+
+def block_annotation(model: Any, block: Block, preds: np.ndarray, stacked: np.ndarray) -> Annotation:
+    """The annotation of ``block`` whose window predictions ``preds`` stacked to ``stacked``."""
+    first, factor = pred_geometry(model, preds)
     return Annotation(trace_id=block.trace_id, start_time=block.start_time + first / block.sampling_rate,
                       sampling_rate=block.sampling_rate * factor, data=stacked)
+
+
+class RunningStack:
+    """SeisBench's ``stack_windows`` of one block, folded in window by window as batches come out.
+
+    ``stack_windows`` needs every window's prediction in one ``(windows, samples, phases)`` array: for
+    a PhaseNet station-day that is 138 MB written, read back and paged in every station-day, and the
+    stacking runs after the last window, on the critical path. Folding each batch in as it leaves the
+    network needs only the stacked curves. SeisBench's C loop is reproduced exactly, which no library
+    offers incrementally: ``max`` is ``fmaxf`` starting from NaN (``np.fmax``: NaN only where no window
+    has a number), ``avg`` a float32 sum in window order skipping NaN, divided by the count (NaN where
+    zero). ``tests/test_fast_pick.py`` holds the two equal.
+    """
+
+    def __init__(self, offsets: np.ndarray, samples: int, phases: int, method: str) -> None:
+        self.offsets, self.samples, self.method = offsets, samples, method
+        size = (phases, int(offsets.max()) + samples)  # one contiguous curve per phase
+        self.acc = np.full(size, np.nan, np.float32) if method == "max" else np.zeros(size, np.float32)
+        self.count = None if method == "max" else np.zeros(size, np.int32)
+
+    def add(self, first: int, preds: np.ndarray, channels: list[int]) -> None:
+        """Fold in windows ``first, first + 1, ...`` of the block: ``preds`` is ``(windows, samples, classes)``."""
+        for w in range(len(preds)):
+            off = int(self.offsets[first + w])
+            for k, c in enumerate(channels):
+                dst, src = self.acc[k, off : off + self.samples], preds[w, :, c]
+                if self.count is None:
+                    np.fmax(dst, src, out=dst)
+                else:
+                    ok = ~np.isnan(src)
+                    np.add(dst, src, out=dst, where=ok)
+                    self.count[k, off : off + self.samples] += ok
+
+    def result(self) -> np.ndarray:
+        """The stacked ``(samples, phases)`` curves (a transposed view: each phase's curve is contiguous)."""
+        if self.count is not None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                self.acc = np.where(self.count > 0, self.acc / self.count.astype(np.float32), np.float32(np.nan))
+            self.count = None
+        return self.acc.T
 
 
 class WindowRunner:
@@ -129,6 +181,37 @@ class WindowRunner:
 
         ``on_batch(chunk, preds)`` is called (in this thread) after each batch is copied out.
         """
+        def sink(chunk: list[Job], preds: np.ndarray) -> None:
+            self._copy_out(chunk, preds, blocks, per_block)
+            if on_batch is not None:
+                on_batch(chunk, preds)
+
+        self._feed(net, blocks, jobs, sink)
+
+    def annotate(self, net: Forward | None, blocks: list[Block], jobs: list[Job]) -> list[Annotation]:
+        """Run ``net`` on ``jobs`` and stack each block's windows as they come out (:class:`RunningStack`).
+
+        The annotations equal :func:`stack` of :meth:`run`'s per-block arrays, without those arrays.
+        """
+        method = stack_method(self.model, self.argdict)
+        stacks: dict[int, RunningStack] = {}
+        first_preds: dict[int, np.ndarray] = {}
+
+        def sink(chunk: list[Job], preds: np.ndarray) -> None:
+            for bi, wi, i, j in consecutive_runs(chunk):
+                if bi not in stacks:
+                    first_preds[bi] = preds[i : i + 1]
+                    stacks[bi] = RunningStack(pred_offsets(self.model, blocks[bi], preds), preds.shape[1],
+                                              len(self.phase_channels), method)
+                stacks[bi].add(wi, preds[i:j], self.phase_channels)
+
+        self._feed(net, blocks, jobs, sink)
+        return [block_annotation(self.model, blocks[bi], first_preds[bi], stacks.pop(bi).result())
+                for bi in sorted(stacks)]
+
+    def _feed(self, net: Forward | None, blocks: list[Block], jobs: list[Job],
+              sink: Callable[[list[Job], np.ndarray], None]) -> None:
+        """Run ``net`` on ``jobs`` in batches; ``sink(chunk, preds)`` takes each batch's ``(windows, samples, classes)``."""
         in_samples = self.model.in_samples
         views = [sliding_window_view(b.data, in_samples, axis=-1) for b in blocks]
         batches = [jobs[s : s + self.batch_size] for s in range(0, len(jobs), self.batch_size)]
@@ -136,7 +219,7 @@ class WindowRunner:
         def run(chunk: list[Job]) -> np.ndarray:
             return self.run_net(net, np.stack([views[bi][:, off] for bi, _, off in chunk]))
 
-        # the next batch runs in a feeder thread while this one is copied out (one batch ahead)
+        # the next batch runs in a feeder thread while this one is taken by the sink (one batch ahead)
         with ThreadPoolExecutor(1, thread_name_prefix="seisforge-feed") as feeder:
             pending = feeder.submit(run, batches[0]) if batches else None
             for k, chunk in enumerate(batches):
@@ -145,9 +228,7 @@ class WindowRunner:
                     preds = preds[..., None]
                 if k + 1 < len(batches):
                     pending = feeder.submit(run, batches[k + 1])
-                self._copy_out(chunk, preds, blocks, per_block)
-                if on_batch is not None:
-                    on_batch(chunk, preds)
+                sink(chunk, preds)
 
     def _copy_out(self, chunk: list[Job], preds: np.ndarray, blocks: list[Block],
                   per_block: dict[int, np.ndarray]) -> None:
@@ -158,15 +239,22 @@ class WindowRunner:
         transposes it, so each channel is one contiguous read, much faster than letting numpy copy the
         transposed view in one go (figures in ``docs/deploy.md``).
         """
-        i = 0
-        while i < len(chunk):  # copy each run of consecutive windows of one block at once
-            bi, wi, _ = chunk[i]
-            j = i + 1
-            while j < len(chunk) and chunk[j][0] == bi and chunk[j][1] == wi + j - i:
-                j += 1
+        for bi, wi, i, j in consecutive_runs(chunk):
             if bi not in per_block:  # one (windows, samples, phases) array per block, filled in place
                 per_block[bi] = self.pool.take((len(blocks[bi].offsets), preds.shape[1], len(self.phase_channels)))
             dst = per_block[bi][wi : wi + j - i]
             for k, c in enumerate(self.phase_channels):
                 dst[:, :, k] = preds[i:j, :, c]
-            i = j
+
+
+def consecutive_runs(chunk: list[Job]) -> list[tuple[int, int, int, int]]:
+    """Runs of consecutive windows of one block in ``chunk``: (block, first window, start, end in chunk)."""
+    runs, i = [], 0
+    while i < len(chunk):
+        bi, wi, _ = chunk[i]
+        j = i + 1
+        while j < len(chunk) and chunk[j][0] == bi and chunk[j][1] == wi + j - i:
+            j += 1
+        runs.append((bi, wi, i, j))
+        i = j
+    return runs

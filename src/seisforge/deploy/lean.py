@@ -309,15 +309,13 @@ class LeanPicker:
 
     def annotate(self, blocks: list[Any]) -> list[Any]:
         """Stacked annotations of ``blocks`` (float32 pass only)."""
-        from seisforge.deploy.inference import block_jobs, stack
+        from seisforge.deploy.inference import block_jobs
 
         if self.fell_back:
             return self.full.annotate(blocks)
-        jobs, per_block = block_jobs(blocks), {}
-        self._pred_pool.reset()
+        jobs = block_jobs(blocks)
         self._stats["windows"] += len(jobs)
-        self.inference.run(self.forward, blocks, jobs, per_block)
-        return [stack(self.model, self.argdict, b, per_block.pop(bi)) for bi, b in enumerate(blocks) if bi in per_block]
+        return self.inference.annotate(self.forward, blocks, jobs)
 
     def picks(self, annotations: list[Any]) -> list[Any]:
         """Trigger picks, as :meth:`FastPicker.picks`."""
