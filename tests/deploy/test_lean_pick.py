@@ -88,7 +88,10 @@ SIMPLE = {
 def test_lean_blocks_equal_seisbench_blocks(pair, case):
     model, lean_model, argdict = pair
     want = stream_blocks(model, argdict, SIMPLE[case](), ScratchPool())
-    got = stream_blocks(lean_model, argdict, SIMPLE[case](), ScratchPool())
+    stream = SIMPLE[case]()
+    before = stream.copy()
+    got = stream_blocks(lean_model, argdict, stream, ScratchPool(), share_data=True)
+    assert stream == before  # the lean path shares the sample arrays and writes into none of them
     assert len(got) == len(want) >= 1
     for g, w in zip(got, want):
         assert (g.trace_id, g.start_time, g.sampling_rate) == (w.trace_id, w.start_time, w.sampling_rate)
@@ -135,8 +138,11 @@ def test_other_streams_go_to_the_full_path(pair, case):
     args = {**argdict, **extra}
     if case != "sampling_rate":  # SeisBench resamples that one itself
         stream_blocks(model, args, make(), ScratchPool())
+    stream = make()
+    before = stream.copy()
     with pytest.raises(lean.NotLean):
-        stream_blocks(lean_model, args, make(), ScratchPool())
+        stream_blocks(lean_model, args, stream, ScratchPool(), share_data=True)
+    assert stream == before  # the full path gets the input as it was
 
 
 WARM = """

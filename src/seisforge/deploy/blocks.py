@@ -55,7 +55,8 @@ def window_offsets(n: int, in_samples: int, overlap: int) -> np.ndarray:
     return offsets.astype(np.intp)
 
 
-def stream_blocks(model: Any, argdict: dict[str, Any], stream: obspy.Stream, pool: ScratchPool) -> list[Block]:
+def stream_blocks(model: Any, argdict: dict[str, Any], stream: obspy.Stream, pool: ScratchPool,
+                  share_data: bool = False) -> list[Block]:
     """Group a stream into continuous per-instrument blocks with SeisBench's rules.
 
     The stream is copied; see :meth:`seisbench.models.WaveformModel.annotate` for the steps. The block
@@ -71,8 +72,12 @@ def stream_blocks(model: Any, argdict: dict[str, Any], stream: obspy.Stream, poo
         The input traces.
     pool
         Where the block arrays are carved from.
+    share_data
+        Copy the traces but not their sample arrays, for models whose stream steps never write into
+        samples (the lean path's: merging makes new arrays, anything else raises ``NotLean``); saves a
+        station-day-sized copy. SeisBench copies the whole stream, so the default does too.
     """
-    stream = stream.copy()
+    stream = obspy.Stream([obspy.Trace(tr.data, tr.stats.copy()) for tr in stream]) if share_data else stream.copy()
     stream.merge(-1)
     if len(stream) == 0:
         return []

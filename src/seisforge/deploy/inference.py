@@ -8,6 +8,7 @@ stacked with SeisBench's C ``stack_windows``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -99,26 +100,36 @@ class RunningStack:
         self.offsets, self.samples, self.method = offsets, samples, method
         size = (phases, int(offsets.max()) + samples)  # one contiguous curve per phase
         self.acc = np.full(size, np.nan, np.float32) if method == "max" else np.zeros(size, np.float32)
-        self.count = None if method == "max" else np.zeros(size, np.int32)
+        # counts in float32: exact for any count a window overlap gives, and C divides by them as floats
+        self.count = None if method == "max" else np.zeros(size, np.float32)
 
     def add(self, first: int, preds: np.ndarray, channels: list[int]) -> None:
         """Fold in windows ``first, first + 1, ...`` of the block: ``preds`` is ``(windows, samples, classes)``."""
-        for w in range(len(preds)):
-            off = int(self.offsets[first + w])
-            for k, c in enumerate(channels):
-                dst, src = self.acc[k, off : off + self.samples], preds[w, :, c]
-                if self.count is None:
-                    np.fmax(dst, src, out=dst)
-                else:
-                    ok = ~np.isnan(src)
-                    np.add(dst, src, out=dst, where=ok)
-                    self.count[k, off : off + self.samples] += ok
+        offsets = self.offsets[first : first + len(preds)].tolist()
+        for k, c in enumerate(channels):
+            if self.count is None:
+                for w, off in enumerate(offsets):
+                    dst = self.acc[k, off : off + self.samples]
+                    np.fmax(dst, preds[w, :, c], out=dst)
+                continue
+            # NaN adds as 0 (x + 0 == x for every sum here: it starts at +0 and never becomes -0) and
+            # is not counted, as the C loop skips it
+            values = np.ascontiguousarray(preds[:, :, c])
+            missing = np.isnan(values)
+            values[missing] = 0.0
+            valid = np.logical_not(missing).astype(np.float32)
+            acc, count = self.acc[k], self.count[k]
+            for w, off in enumerate(offsets):
+                end = off + self.samples
+                acc[off:end] += values[w]
+                count[off:end] += valid[w]
 
     def result(self) -> np.ndarray:
         """The stacked ``(samples, phases)`` curves (a transposed view: each phase's curve is contiguous)."""
-        if self.count is not None:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                self.acc = np.where(self.count > 0, self.acc / self.count.astype(np.float32), np.float32(np.nan))
+        if self.count is not None:  # in place: no more station-day-sized temporaries than one mask
+            covered = self.count > 0
+            np.divide(self.acc, self.count, out=self.acc, where=covered)
+            np.copyto(self.acc, np.float32(np.nan), where=np.logical_not(covered, out=covered))
             self.count = None
         return self.acc.T
 
@@ -219,15 +230,18 @@ class WindowRunner:
         def run(chunk: list[Job]) -> np.ndarray:
             return self.run_net(net, np.stack([views[bi][:, off] for bi, _, off in chunk]))
 
-        # the next batch runs in a feeder thread while this one is taken by the sink (one batch ahead)
-        with ThreadPoolExecutor(1, thread_name_prefix="seisforge-feed") as feeder:
-            pending = feeder.submit(run, batches[0]) if batches else None
+        # later batches run in feeder threads while this one is taken by the sink; with a runtime's
+        # thread pool, two batches are in flight so that its workers never wait for the next one at a
+        # batch's end (one for torch, whose forward passes each use every thread)
+        depth = 2 if net is not None else 1
+        with ThreadPoolExecutor(depth, thread_name_prefix="seisforge-feed") as feeder:
+            pending = deque(feeder.submit(run, b) for b in batches[:depth])
             for k, chunk in enumerate(batches):
-                preds = pending.result()
+                preds = pending.popleft().result()
                 if preds.ndim == 2:  # one class: (windows, samples) -> (windows, samples, 1)
                     preds = preds[..., None]
-                if k + 1 < len(batches):
-                    pending = feeder.submit(run, batches[k + 1])
+                if k + depth < len(batches):
+                    pending.append(feeder.submit(run, batches[k + depth]))
                 sink(chunk, preds)
 
     def _copy_out(self, chunk: list[Job], preds: np.ndarray, blocks: list[Block],

@@ -301,7 +301,7 @@ class LeanPicker:
         self._block_pool.reset()
         try:
             self.fell_back = False
-            return stream_blocks(self.model, self.argdict, stream, self._block_pool)
+            return stream_blocks(self.model, self.argdict, stream, self._block_pool, share_data=True)
         except NotLean as why:
             log.info("full picker for this input: %s", why)
             self.fell_back = True
