@@ -56,3 +56,22 @@ def test_cluster_bootstrap_resamples_clusters():
     ci = cluster_bootstrap(clusters, lambda idx: {"mean": values[idx].mean()}, n_boot=200, seed=1)
     lo, hi = ci["mean"]
     assert lo == 0.0 and hi == 1.0  # only 2 clusters: resamples give 0, 0.5 or 1
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (["--version"], 0, "seisforge 0.1.0"),
+    (["no-such-command"], 2, "invalid choice"),
+    (["pick", "--input", "/nonexistent", "--model", "PhaseNet", "--out", "OUT"], 2, "needs --weights"),
+])
+def test_program_exits_with_mains_code(tmp_path, args, code, says):
+    """The program (``python -m seisforge.cli``, the ``seisforge`` script's ``run``) exits with main's code."""
+    import os
+    import subprocess
+    import sys
+
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    res = subprocess.run([sys.executable, "-m", "seisforge.cli", *args], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert res.returncode == code, res.stderr
+    assert says in res.stdout + res.stderr
