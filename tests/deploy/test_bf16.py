@@ -163,6 +163,52 @@ def test_sink_leaves_channel_crops_alone():
     assert all(len(n.input) == 3 for n in model.graph.node if n.op_type == "ConvTranspose")
 
 
+@pytest.mark.parametrize(("stride", "kernel", "bias", "pad"), [(4, 7, False, 0), (2, 3, True, 0), (3, 9, True, 0),
+                                                           (4, 4, False, 0), (4, 7, True, 1)])
+def test_polyphase_transposed_conv_equals_the_transposed_conv(stride, kernel, bias, pad):
+    """Each phase's taps as one Conv, interleaved: the transposed convolution's outputs to float rounding
+    (kernels longer, shorter and a multiple of the stride); one with pads is left as it is."""
+    net = torch.nn.ConvTranspose1d(5, 6, kernel, stride=stride, padding=pad, bias=bias).eval()
+    buf = io.BytesIO()
+    x = torch.randn(3, 5, 41)
+    torch.onnx.export(net, (x,), buf, input_names=["x"], output_names=["y"], opset_version=17, dynamo=False,
+                      dynamic_axes={"x": {0: "n", 2: "t"}})
+    model = rewrites.polyphase_transposed_conv(onnx.load_from_string(buf.getvalue()))
+    onnx.checker.check_model(model)
+    ops = [n.op_type for n in model.graph.node]
+    assert ("ConvTranspose" in ops) == bool(pad)
+    session = ort_runtime.cpu_session(model.SerializeToString())
+    for length in (41, 17):  # any input length: the reshapes are shape-agnostic
+        xx = torch.randn(2, 5, length)
+        with torch.inference_mode():
+            want = net(xx).numpy()
+        got = session.run(None, {"x": xx.numpy()})[0]
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_openvino_keeps_the_faster_of_plain_and_polyphase(monkeypatch):
+    """The float32 pass times both graphs and keeps the faster; either gives the torch outputs."""
+    model = _trained_like_phasenet()
+    args = dict(model.default_args)
+    x = torch.from_numpy(np.random.default_rng(4).normal(size=(3, 3, model.in_samples)).astype(np.float32))
+    with torch.inference_mode():
+        want = model(model.annotate_batch_pre(x, argdict=args)).numpy()
+    for slower in (0, 1):  # fake timings: calls alternate plain / polyphase; the one at `slower` takes 2 s
+        calls = []
+
+        def fake_seconds(request, batch, slower=slower, calls=calls):
+            calls.append(1)
+            return 2.0 if (len(calls) - 1) % 2 == slower else 1.0
+
+        monkeypatch.setattr(ov_runtime, "_seconds", fake_seconds)
+        f32 = ov_runtime.OpenVinoForward(model, 3, model.in_samples, args, precision="f32", micro_batch=2)
+        assert len(calls) == 6 and f32.polyphase == (slower == 0)
+        ops = [n.op_type for n in onnx.load_from_string(f32.graph).graph.node]
+        assert ("ConvTranspose" in ops) != f32.polyphase
+        np.testing.assert_allclose(f32(x).numpy(), want, rtol=0, atol=1e-5)
+
+
 class _NoisyForward:
     """Stand-in for the bf16 forward pass: the float32 outputs plus seeded uniform noise."""
 

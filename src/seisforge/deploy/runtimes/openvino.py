@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from seisforge.deploy.runtimes.batching import MicroBatched
 from seisforge.deploy.runtimes.cache import openvino_cache_dir
 from seisforge.deploy.runtimes.forward import Forward, importable
 from seisforge.deploy.runtimes.onnx import checked_rewrite
-from seisforge.deploy.runtimes.rewrites import OPENVINO_REWRITES
+from seisforge.deploy.runtimes.rewrites import OPENVINO_REWRITES, polyphase_transposed_conv
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,13 @@ def mean_removing(model: Any, argdict: dict[str, Any], in_channels: int, in_samp
     if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor) or a.shape != b.shape:
         return False
     return bool(torch.allclose(a, b, rtol=0, atol=1e-6 * float(a.abs().max()) + 1e-9))
+
+
+def _seconds(request: Any, x: np.ndarray) -> float:
+    """Wall seconds of one inference of ``x``."""
+    t0 = time.perf_counter()
+    request.infer({0: x})
+    return time.perf_counter() - t0
 
 
 class OpenVinoForward(MicroBatched):
@@ -119,8 +127,8 @@ class OpenVinoForward(MicroBatched):
         graph, self.rewritten, _ = checked_rewrite(plain, OPENVINO_REWRITES, example, "OpenVINO")
         self.in_shape = (in_channels, in_samples)
         core = self._core()
-        self.graph = graph
-        self.net = self._compile_static(core, graph, precision)
+        self.graph, self.polyphase = self._faster_graph(core, graph, example, precision)
+        self.net = self._compile_static(core, self.graph, precision)
         self.pre = None
         if separate_pre:
             pre_graph = export_graph(model, in_channels, in_samples, argdict, part="pre")[0]
@@ -137,6 +145,33 @@ class OpenVinoForward(MicroBatched):
         self.net, self.pre = self._compile_static(self._core(), graph, "f32"), None
         self._ready()
         return self
+
+    def _faster_graph(self, core: Any, graph: bytes, example: np.ndarray, precision: str) -> tuple[bytes, bool]:
+        """``graph``, or ``graph`` with its transposed convolutions as polyphase convolutions
+        (:func:`~seisforge.deploy.runtimes.rewrites.polyphase_transposed_conv`) when that runs faster here.
+
+        Which is faster depends on the kernels OpenVINO has on this CPU: with AVX2 kernels the polyphase
+        graph was faster, with AVX-512 slower (``docs/compression.md``), so both are timed, each on
+        single-threaded micro-batches, interleaved, the best of three each. Returns the graph and
+        whether it is the polyphase one.
+        """
+        alt, changed, _ = checked_rewrite(graph, (polyphase_transposed_conv,), example, "OpenVINO")
+        if not changed or alt == graph:
+            return graph, False
+        config = {"NUM_STREAMS": 1, "INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": precision}
+        reqs = []
+        for g in (graph, alt):
+            m = core.read_model(g)
+            m.reshape([self.micro_batch, *self.in_shape])
+            reqs.append(core.compile_model(m, "CPU", config).create_infer_request())
+        x = np.random.default_rng(0).standard_normal((self.micro_batch, *self.in_shape)).astype(np.float32)
+        best = [float("inf"), float("inf")]
+        for _ in range(3):
+            for i, req in enumerate(reqs):
+                best[i] = min(best[i], _seconds(req, x))
+        log.info("OpenVINO %s: plain transposed convolutions %.2f ms, polyphase %.2f ms per %d windows", precision,
+                 best[0] * 1e3, best[1] * 1e3, self.micro_batch)
+        return (alt, True) if best[1] < best[0] else (graph, False)
 
     @property
     def sizes(self) -> list[int]:

@@ -379,6 +379,74 @@ def split_concat_conv(model: Any) -> Any:
     return model
 
 
+def polyphase_transposed_conv(model: Any) -> Any:
+    """Rewrite each strided 1-D ``ConvTranspose`` as one ``Conv`` over its ``stride`` phases, in place.
+
+    Output sample ``q * s + r`` of a transposed convolution with stride ``s`` and kernel ``k`` only
+    sees the taps ``r, r + s, r + 2s, ...``: it is an ordinary stride-1 convolution of the input with
+    those taps (reversed), one per phase ``r``. All phases run as one ``Conv`` with ``s * C_out``
+    output channels and ``ceil(k / s)`` taps (zero where a phase has fewer), and a reshape and a
+    transpose interleave the phases into time. OpenVINO runs transposed convolutions on a generic
+    GEMM kernel and ordinary ones on its fastest convolution kernels; PhaseNet's four up-sampling
+    layers took a third of its float32 time with AVX2 kernels before (figures in
+    ``docs/compression.md``). Exact up to the order of summation. Only ``group == 1``, dilation 1,
+    no output padding or explicit output shape, zero pads and constant weights are rewritten.
+
+    Parameters
+    ----------
+    model
+        An ``onnx.ModelProto``.
+
+    Returns
+    -------
+    onnx.ModelProto
+        ``model``, its strided 1-D transposed convolutions rewritten.
+    """
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    values = _constant_values(g)
+    nodes = []
+    for n in g.node:
+        a = _attrs(n)
+        w = values.get(n.input[1]) if n.op_type == "ConvTranspose" and len(n.input) > 1 else None
+        s = (a.get("strides") or [1])[0]
+        if (w is None or w.ndim != 3 or s < 2 or a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1]))
+                or any(a.get("pads", [0, 0])) or a.get("output_padding") or a.get("output_shape")
+                or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+                or (len(n.input) > 2 and n.input[2] and n.input[2] not in values)):
+            nodes.append(n)
+            continue
+        c_in, c_out, k = w.shape
+        taps = -(-k // s)
+        kernel = np.zeros((s, c_out, c_in, taps), dtype=w.dtype)  # phase, out, in, tap
+        for r in range(s):
+            for m in range(taps):
+                if r + m * s < k:
+                    kernel[r, :, :, taps - 1 - m] = w[:, :, r + m * s].T
+        p = f"{n.name or n.output[0]}_sf_poly"
+        g.initializer.append(numpy_helper.from_array(kernel.reshape(s * c_out, c_in, taps), p + "_w"))
+        conv_in = [n.input[0], p + "_w"]
+        if len(n.input) > 2 and n.input[2]:
+            g.initializer.append(numpy_helper.from_array(np.tile(values[n.input[2]], s).astype(w.dtype), p + "_b"))
+            conv_in.append(p + "_b")
+        g.initializer.append(numpy_helper.from_array(np.array([0, s, c_out, -1], dtype=np.int64), p + "_split"))
+        g.initializer.append(numpy_helper.from_array(np.array([0, c_out, -1], dtype=np.int64), p + "_merge"))
+        extra = taps * s - k  # samples past the transposed convolution's last output
+        merged = p + "_merged" if extra else n.output[0]
+        nodes += [helper.make_node("Conv", conv_in, [p + "_phases"], name=p, pads=[taps - 1, taps - 1]),
+                  helper.make_node("Reshape", [p + "_phases", p + "_split"], [p + "_split_out"], name=p + "_split"),
+                  helper.make_node("Transpose", [p + "_split_out"], [p + "_t"], name=p + "_t", perm=[0, 2, 3, 1]),
+                  helper.make_node("Reshape", [p + "_t", p + "_merge"], [merged], name=p + "_merge")]
+        if extra:
+            for name, value in (("_start", 0), ("_end", -extra), ("_axis", 2)):
+                g.initializer.append(numpy_helper.from_array(np.array([value], dtype=np.int64), p + name))
+            nodes.append(helper.make_node("Slice", [merged, p + "_start", p + "_end", p + "_axis"], [n.output[0]],
+                                          name=p + "_trim"))
+    _set_nodes(g, nodes)
+    return model
+
+
 #: rewrites for ONNX Runtime's blocked-layout convolutions and explicit softmax, in order
 ONNXRUNTIME_REWRITES = (conv1d_as_conv2d, softmax_explicit)
 #: rewrites for OpenVINO's fast bf16 kernels (constant transposed-convolution weights, no concat), in order
