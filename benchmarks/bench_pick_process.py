@@ -86,7 +86,7 @@ def write_file(folder: Path, hours: float, seed: int) -> Path:
 
 
 def measure(args, path: Path, work: Path, env: dict[str, str], tag: str) -> dict[str, float]:
-    """Median wall seconds of the plain script, and of ``seisforge pick`` cold and warm."""
+    """Median wall seconds of the plain script, and of ``seisforge pick`` cold and warm (each run printed)."""
     prefix, version = args.weights, ""
     if Path(prefix + ".json.v2").is_file() or Path(prefix).with_name(Path(prefix).name + ".json.v2").is_file():
         version = ", version_str='2'"
@@ -103,6 +103,8 @@ def measure(args, path: Path, work: Path, env: dict[str, str], tag: str) -> dict
         env_c = {**env, "SEISFORGE_CACHE": str(cache)}
         out["pick_cold"].append(timed([*pick, "--out", str(work / f"cold_{tag}_{r}")], env_c))
         out["pick_warm"].append(timed([*pick, "--out", str(work / f"warm_{tag}_{r}")], env_c))
+    print(f"{tag} runs (s): " + "; ".join(f"{k} " + " ".join(f"{x:.2f}" for x in v) for k, v in out.items()),
+          flush=True)
     return {k: statistics.median(v) for k, v in out.items()}
 
 
