@@ -48,17 +48,17 @@ def block_jobs(blocks: list[Block]) -> list[Job]:
     return [(bi, wi, off) for bi, b in enumerate(blocks) for wi, off in enumerate(b.offsets)]
 
 
-def pred_geometry(model: Any, data: np.ndarray) -> tuple[int, float]:
-    """First input sample that predictions ``(windows, samples, ...)`` cover, and their samples per input sample."""
+def pred_geometry(model: Any, pred_samples: int) -> tuple[int, float]:
+    """First input sample that predictions of ``pred_samples`` samples cover, and their samples per input sample."""
     pred_sample = model.pred_sample
     if isinstance(pred_sample, int):
         pred_sample = (0, pred_sample)
-    return pred_sample[0], data.shape[1] / (pred_sample[1] - pred_sample[0])
+    return pred_sample[0], pred_samples / (pred_sample[1] - pred_sample[0])
 
 
 def pred_offsets(model: Any, block: Block, data: np.ndarray) -> np.ndarray:
     """Window offsets of ``block`` in prediction samples (SeisBench's rounding)."""
-    return np.round(block.offsets * pred_geometry(model, data)[1]).astype(np.intp)
+    return np.round(block.offsets * pred_geometry(model, data.shape[1])[1]).astype(np.intp)
 
 
 def stack(model: Any, argdict: dict[str, Any], block: Block, data: np.ndarray) -> Annotation:
@@ -66,7 +66,7 @@ def stack(model: Any, argdict: dict[str, Any], block: Block, data: np.ndarray) -
     from seisbench.ext import stack_windows
 
     stacked = stack_windows(windows=data, offsets=pred_offsets(model, block, data), method=stack_method(model, argdict))
-    return block_annotation(model, block, data, stacked)
+    return block_annotation(model, block, data.shape[1], stacked)
 
 
 def stack_method(model: Any, argdict: dict[str, Any]) -> str:
@@ -77,9 +77,9 @@ def stack_method(model: Any, argdict: dict[str, Any]) -> str:
     return method
 
 
-def block_annotation(model: Any, block: Block, preds: np.ndarray, stacked: np.ndarray) -> Annotation:
-    """The annotation of ``block`` whose window predictions ``preds`` stacked to ``stacked``."""
-    first, factor = pred_geometry(model, preds)
+def block_annotation(model: Any, block: Block, pred_samples: int, stacked: np.ndarray) -> Annotation:
+    """The annotation of ``block`` whose window predictions (``pred_samples`` each) stacked to ``stacked``."""
+    first, factor = pred_geometry(model, pred_samples)
     return Annotation(trace_id=block.trace_id, start_time=block.start_time + first / block.sampling_rate,
                       sampling_rate=block.sampling_rate * factor, data=stacked)
 
@@ -206,18 +206,16 @@ class WindowRunner:
         """
         method = stack_method(self.model, self.argdict)
         stacks: dict[int, RunningStack] = {}
-        first_preds: dict[int, np.ndarray] = {}
 
         def sink(chunk: list[Job], preds: np.ndarray) -> None:
             for bi, wi, i, j in consecutive_runs(chunk):
                 if bi not in stacks:
-                    first_preds[bi] = preds[i : i + 1]
                     stacks[bi] = RunningStack(pred_offsets(self.model, blocks[bi], preds), preds.shape[1],
                                               len(self.phase_channels), method)
                 stacks[bi].add(wi, preds[i:j], self.phase_channels)
 
         self._feed(net, blocks, jobs, sink)
-        return [block_annotation(self.model, blocks[bi], first_preds[bi], stacks.pop(bi).result())
+        return [block_annotation(self.model, blocks[bi], stacks[bi].samples, stacks.pop(bi).result())
                 for bi in sorted(stacks)]
 
     def _feed(self, net: Forward | None, blocks: list[Block], jobs: list[Job],
