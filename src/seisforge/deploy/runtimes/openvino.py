@@ -151,7 +151,7 @@ class OpenVinoForward(MicroBatched):
         (:func:`~seisforge.deploy.runtimes.rewrites.polyphase_transposed_conv`) when that runs faster here.
 
         Which is faster depends on the kernels OpenVINO has on this CPU: with AVX2 kernels the polyphase
-        graph was faster, with AVX-512 slower (``docs/compression.md``), so both are timed, each on
+        graph was faster, with AVX-512 slower (``docs/deploy.md``), so both are timed, each on
         single-threaded micro-batches, interleaved, the best of three each. Returns the graph and
         whether it is the polyphase one.
         """
