@@ -2,8 +2,10 @@
 
 Instead of one Python object per window, asyncio queues and ObsPy traces for every annotation (as in
 SeisBench's ``annotate``), windows are strided views of the block arrays, batched across blocks, run
-under ``torch.inference_mode`` (or in numpy for :mod:`~seisforge.deploy.lean`) (``annotate_batch_pre`` -> forward pass -> ``annotate_batch_post``), and
-stacked with SeisBench's C ``stack_windows``.
+under ``torch.inference_mode`` (or in numpy for :mod:`~seisforge.deploy.lean`) (``annotate_batch_pre`` ->
+forward pass -> ``annotate_batch_post``), and stacked with SeisBench's C ``stack_windows``, or, where no
+per-window prediction is needed afterwards, folded into the stacked curves as they come out
+(:class:`RunningStack`, the same numbers).
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ class RunningStack:
     network needs only the stacked curves. SeisBench's C loop is reproduced exactly, which no library
     offers incrementally: ``max`` is ``fmaxf`` starting from NaN (``np.fmax``: NaN only where no window
     has a number), ``avg`` a float32 sum in window order skipping NaN, divided by the count (NaN where
-    zero). ``tests/test_fast_pick.py`` holds the two equal.
+    zero). ``tests/deploy/test_equivalence.py`` holds the two bit-equal.
     """
 
     def __init__(self, offsets: np.ndarray, samples: int, phases: int, method: str) -> None:
