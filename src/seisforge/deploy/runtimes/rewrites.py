@@ -385,8 +385,8 @@ def polyphase_transposed_conv(model: Any) -> Any:
     Output sample ``q * s + r`` of a transposed convolution with stride ``s`` and kernel ``k`` only
     sees the taps ``r, r + s, r + 2s, ...``: it is an ordinary stride-1 convolution of the input with
     those taps (reversed), one per phase ``r``. All phases run as one ``Conv`` with ``s * C_out``
-    output channels and ``ceil(k / s)`` taps (zero where a phase has fewer), and a reshape and a
-    transpose interleave the phases into time. OpenVINO runs transposed convolutions on a generic
+    output channels and ``ceil(k / s)`` taps (zero where a phase has fewer), and a reshape between two
+    transposes interleaves the phases into time. OpenVINO runs transposed convolutions on a generic
     GEMM kernel and ordinary ones on its fastest convolution kernels; PhaseNet's four up-sampling
     layers took a third of its float32 time with AVX2 kernels, but the rewrite is slower with AVX-512
     kernels, so OpenVINO's builder times both graphs (figures in ``docs/deploy.md``). Exact up to the order of summation. Only ``group == 1``, dilation 1,
@@ -430,14 +430,15 @@ def polyphase_transposed_conv(model: Any) -> Any:
         if len(n.input) > 2 and n.input[2]:
             g.initializer.append(numpy_helper.from_array(np.tile(values[n.input[2]], s).astype(w.dtype), p + "_b"))
             conv_in.append(p + "_b")
-        g.initializer.append(numpy_helper.from_array(np.array([0, s, c_out, -1], dtype=np.int64), p + "_split"))
-        g.initializer.append(numpy_helper.from_array(np.array([0, c_out, -1], dtype=np.int64), p + "_merge"))
+        # channels last, (time, phase * C_out) is (time * stride + phase, C_out): the interleave is a
+        # reshape between two transposes, which OpenVINO maps onto its channels-last layouts
+        g.initializer.append(numpy_helper.from_array(np.array([0, -1, c_out], dtype=np.int64), p + "_shape"))
         extra = taps * s - k  # samples past the transposed convolution's last output
         merged = p + "_merged" if extra else n.output[0]
         nodes += [helper.make_node("Conv", conv_in, [p + "_phases"], name=p, pads=[taps - 1, taps - 1]),
-                  helper.make_node("Reshape", [p + "_phases", p + "_split"], [p + "_split_out"], name=p + "_split"),
-                  helper.make_node("Transpose", [p + "_split_out"], [p + "_t"], name=p + "_t", perm=[0, 2, 3, 1]),
-                  helper.make_node("Reshape", [p + "_t", p + "_merge"], [merged], name=p + "_merge")]
+                  helper.make_node("Transpose", [p + "_phases"], [p + "_last"], name=p + "_last", perm=[0, 2, 1]),
+                  helper.make_node("Reshape", [p + "_last", p + "_shape"], [p + "_time"], name=p + "_time"),
+                  helper.make_node("Transpose", [p + "_time"], [merged], name=p + "_first", perm=[0, 2, 1])]
         if extra:
             for name, value in (("_start", 0), ("_end", -extra), ("_axis", 2)):
                 g.initializer.append(numpy_helper.from_array(np.array([value], dtype=np.int64), p + name))
