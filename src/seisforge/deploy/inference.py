@@ -99,7 +99,7 @@ class RunningStack:
     """
 
     def __init__(self, offsets: np.ndarray, samples: int, phases: int, method: str) -> None:
-        self.offsets, self.samples, self.method = offsets, samples, method
+        self.offsets, self.samples = offsets, samples
         size = (phases, int(offsets.max()) + samples)  # one contiguous curve per phase
         self.acc = np.full(size, np.nan, np.float32) if method == "max" else np.zeros(size, np.float32)
         # counts in float32: exact for any count a window overlap gives, and C divides by them as floats

@@ -273,9 +273,10 @@ class LeanPicker:
         desc = model.description
         self.model, self.argdict, self.backend = model, model.argdict, desc["backend"]
         self.phases, self.thresholds = desc["phases"], {p: float(desc["thresholds"][p]) for p in desc["phases"]}
-        self._block_pool, self._pred_pool = ScratchPool(), ScratchPool()
+        self._block_pool = ScratchPool()
         self.forward = _forward(desc, model)
-        self.inference = WindowRunner(model, self.argdict, None, batch_size, desc["phase_channels"], self._pred_pool)
+        # float32 only: windows are stacked as they come out, so the runner's prediction pool stays empty
+        self.inference = WindowRunner(model, self.argdict, None, batch_size, desc["phase_channels"], ScratchPool())
         self._full_factory, self._full, self.fell_back = full, None, False
         self._stats = {"windows": 0, "refined_windows": 0, "max_bf16_error": 0.0, "fallbacks": 0}
 

@@ -389,8 +389,9 @@ def polyphase_transposed_conv(model: Any) -> Any:
     transposes interleaves the phases into time. OpenVINO runs transposed convolutions on a generic
     GEMM kernel and ordinary ones on its fastest convolution kernels; PhaseNet's four up-sampling
     layers took a third of its float32 time with AVX2 kernels, but the rewrite is slower with AVX-512
-    kernels, so OpenVINO's builder times both graphs (figures in ``docs/deploy.md``). Exact up to the order of summation. Only ``group == 1``, dilation 1,
-    no output padding or explicit output shape, zero pads and constant weights are rewritten.
+    kernels, so OpenVINO's builder times both graphs (figures in ``docs/deploy.md``). Exact up to the
+    order of summation. Only ``group == 1``, dilation 1, no output padding or explicit output shape,
+    zero pads and constant weights are rewritten (PhaseNetLight's padded ones are left as they are).
 
     Parameters
     ----------
