@@ -111,29 +111,40 @@ def test_block_arrays_equal_seisbench_stream_to_array(model):
             assert ours.stations == ref.stations and ours.component_order == ref.component_order
 
 
+@pytest.mark.parametrize("nans", ["edges", "late", "none"])
 @pytest.mark.parametrize("method", ["max", "avg"])
-def test_running_stack_equals_stack_windows(method):
+def test_running_stack_equals_stack_windows(method, nans, monkeypatch):
     """Folding windows in batch by batch gives SeisBench's stack_windows bit for bit: uneven offsets
-    (a last window that overlaps more), NaN blinding at the window edges, NaN inside a window and one
-    sample covered by NaN only."""
+    (a last window that overlaps more) and a first sample no window covers; with NaN blinding at every
+    window's edges, NaN inside a window and samples covered by NaN only ("edges"), with the first NaN
+    in the last batch (counts per sample start mid-way, "late"), and without NaN (the average divides
+    by counts recomputed from the offsets in chunks, here 37 samples, "none")."""
     from seisbench.ext import stack_windows
 
     from seisforge.deploy.inference import RunningStack
 
+    monkeypatch.setattr(RunningStack, "CHUNK", 37)
     rng = np.random.default_rng(0)
     windows = rng.random((9, 50, 3), dtype=np.float32)
-    windows[:, :5], windows[:, -5:] = np.nan, np.nan
-    windows[4, 20:23, 1] = np.nan
-    offsets = np.array([0, 30, 60, 90, 120, 150, 180, 210, 223], dtype=np.intp)
-    windows[0, 5:7] = np.nan  # samples 5, 6: no window has a number there
+    if nans == "edges":
+        windows[:, :5], windows[:, -5:] = np.nan, np.nan
+        windows[4, 20:23, 1] = np.nan
+        windows[0, 5:7] = np.nan  # samples 8, 9: no window has a number there
+    elif nans == "late":
+        windows[7, 10:12, 0] = np.nan
+    offsets = np.array([3, 30, 60, 90, 120, 150, 180, 210, 223], dtype=np.intp)  # samples 0-2: no window
     ref = stack_windows(windows=windows[:, :, [0, 2]].copy(), offsets=offsets, method=method)
     running = RunningStack(offsets, 50, 2, method)
     for a, b in [(0, 4), (4, 5), (5, 9)]:  # three batches
         running.add(a, windows[a:b], [0, 2])
+    if method == "avg":  # per-sample counts only once a NaN arrived
+        assert (running.count is None) == (nans == "none")
     ours = running.result()
     assert ours.shape == ref.shape and ours.dtype == ref.dtype
     np.testing.assert_array_equal(ours, ref)  # NaN where SeisBench has NaN, equal bits elsewhere
-    assert np.isnan(ours[5:7]).all() and np.isfinite(ours[7:220]).all()
+    assert np.isnan(ours[:3]).all() and np.isfinite(ours[10:220]).all()
+    if nans == "edges":
+        assert np.isnan(ours[8:10]).all()
 
 
 def test_float32_annotations_stack_as_they_come(model):

@@ -246,6 +246,9 @@ def process_unit(unit: StationDay, settings: PickSettings, out_dir: str, prepare
     picks = []
     if len(prepared.stream):  # empty: already counted as no_data / no_usable_channels
         blocks = picker.blocks(prepared.stream)
+        # the samples are in the blocks now: the stream's arrays (a station-day's worth) are freed before
+        # inference, whose buffers then reuse that memory instead of faulting in fresh pages
+        prepared.stream = obspy.Stream()
         if not any(len(b.offsets) for b in blocks):
             report.skip("no_window_fits", unit.key)
         before = dict(picker.stats)
@@ -361,6 +364,9 @@ class UnitReader:
     def __enter__(self) -> UnitReader:
         from concurrent.futures import ThreadPoolExecutor
 
+        from seisforge.deploy.memory import keep_freed_memory
+
+        keep_freed_memory()  # before the first read: its arrays are then reused by the picking
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seisforge-read")
         self._read(0)
         return self
