@@ -66,9 +66,31 @@ def test_threads_and_micro_batches_do_not_change_outputs(phasenet):
     args = dict(phasenet.default_args)
     x = torch.from_numpy(_windows(11, phasenet.in_samples))
     one = ort_runtime.OnnxForward(phasenet, 3, phasenet.in_samples, args, threads=1, micro_batch=64)(x)
-    two = ort_runtime.OnnxForward(phasenet, 3, phasenet.in_samples, args, threads=2, micro_batch=3)(x)
+    fwd = ort_runtime.OnnxForward(phasenet, 3, phasenet.in_samples, args, threads=2, micro_batch=3)
+    two, again = fwd(x), fwd(x)  # the second call writes each micro-batch into its rows of one output
+    assert fwd._out_layout == ((3, phasenet.in_samples), np.float32)
     assert one.shape == two.shape == (11, 3, phasenet.in_samples)
     np.testing.assert_allclose(one.numpy(), two.numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(two.numpy(), again.numpy())
+
+
+def test_openvino_micro_batches_write_into_one_output(phasenet):
+    """OpenVINO's float32 pass over micro-batches on two threads (the last one padded), on the first
+    call (outputs concatenated) and later ones (written in place, OpenVINO's tensors shared): the
+    torch model's outputs."""
+    pytest.importorskip("openvino")
+    from seisforge.deploy.runtimes import openvino as ov_runtime
+
+    args = dict(phasenet.default_args)
+    x = torch.from_numpy(_windows(11, phasenet.in_samples))
+    with torch.inference_mode():
+        want = phasenet(phasenet.annotate_batch_pre(x, argdict=args)).numpy()
+    fwd = ov_runtime.OpenVinoForward(phasenet, 3, phasenet.in_samples, args, threads=2, micro_batch=4, precision="f32")
+    outs = [fwd(x).numpy() for _ in range(3)]
+    for out in outs:
+        np.testing.assert_allclose(out, want, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(outs[1], outs[2])
+    assert not np.shares_memory(outs[1], outs[2])  # each call's output is its own, not a request's tensor
 
 
 def test_sessions_write_no_profiles(phasenet, tmp_path, monkeypatch):

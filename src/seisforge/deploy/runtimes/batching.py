@@ -16,7 +16,7 @@ class MicroBatched:
 
     Subclasses set ``threads``, ``micro_batch`` and ``_pool`` (see :meth:`_start_pool`) and
     ``includes_pre`` (whether ``annotate_batch_pre`` is part of the pass), and implement
-    ``_run(x: ndarray) -> ndarray``, which must release the GIL to run in parallel.
+    ``_run(x, out=None) -> ndarray``, which must release the GIL to run in parallel.
     """
 
     threads: int
@@ -33,7 +33,8 @@ class MicroBatched:
         self.micro_batch = max(1, int(micro_batch))
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=name) if self.threads > 1 else None
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
+    def _run(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The pass on ``x``, written into ``out`` (when given, shaped as the output) and returned."""
         raise NotImplementedError
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
@@ -42,11 +43,21 @@ class MicroBatched:
         return torch.from_numpy(self.run_numpy(batch.detach().cpu().numpy()))
 
     def run_numpy(self, batch: np.ndarray) -> np.ndarray:
-        """The pass on a numpy batch of raw windows ``(N, C, L)``, in micro-batches on the pool."""
+        """The pass on a numpy batch of raw windows ``(N, C, L)``, in micro-batches on the pool.
+
+        Once one call has shown the output's shape per window, each micro-batch writes straight into
+        its rows of the batch's output (no concatenation afterwards).
+        """
         x = np.ascontiguousarray(batch, dtype=np.float32)
-        chunks = [x[i : i + self.micro_batch] for i in range(0, len(x), self.micro_batch)]
-        if self._pool is None or len(chunks) == 1:
-            outs = [self._run(c) for c in chunks]
-        else:
-            outs = list(self._pool.map(self._run, chunks))
+        starts = range(0, len(x), self.micro_batch)
+        layout = getattr(self, "_out_layout", None)  # (shape per window, dtype) of an earlier output
+        if layout is not None and len(starts) > 1:
+            out = np.empty((len(x), *layout[0]), dtype=layout[1])
+            run = (self._pool.map if self._pool is not None else map)(
+                lambda i: self._run(x[i : i + self.micro_batch], out[i : i + self.micro_batch]), starts)
+            list(run)
+            return out
+        outs = [self._run(x[i : i + self.micro_batch]) for i in starts] if self._pool is None or len(starts) == 1 \
+            else list(self._pool.map(self._run, [x[i : i + self.micro_batch] for i in starts]))
+        self._out_layout = (outs[0].shape[1:], outs[0].dtype)
         return outs[0] if len(outs) == 1 else np.concatenate(outs)

@@ -127,8 +127,12 @@ class OnnxForward(MicroBatched):
         self._start_pool(threads, micro_batch, "seisforge-ort")
         return self
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"x": x})[0]  # thread-safe, releases the GIL
+    def _run(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        pred = self.session.run(None, {"x": x})[0]  # thread-safe, releases the GIL
+        if out is None:
+            return pred
+        out[...] = pred
+        return out
 
 
 def build(model: Any, in_channels: int, in_samples: int, argdict: dict[str, Any]) -> Forward:

@@ -207,13 +207,14 @@ class OpenVinoForward(MicroBatched):
             compiled[size] = core.compile_model(m, "CPU", config)
         return compiled
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
+    def _run(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         reqs = getattr(self._local, "requests", None)
         if reqs is None:  # one pair of infer requests per batch size and worker thread
             reqs = self._local.requests = {
                 size: (self.pre[size].create_infer_request() if self.pre is not None else None,
                        self.net[size].create_infer_request()) for size in self.sizes}
-        outs, start = [], 0
+        start = 0
+        x = np.ascontiguousarray(x, dtype=np.float32)
         while start < len(x):  # a full micro-batch, else small pieces (the last one padded with zeros)
             size = next((s for s in self.sizes if len(x) - start >= s), self.sizes[-1])
             piece = x[start : start + size]
@@ -225,9 +226,14 @@ class OpenVinoForward(MicroBatched):
             pre, net = reqs[size]
             if pre is not None:
                 piece = pre.infer({0: piece})[0]
-            outs.append(net.infer({0: piece})[0][:n].copy())  # infer() releases the GIL
+            # no copies by OpenVINO (the piece is read in place, the output is a view of the request's
+            # tensor until its next call): one copy, straight into the call's output
+            pred = net.infer({0: piece}, share_inputs=True, share_outputs=True)[0]  # releases the GIL
+            if out is None:
+                out = np.empty((len(x), *pred.shape[1:]), dtype=pred.dtype)
+            out[start : start + n] = pred[:n]
             start += n
-        return outs[0] if len(outs) == 1 else np.concatenate(outs)
+        return out
 
 
 def build(model: Any, in_channels: int, in_samples: int, argdict: dict[str, Any],
