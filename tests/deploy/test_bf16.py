@@ -142,6 +142,46 @@ def test_openvino_rewrites_are_exact():
         want = model(torch.from_numpy(x)).numpy()
     got = ort_runtime.cpu_session(fast.SerializeToString()).run(None, {"x": x})[0]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    # each level's two crops ([1:-2], then centred on the skip), and with the polyphase trim three, become one
+    for graph, per_level in ((fast, 2), (rewrites.polyphase_transposed_conv(onnx.load_from_string(fast.SerializeToString())), 3)):
+        n_slice = sum(n.op_type == "Slice" for n in graph.graph.node)
+        merged = rewrites.merge_slice_chains(onnx.load_from_string(graph.SerializeToString()))
+        onnx.checker.check_model(merged)
+        assert sum(n.op_type == "Slice" for n in merged.graph.node) == n_slice - 4 * (per_level - 1)
+        assert not any(n.op_type == "Shape" for n in merged.graph.node)  # the crops' offset arithmetic is gone
+        before = ort_runtime.cpu_session(graph.SerializeToString()).run(None, {"x": x})[0]
+        np.testing.assert_array_equal(ort_runtime.cpu_session(merged.SerializeToString()).run(None, {"x": x})[0], before)
+
+
+class _Crops(torch.nn.Module):
+    """Two crops along time with a bias and a ReLU between them; optionally the middle one read again."""
+
+    def __init__(self, reread: bool):
+        super().__init__()
+        self.reread = reread
+        self.bias = torch.nn.Parameter(torch.arange(4.0).reshape(1, 4, 1))
+
+    def forward(self, x):
+        mid = torch.relu(x[:, :, 2:-1] + self.bias)
+        out = mid[:, :, (mid.shape[-1] - 20) // 2 : (mid.shape[-1] - 20) // 2 + 20]
+        return (out, mid.sum(-1)) if self.reread else out
+
+
+@pytest.mark.parametrize(("reread", "dynamic"), [(False, False), (True, False), (False, True)])
+def test_merge_slice_chains_only_where_nothing_else_reads_the_cut(reread, dynamic):
+    """Crop, bias, ReLU, crop: one slice with the offsets added up, the same values; left alone when the
+    middle tensor is read elsewhere (its length would change) or the time axis is not fixed."""
+    buf = io.BytesIO()
+    torch.onnx.export(_Crops(reread).eval(), (torch.randn(2, 4, 41),), buf, input_names=["x"], opset_version=17,
+                      dynamo=False, dynamic_axes={"x": {0: "n", 2: "t"} if dynamic else {0: "n"}})
+    graph = onnx.load_from_string(buf.getvalue())
+    merged = rewrites.merge_slice_chains(onnx.load_from_string(buf.getvalue()))
+    onnx.checker.check_model(merged)
+    n_slice = [sum(n.op_type == "Slice" for n in g.graph.node) for g in (graph, merged)]
+    assert n_slice == ([2, 2] if reread or dynamic else [2, 1])
+    x = np.random.default_rng(0).normal(size=(3, 4, 41)).astype(np.float32)
+    for want, got in zip(*(ort_runtime.cpu_session(g.SerializeToString()).run(None, {"x": x}) for g in (graph, merged))):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_sink_leaves_channel_crops_alone():

@@ -25,7 +25,11 @@ from seisforge.deploy.runtimes.batching import MicroBatched
 from seisforge.deploy.runtimes.cache import openvino_cache_dir
 from seisforge.deploy.runtimes.forward import Forward, importable
 from seisforge.deploy.runtimes.onnx import checked_rewrite
-from seisforge.deploy.runtimes.rewrites import OPENVINO_REWRITES, polyphase_transposed_conv
+from seisforge.deploy.runtimes.rewrites import (
+    OPENVINO_REWRITES,
+    merge_slice_chains,
+    polyphase_transposed_conv,
+)
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +159,8 @@ class OpenVinoForward(MicroBatched):
         single-threaded micro-batches, interleaved, the best of three each. Returns the graph and
         whether it is the polyphase one.
         """
-        alt, changed, _ = checked_rewrite(graph, (polyphase_transposed_conv,), example, "OpenVINO")
+        # the polyphase trims join the crops that follow them
+        alt, changed, _ = checked_rewrite(graph, (polyphase_transposed_conv, merge_slice_chains), example, "OpenVINO")
         if not changed or alt == graph:
             return graph, False
         config = {"NUM_STREAMS": 1, "INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": precision}

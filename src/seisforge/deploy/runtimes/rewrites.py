@@ -449,7 +449,151 @@ def polyphase_transposed_conv(model: Any) -> Any:
     return model
 
 
+#: element-wise ops that commute with a crop along time when their other inputs do not vary along it
+_TIME_POINTWISE = ("Relu", "Add", "Sub", "Mul", "Div")
+
+
+@dataclass
+class _Cut:
+    """A ``Slice`` along a tensor's last axis, resolved for the graph's window length."""
+
+    axis: int  # the last axis (non-negative)
+    start: int  # first sample kept, in the input
+    length: int  # samples kept
+
+
+def merge_slice_chains(model: Any) -> Any:
+    """Compose crops along time that only element-wise ops separate into one ``Slice``, in place.
+
+    U-Net decoders crop their up-sampled features more than once: PhaseNet cuts each transposed
+    convolution's output by ``[1:-2]``, adds its bias, rectifies, then centres it on the skip connection
+    by a crop whose offset the export computes from tensor shapes (and the polyphase rewrite adds a
+    trim of its own). OpenVINO runs each ``Slice`` as a copy on a reference kernel; one ``Slice`` at the
+    head of such a chain, with the offsets added up, gives the same values in one copy of fewer samples
+    (figures in ``docs/deploy.md``). Exact: the same values, nothing recomputed.
+
+    The bounds are resolved for the graph's input shape (which must be fixed apart from the batch axis)
+    by running the graph in ONNX Runtime at two batch sizes, which must agree. A chain is merged only
+    when no other live node reads a tensor whose length it changes (the shape arithmetic that computed
+    a removed crop's offset is dropped with it), every slice cuts the last axis with step 1 and the ops
+    between them (:data:`_TIME_POINTWISE`) take nothing else that varies along time.
+
+    Parameters
+    ----------
+    model
+        An ``onnx.ModelProto`` with one input.
+
+    Returns
+    -------
+    onnx.ModelProto
+        ``model``, each chain of crops one ``Slice``; unchanged when nothing qualifies.
+    """
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    cuts = _resolve_cuts(model)
+    values = _constant_values(g)
+    refused: set[str] = set()
+    while True:
+        look = _lookups(model)
+        found = next((c for c in (_crop_chain(n, look, cuts, values) for n in g.node
+                                  if n.op_type == "Slice" and n.output[0] in cuts and n.output[0] not in refused)
+                      if c is not None), None)
+        if found is None:
+            return model
+        head, between, tail = found
+        last = between[-1] if between else head  # will write the tail's output itself
+        nodes = [n for n in g.node if n is not tail]
+        live = _live_nodes(nodes, look.outputs, {id(last): tail.output[0]})
+        changed = {head.output[0]} | {n.output[0] for n in between}  # tensors that get shorter
+        if any(i in changed for n in live if n is not head and n not in between for i in n.input):
+            refused.add(tail.output[0])  # read elsewhere at its old length
+            continue
+        a, b = cuts[head.output[0]], cuts[tail.output[0]]
+        p = f"{head.name or head.output[0]}_sf_merged"
+        for name, value in (("_start", a.start + b.start), ("_end", a.start + b.start + b.length), ("_axis", a.axis)):
+            g.initializer.append(numpy_helper.from_array(np.array([value], dtype=np.int64), p + name))
+        new_head = helper.make_node("Slice", [head.input[0], p + "_start", p + "_end", p + "_axis"], [head.output[0]],
+                                    name=p)
+        last = new_head if last is head else last
+        last.output[0] = tail.output[0]
+        cuts[new_head.output[0]] = _Cut(a.axis, a.start + b.start, b.length)
+        _set_nodes(g, [new_head if n is head else n for n in live])
+
+
+def _crop_chain(tail: Any, look: _Lookups, cuts: dict[str, _Cut], values: dict[str, np.ndarray]
+                ) -> tuple[Any, list[Any], Any] | None:
+    """The ``(head slice, element-wise ops, tail)`` ending at the slice ``tail``, or None."""
+    between: list[Any] = []
+    name = tail.input[0]
+    while name not in look.outputs and name in look.producers:
+        node = look.producers[name]
+        if node.op_type == "Slice" and name in cuts and cuts[name].axis == cuts[tail.output[0]].axis:
+            return node, between[::-1], tail
+        varying = [i for i in node.input if i not in values]
+        if (node.op_type not in _TIME_POINTWISE or len(node.output) != 1 or len(varying) != 1
+                or any(values[i].ndim and values[i].shape[-1] != 1 for i in node.input if i in values)):
+            return None
+        between.append(node)
+        name = varying[0]
+    return None
+
+
+def _live_nodes(nodes: list[Any], outputs: set[str], renamed: dict[int, str]) -> list[Any]:
+    """``nodes`` that contribute to ``outputs``, in order; ``renamed[id(node)]`` replaces a node's first output."""
+    needed, live = set(outputs), []
+    for n in reversed(nodes):
+        if any(o in needed for o in [renamed.get(id(n), n.output[0]), *n.output[1:]]):
+            live.append(n)
+            needed.update(n.input)
+    return live[::-1]
+
+
+def _resolve_cuts(model: Any) -> dict[str, _Cut]:
+    """Each last-axis, step-1 ``Slice`` of ``model`` resolved for its input shape, by output name.
+
+    Empty when the input shape is not fixed apart from the batch axis or the bounds depend on the batch.
+    """
+    import onnxruntime as ort
+    from onnx import helper
+
+    g = model.graph
+    dims = [d.dim_value for d in g.input[0].type.tensor_type.shape.dim] if len(g.input) == 1 else []
+    values = _constant_values(g)
+    slices = [n for n in g.node if n.op_type == "Slice" and len(n.input) >= 4 and n.input[3] in values
+              and np.atleast_1d(values[n.input[3]]).size == 1
+              and (len(n.input) < 5 or not n.input[4] or (n.input[4] in values and np.all(values[n.input[4]] == 1)))]
+    if len(dims) < 2 or any(d <= 0 for d in dims[1:]) or not slices:
+        return {}
+    outputs = {o.name for o in g.output}
+    wanted = sorted({t for n in slices for t in (n.input[0], n.input[1], n.output[0])
+                     if t not in values and t != g.input[0].name})
+    probe = type(model)()
+    probe.CopyFrom(model)
+    del probe.graph.value_info[:]
+    probe.graph.output.extend(helper.make_empty_tensor_value_info(t) for t in wanted if t not in outputs)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    runs = []
+    for batch in (1, 2):
+        x = np.zeros((batch, *dims[1:]), dtype=np.float32)
+        got = dict(zip(wanted, session.run(wanted, {g.input[0].name: x})))
+        runs.append({**values, **got, g.input[0].name: x})
+    cuts = {}
+    for n in slices:
+        rank = runs[0][n.input[0]].ndim
+        axis = int(np.atleast_1d(values[n.input[3]])[0]) % rank
+        starts = [int(np.atleast_1d(r[n.input[1]])[0]) for r in runs]
+        if axis != rank - 1 or starts[0] != starts[1]:
+            continue
+        size = runs[0][n.input[0]].shape[axis]
+        start = min(max(starts[0] + size if starts[0] < 0 else starts[0], 0), size)
+        cuts[n.output[0]] = _Cut(axis, start, runs[0][n.output[0]].shape[axis])
+    return cuts
+
+
 #: rewrites for ONNX Runtime's blocked-layout convolutions and explicit softmax, in order
 ONNXRUNTIME_REWRITES = (conv1d_as_conv2d, softmax_explicit)
-#: rewrites for OpenVINO's fast bf16 kernels (constant transposed-convolution weights, no concat), in order
-OPENVINO_REWRITES = (fold_batchnorm, sink_transposed_conv_bias, split_concat_conv)
+#: rewrites for OpenVINO's fast bf16 kernels (constant transposed-convolution weights, no concat, one crop), in order
+OPENVINO_REWRITES = (fold_batchnorm, sink_transposed_conv_bias, split_concat_conv, merge_slice_chains)
