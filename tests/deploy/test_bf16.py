@@ -203,12 +203,16 @@ def test_sink_leaves_channel_crops_alone():
     assert all(len(n.input) == 3 for n in model.graph.node if n.op_type == "ConvTranspose")
 
 
-@pytest.mark.parametrize(("stride", "kernel", "bias", "pad"), [(4, 7, False, 0), (2, 3, True, 0), (3, 9, True, 0),
-                                                           (4, 4, False, 0), (4, 7, True, 1)])
-def test_polyphase_transposed_conv_equals_the_transposed_conv(stride, kernel, bias, pad):
+@pytest.mark.parametrize(("stride", "kernel", "bias", "pad", "out_pad"),
+                         [(4, 7, False, 0, 0), (2, 3, True, 0, 0), (3, 9, True, 0, 0), (4, 4, False, 0, 0),
+                          (4, 7, True, 2, 0), (4, 7, True, 2, 1), (4, 7, False, 3, 0), (2, 3, True, 1, 1),
+                          (4, 8, False, 0, 1), (1, 1, True, 0, 0), (1, 3, True, 1, 0), (1, 3, False, 3, 0)])
+def test_polyphase_transposed_conv_equals_the_transposed_conv(stride, kernel, bias, pad, out_pad):
     """Each phase's taps as one Conv, interleaved: the transposed convolution's outputs to float rounding
-    (kernels longer, shorter and a multiple of the stride); one with pads is left as it is."""
-    net = torch.nn.ConvTranspose1d(5, 6, kernel, stride=stride, padding=pad, bias=bias).eval()
+    (kernels longer, shorter and a multiple of the stride; pads and output padding, PhaseNetLight's
+    among them, as a crop of the phases; stride 1 as one Conv); one whose output padding reaches past the
+    phases, and one whose pads exceed its kernel, are left as they are."""
+    net = torch.nn.ConvTranspose1d(5, 6, kernel, stride=stride, padding=pad, output_padding=out_pad, bias=bias).eval()
     buf = io.BytesIO()
     x = torch.randn(3, 5, 41)
     torch.onnx.export(net, (x,), buf, input_names=["x"], output_names=["y"], opset_version=17, dynamo=False,
@@ -216,7 +220,9 @@ def test_polyphase_transposed_conv_equals_the_transposed_conv(stride, kernel, bi
     model = rewrites.polyphase_transposed_conv(onnx.load_from_string(buf.getvalue()))
     onnx.checker.check_model(model)
     ops = [n.op_type for n in model.graph.node]
-    assert ("ConvTranspose" in ops) == bool(pad)
+    span = -(-kernel // stride) * stride  # taps per phase times the stride
+    assert ("ConvTranspose" in ops) == (span - kernel - out_pad + pad < 0 or pad > span - 1)
+    assert ("Transpose" in ops) == (stride > 1 and "ConvTranspose" not in ops)
     session = ort_runtime.cpu_session(model.SerializeToString())
     for length in (41, 17):  # any input length: the reshapes are shape-agnostic
         xx = torch.randn(2, 5, length)

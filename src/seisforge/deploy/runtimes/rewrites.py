@@ -380,7 +380,7 @@ def split_concat_conv(model: Any) -> Any:
 
 
 def polyphase_transposed_conv(model: Any) -> Any:
-    """Rewrite each strided 1-D ``ConvTranspose`` as one ``Conv`` over its ``stride`` phases, in place.
+    """Rewrite each 1-D ``ConvTranspose`` as one ``Conv`` over its ``stride`` phases, in place.
 
     Output sample ``q * s + r`` of a transposed convolution with stride ``s`` and kernel ``k`` only
     sees the taps ``r, r + s, r + 2s, ...``: it is an ordinary stride-1 convolution of the input with
@@ -390,8 +390,10 @@ def polyphase_transposed_conv(model: Any) -> Any:
     GEMM kernel and ordinary ones on its fastest convolution kernels; PhaseNet's four up-sampling
     layers took a third of its float32 time with AVX2 kernels, but the rewrite is slower with AVX-512
     kernels, so OpenVINO's builder times both graphs (figures in ``docs/deploy.md``). Exact up to the
-    order of summation. Only ``group == 1``, dilation 1, no output padding or explicit output shape,
-    zero pads and constant weights are rewritten (PhaseNetLight's padded ones are left as they are).
+    order of summation. Pads and output padding become a crop of the phases (which
+    :func:`merge_slice_chains` can join with the crops after it). Only ``group == 1``, dilation 1, no explicit
+    output shape and constant weights are rewritten. With stride 1 (PhaseNetLight's output layer) the
+    rewrite is one ``Conv`` with the flipped kernel, the pads making the crop.
 
     Parameters
     ----------
@@ -401,52 +403,63 @@ def polyphase_transposed_conv(model: Any) -> Any:
     Returns
     -------
     onnx.ModelProto
-        ``model``, its strided 1-D transposed convolutions rewritten.
+        ``model``, its 1-D transposed convolutions rewritten.
     """
-    from onnx import helper, numpy_helper
-
     g = model.graph
     values = _constant_values(g)
     nodes = []
     for n in g.node:
-        a = _attrs(n)
-        w = values.get(n.input[1]) if n.op_type == "ConvTranspose" and len(n.input) > 1 else None
-        s = (a.get("strides") or [1])[0]
-        if (w is None or w.ndim != 3 or s < 2 or a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1]))
-                or any(a.get("pads", [0, 0])) or a.get("output_padding") or a.get("output_shape")
-                or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
-                or (len(n.input) > 2 and n.input[2] and n.input[2] not in values)):
-            nodes.append(n)
-            continue
-        c_in, c_out, k = w.shape
-        taps = -(-k // s)
-        kernel = np.zeros((s, c_out, c_in, taps), dtype=w.dtype)  # phase, out, in, tap
-        for r in range(s):
-            for m in range(taps):
-                if r + m * s < k:
-                    kernel[r, :, :, taps - 1 - m] = w[:, :, r + m * s].T
-        p = f"{n.name or n.output[0]}_sf_poly"
-        g.initializer.append(numpy_helper.from_array(kernel.reshape(s * c_out, c_in, taps), p + "_w"))
-        conv_in = [n.input[0], p + "_w"]
-        if len(n.input) > 2 and n.input[2]:
-            g.initializer.append(numpy_helper.from_array(np.tile(values[n.input[2]], s).astype(w.dtype), p + "_b"))
-            conv_in.append(p + "_b")
-        # channels last, (time, phase * C_out) is (time * stride + phase, C_out): the interleave is a
-        # reshape between two transposes, which OpenVINO maps onto its channels-last layouts
-        g.initializer.append(numpy_helper.from_array(np.array([0, -1, c_out], dtype=np.int64), p + "_shape"))
-        extra = taps * s - k  # samples past the transposed convolution's last output
-        merged = p + "_merged" if extra else n.output[0]
-        nodes += [helper.make_node("Conv", conv_in, [p + "_phases"], name=p, pads=[taps - 1, taps - 1]),
-                  helper.make_node("Transpose", [p + "_phases"], [p + "_last"], name=p + "_last", perm=[0, 2, 1]),
-                  helper.make_node("Reshape", [p + "_last", p + "_shape"], [p + "_time"], name=p + "_time"),
-                  helper.make_node("Transpose", [p + "_time"], [merged], name=p + "_first", perm=[0, 2, 1])]
-        if extra:
-            for name, value in (("_start", 0), ("_end", -extra), ("_axis", 2)):
-                g.initializer.append(numpy_helper.from_array(np.array([value], dtype=np.int64), p + name))
-            nodes.append(helper.make_node("Slice", [merged, p + "_start", p + "_end", p + "_axis"], [n.output[0]],
-                                          name=p + "_trim"))
+        nodes += _polyphase(n, values, g) or [n]
     _set_nodes(g, nodes)
     return model
+
+
+def _polyphase(n: Any, values: dict[str, np.ndarray], g: Any) -> list[Any] | None:
+    """The nodes that replace the transposed convolution ``n`` (their weights added to ``g``), or None."""
+    from onnx import helper, numpy_helper
+
+    a = _attrs(n)
+    w = values.get(n.input[1]) if n.op_type == "ConvTranspose" and len(n.input) > 1 else None
+    s, pads, extra_out = (a.get("strides") or [1])[0], a.get("pads", [0, 0]), (a.get("output_padding") or [0])[0]
+    if (w is None or w.ndim != 3 or a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1]))
+            or a.get("output_shape") or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+            or (len(n.input) > 2 and n.input[2] and n.input[2] not in values)):
+        return None
+    c_in, c_out, k = w.shape
+    taps = -(-k // s)
+    # the phases cover (input length + taps - 1) * s samples; the transposed convolution's output
+    # starts pads[0] into them and ends `extra` samples before their end (output padding: samples
+    # no tap reaches, the bias alone, which the zero taps give too)
+    extra = taps * s - k - extra_out + pads[1]
+    if extra < 0 or max(pads) > taps * s - 1:
+        return None
+    kernel = np.zeros((s, c_out, c_in, taps), dtype=w.dtype)  # phase, out, in, tap
+    for r in range(s):
+        for m in range(taps):
+            if r + m * s < k:
+                kernel[r, :, :, taps - 1 - m] = w[:, :, r + m * s].T
+    p = f"{n.name or n.output[0]}_sf_poly"
+    g.initializer.append(numpy_helper.from_array(kernel.reshape(s * c_out, c_in, taps), p + "_w"))
+    conv_in = [n.input[0], p + "_w"]
+    if len(n.input) > 2 and n.input[2]:
+        g.initializer.append(numpy_helper.from_array(np.tile(values[n.input[2]], s).astype(w.dtype), p + "_b"))
+        conv_in.append(p + "_b")
+    if s == 1:  # one phase, nothing to interleave: an ordinary convolution whose pads make the crop
+        return [helper.make_node("Conv", conv_in, [n.output[0]], name=p, pads=[k - 1 - pads[0], k - 1 - pads[1]])]
+    # channels last, (time, phase * C_out) is (time * stride + phase, C_out): the interleave is a
+    # reshape between two transposes, which OpenVINO maps onto its channels-last layouts
+    g.initializer.append(numpy_helper.from_array(np.array([0, -1, c_out], dtype=np.int64), p + "_shape"))
+    merged = p + "_merged" if extra or pads[0] else n.output[0]
+    nodes = [helper.make_node("Conv", conv_in, [p + "_phases"], name=p, pads=[taps - 1, taps - 1]),
+             helper.make_node("Transpose", [p + "_phases"], [p + "_last"], name=p + "_last", perm=[0, 2, 1]),
+             helper.make_node("Reshape", [p + "_last", p + "_shape"], [p + "_time"], name=p + "_time"),
+             helper.make_node("Transpose", [p + "_time"], [merged], name=p + "_first", perm=[0, 2, 1])]
+    if extra or pads[0]:
+        for name, value in (("_start", pads[0]), ("_end", -extra if extra else np.iinfo(np.int64).max), ("_axis", 2)):
+            g.initializer.append(numpy_helper.from_array(np.array([value], dtype=np.int64), p + name))
+        nodes.append(helper.make_node("Slice", [merged, p + "_start", p + "_end", p + "_axis"], [n.output[0]],
+                                      name=p + "_trim"))
+    return nodes
 
 
 #: element-wise ops that commute with a crop along time when their other inputs do not vary along it
