@@ -23,6 +23,8 @@ class MicroBatched:
     micro_batch: int
     includes_pre: bool
     _pool: ThreadPoolExecutor | None
+    #: (shape per window, dtype) of the pass's output, once a call has shown it
+    _out_layout: tuple[tuple[int, ...], np.dtype] | None = None
 
     def _start_pool(self, threads: int | None, micro_batch: int, name: str) -> None:
         if not threads:
@@ -50,14 +52,11 @@ class MicroBatched:
         """
         x = np.ascontiguousarray(batch, dtype=np.float32)
         starts = range(0, len(x), self.micro_batch)
-        layout = getattr(self, "_out_layout", None)  # (shape per window, dtype) of an earlier output
-        if layout is not None and len(starts) > 1:
-            out = np.empty((len(x), *layout[0]), dtype=layout[1])
-            run = (self._pool.map if self._pool is not None else map)(
-                lambda i: self._run(x[i : i + self.micro_batch], out[i : i + self.micro_batch]), starts)
-            list(run)
-            return out
-        outs = [self._run(x[i : i + self.micro_batch]) for i in starts] if self._pool is None or len(starts) == 1 \
-            else list(self._pool.map(self._run, [x[i : i + self.micro_batch] for i in starts]))
-        self._out_layout = (outs[0].shape[1:], outs[0].dtype)
-        return outs[0] if len(outs) == 1 else np.concatenate(outs)
+        mapper = self._pool.map if self._pool is not None and len(starts) > 1 else map
+        if self._out_layout is None or len(starts) == 1:  # the first call learns the output's layout
+            outs = list(mapper(lambda i: self._run(x[i : i + self.micro_batch]), starts))
+            self._out_layout = (outs[0].shape[1:], outs[0].dtype)
+            return outs[0] if len(outs) == 1 else np.concatenate(outs)
+        out = np.empty((len(x), *self._out_layout[0]), dtype=self._out_layout[1])
+        list(mapper(lambda i: self._run(x[i : i + self.micro_batch], out[i : i + self.micro_batch]), starts))
+        return out
