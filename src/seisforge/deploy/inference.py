@@ -113,7 +113,7 @@ class RunningStack:
         self.acc = np.zeros(size, np.float32) if self.avg else np.full(size, np.nan, np.float32)
         # counts in float32: exact for any count a window overlap gives, and C divides by them as floats
         self.count: np.ndarray | None = None
-        self.added = np.zeros(len(offsets), dtype=bool)  # windows folded in so far
+        self.added = np.zeros(len(offsets), dtype=bool)  # windows folded in so far (avg: their counts)
 
     def add(self, first: int, preds: np.ndarray, channels: list[int]) -> None:
         """Fold in windows ``first, first + 1, ...`` of the block: ``preds`` is ``(windows, samples, classes)``."""
@@ -123,7 +123,6 @@ class RunningStack:
                 for w, off in enumerate(offsets):
                     dst = self.acc[k, off : off + self.samples]
                     np.fmax(dst, preds[w, :, c], out=dst)
-            self.added[first : first + len(preds)] = True
             return
         values = [np.ascontiguousarray(preds[:, :, c]) for c in channels]
         if self.count is None and not all(np.isfinite(v.sum()) for v in values):
@@ -147,41 +146,38 @@ class RunningStack:
 
     def _start_counting(self) -> None:
         """Per-sample counts of the windows added so far (each counts on every sample it covers)."""
-        self.count = np.zeros(self.acc.shape, np.float32)
-        for off in self.offsets[self.added].tolist():
-            self.count[:, off : off + self.samples] += 1.0
+        self.count = np.empty(self.acc.shape, np.float32)
+        for a in range(0, self.acc.shape[1], self.CHUNK):
+            self.count[:, a : a + self.CHUNK] = self._coverage(a, min(self.acc.shape[1], a + self.CHUNK))
 
     def result(self) -> np.ndarray:
         """The stacked ``(samples, phases)`` curves (a transposed view: each phase's curve is contiguous)."""
-        if self.avg and self.count is not None:  # in place: no more station-day-sized temporaries than one mask
+        if self.count is not None:  # avg with a NaN; in place: no more station-day-sized temporaries than one mask
             covered = self.count > 0
             np.divide(self.acc, self.count, out=self.acc, where=covered)
             np.copyto(self.acc, np.float32(np.nan), where=np.logical_not(covered, out=covered))
             self.count = None
-        elif self.avg:
-            self._divide_by_coverage()
+        elif self.avg:  # without NaN: divide by the coverage, chunk by chunk
+            for a in range(0, self.acc.shape[1], self.CHUNK):
+                count = self._coverage(a, min(self.acc.shape[1], a + self.CHUNK))
+                covered = count > 0
+                for seg in self.acc[:, a : a + len(count)]:
+                    np.divide(seg, count, out=seg, where=covered)
+                    seg[~covered] = np.nan
         return self.acc.T
 
-    def _divide_by_coverage(self) -> None:
-        """``avg`` without NaN: divide by the number of added windows covering each sample, chunk by chunk.
+    def _coverage(self, a: int, b: int) -> np.ndarray:
+        """How many added windows cover each sample of ``[a, b)``, as float32 like the C loop's counts.
 
-        The count at sample t is #(starts <= t) - #(ends <= t), built per chunk from the window starts
-        and ends inside it (a cumulative sum), as float32 like the C loop's counts.
+        The count at sample t is #(starts <= t) - #(ends <= t): a cumulative sum over the window starts
+        and ends inside ``[a, b)``, from the number of windows open at ``a``.
         """
-        starts = np.sort(self.offsets[self.added])
+        starts = self.offsets[self.added]
         ends = starts + self.samples
-        n = self.acc.shape[1]
-        for a in range(0, n, self.CHUNK):
-            b = min(n, a + self.CHUNK)
-            base = int(np.searchsorted(starts, a)) - int(np.searchsorted(ends, a))
-            inside = [x[(x >= a) & (x < b)] - a for x in (starts, ends)]
-            steps = np.bincount(inside[0], minlength=b - a) - np.bincount(inside[1], minlength=b - a)
-            count = (np.cumsum(steps) + base).astype(np.float32)
-            covered = count > 0
-            for k in range(self.acc.shape[0]):
-                seg = self.acc[k, a:b]
-                np.divide(seg, count, out=seg, where=covered)
-                seg[~covered] = np.nan
+        base = int(np.count_nonzero(starts < a)) - int(np.count_nonzero(ends < a))
+        inside = [x[(x >= a) & (x < b)] - a for x in (starts, ends)]
+        steps = np.bincount(inside[0], minlength=b - a) - np.bincount(inside[1], minlength=b - a)
+        return (np.cumsum(steps) + base).astype(np.float32)
 
 
 class WindowRunner:

@@ -154,8 +154,9 @@ class OpenVinoForward(MicroBatched):
         """``graph``, or ``graph`` with its transposed convolutions as polyphase convolutions
         (:func:`~seisforge.deploy.runtimes.rewrites.polyphase_transposed_conv`) when that runs faster here.
 
-        Which is faster depends on the kernels OpenVINO has on this CPU: with AVX2 kernels the polyphase
-        graph was faster, with AVX-512 slower (``docs/deploy.md``), so both are timed, each on
+        Which is faster depends on the model and on the kernels OpenVINO has on this CPU: for PhaseNet the
+        polyphase graph was faster with AVX2 kernels and slower with AVX-512 ones, for PhaseNetLight faster
+        with both (``docs/deploy.md``), so both are timed, each on
         single-threaded micro-batches, interleaved, the best of three each. Returns the graph and
         whether it is the polyphase one.
         """
@@ -218,8 +219,7 @@ class OpenVinoForward(MicroBatched):
             reqs = self._local.requests = {
                 size: (self.pre[size].create_infer_request() if self.pre is not None else None,
                        self.net[size].create_infer_request()) for size in self.sizes}
-        start = 0
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        start = 0  # x: contiguous float32 (run_numpy), so OpenVINO can read each piece in place
         while start < len(x):  # a full micro-batch, else small pieces (the last one padded with zeros)
             size = next((s for s in self.sizes if len(x) - start >= s), self.sizes[-1])
             piece = x[start : start + size]

@@ -389,7 +389,7 @@ def polyphase_transposed_conv(model: Any) -> Any:
     transposes interleaves the phases into time. OpenVINO runs transposed convolutions on a generic
     GEMM kernel and ordinary ones on its fastest convolution kernels; PhaseNet's four up-sampling
     layers took a third of its float32 time with AVX2 kernels, but the rewrite is slower with AVX-512
-    kernels, so OpenVINO's builder times both graphs (figures in ``docs/deploy.md``). Exact up to the
+    kernels (PhaseNetLight's is faster with both), so OpenVINO's builder times both graphs (figures in ``docs/deploy.md``). Exact up to the
     order of summation. Pads and output padding become a crop of the phases (which
     :func:`merge_slice_chains` can join with the crops after it). Only ``group == 1``, dilation 1, no explicit
     output shape and constant weights are rewritten. With stride 1 (PhaseNetLight's output layer) the
@@ -504,8 +504,8 @@ def merge_slice_chains(model: Any) -> Any:
     from onnx import helper, numpy_helper
 
     g = model.graph
-    cuts = _resolve_cuts(model)
     values = _constant_values(g)
+    cuts = _resolve_cuts(model, values)
     refused: set[str] = set()
     while True:
         look = _lookups(model)
@@ -562,8 +562,9 @@ def _live_nodes(nodes: list[Any], outputs: set[str], renamed: dict[int, str]) ->
     return live[::-1]
 
 
-def _resolve_cuts(model: Any) -> dict[str, _Cut]:
-    """Each last-axis, step-1 ``Slice`` of ``model`` resolved for its input shape, by output name.
+def _resolve_cuts(model: Any, values: dict[str, np.ndarray]) -> dict[str, _Cut]:
+    """Each last-axis, step-1 ``Slice`` of ``model`` resolved for its input shape, by output name
+    (``values``: the graph's constants, :func:`_constant_values`).
 
     Empty when the input shape is not fixed apart from the batch axis or the bounds depend on the batch.
     """
@@ -572,7 +573,6 @@ def _resolve_cuts(model: Any) -> dict[str, _Cut]:
 
     g = model.graph
     dims = [d.dim_value for d in g.input[0].type.tensor_type.shape.dim] if len(g.input) == 1 else []
-    values = _constant_values(g)
     slices = [n for n in g.node if n.op_type == "Slice" and len(n.input) >= 4 and n.input[3] in values
               and np.atleast_1d(values[n.input[3]]).size == 1
               and (len(n.input) < 5 or not n.input[4] or (n.input[4] in values and np.all(values[n.input[4]] == 1)))]
