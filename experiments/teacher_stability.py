@@ -1,9 +1,11 @@
 """How stable are a picker's own picks at the 0.1 s scale? (docs/compression.md, "What limits the agreement")
 
 On a continuous day, the model's picks at its card thresholds against its own picks after small changes:
-white noise added to the input, the stream cut 1/7/100 samples later (every window shifted), weights rounded
-to float16/bfloat16 or multiplied by ``1 + eps N(0, 1)``; F1 at one sample and 0.1 s. Then the flatness of
-its peaks: the share of picks whose curve stays within ``delta`` of the peak value over more than 0.1 s.
+white noise added to the input, the stream cut 1 to 1 501 samples later (every window shifted; PhaseNet's
+stride-4 levels make its curves depend on the window start modulo 4, 16, 64, 256, and 1 501 is the engine's
+window stride, so the windows are the same), weights rounded to float16/bfloat16 or multiplied by
+``1 + eps N(0, 1)``; F1 at one sample and 0.1 s. Then the flatness of its peaks: the share of picks whose
+curve stays within ``delta`` of the peak value over more than 0.1 s.
 
 usage: python experiments/teacher_stability.py SPEC DAY_FILE_OR_FOLDER...
 """
@@ -36,7 +38,7 @@ def input_changes(model, stream, ref, rng: np.random.Generator) -> None:
         for tr in noisy:
             tr.data = (tr.data + frac * tr.data.std() * rng.standard_normal(len(tr.data))).astype(np.float32)
         print(f"white noise {frac:g} x std: F1 1 sample / 0.1 s {_f1(ref, picks_frame(_picker(model).classify(noisy)))}")
-    for k in (1, 7, 100):
+    for k in (1, 2, 4, 7, 16, 64, 100, 256, 1024, 1501):
         later = stream.copy()
         for tr in later:
             tr.data = tr.data[k:]

@@ -1,0 +1,140 @@
+"""Where does a distilled student's pick disagree with its teacher's? (docs/compression.md)
+
+Both models pick the trade-off report's synthetic 12-hour station-day with the pick engine (float32, each at
+its own card thresholds). The picks without a partner within 0.1 s are sorted into *timing* pairs (the other
+model picked the same phase 0.1-0.5 s away) and *detections* (no pick within 0.5 s); for the timing pairs,
+how far below its own peak the teacher's curve is at the student's pick time. Also counted: teacher picks
+on the window seams (with 3001-sample windows and overlap 1500, one sample in every 1501 is covered by one
+window only). A figure shows both curves around the first timing pairs.
+
+usage: python experiments/student_disagreement.py TEACHER_SPEC STUDENT_SPEC [FIGURE.png]
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+
+from seisforge.bench.picking.continuous import match_pick_frames
+from seisforge.compress.report import ReportSettings, synthetic_streams
+from seisforge.deploy.engine import FastPicker
+from seisforge.models.registry import load_model
+
+TOL_S = 0.1
+NEAR_S = 0.5
+
+
+def _run(spec: str, day) -> dict:
+    picker = FastPicker(load_model(spec).model, batch_size=256, backend="auto", precision="fp32")
+    ann = picker.annotate(picker.blocks(day))
+    picks = picker.picks(ann)
+    frame = pd.DataFrame({"trace_id": [p.trace_id for p in picks], "phase": [p.phase for p in picks],
+                          "time": [p.peak_time.timestamp for p in picks], "value": [p.peak_value for p in picks]})
+    return {"picks": frame, "ann": ann[0], "phases": list(picker.phases),
+            "thresholds": {p: picker.threshold(p) for p in picker.phases}}
+
+
+def _value_at(run: dict, phase: str, t: float) -> float:
+    a = run["ann"]
+    i = int(round((t - a.start_time.timestamp) * a.sampling_rate))
+    return float(a.data[i, run["phases"].index(phase)])
+
+
+def _unmatched(ref: pd.DataFrame, est: pd.DataFrame, matches: pd.DataFrame, own: str) -> list[tuple]:
+    """(pick, kind, nearest other pick or None) for the picks of ``own`` side without a partner within TOL_S.
+
+    ``timing``: an unmatched pick of the other model, same phase, within NEAR_S (the same arrival, picked
+    apart); ``second trigger``: only a matched pick of the other model within NEAR_S (this model triggered
+    twice on the arrival); ``detection``: no pick of the other model within NEAR_S.
+    """
+    only_ref = matches[(matches.ref_index >= 0) & (matches.est_index < 0)].ref_index
+    only_est = matches[(matches.ref_index < 0) & (matches.est_index >= 0)].est_index
+    rows, frame, other, other_free = ((only_ref, ref, est, set(only_est)) if own == "ref"
+                                      else (only_est, est, ref, set(only_ref)))
+    out = []
+    for i in rows:
+        p = frame.loc[i]
+        near = other[(other.phase == p.phase) & ((other.time - p.time).abs() < NEAR_S)]
+        free = near[near.index.isin(other_free)]
+        if len(free):
+            out.append((p, "timing", free.iloc[(free.time - p.time).abs().argmin()]))
+        elif len(near):
+            out.append((p, "second trigger", near.iloc[(near.time - p.time).abs().argmin()]))
+        else:
+            out.append((p, "detection", None))
+    return out
+
+
+def summarise(teacher: dict, student: dict) -> list[tuple]:
+    """Print the F1, the kinds of disagreement and the near-ties; return the teacher's timing pairs and second
+    triggers (each with the student's nearest pick)."""
+    T, S = teacher["picks"], student["picks"]
+    m = match_pick_frames(T, S, TOL_S)
+    tp = int(((m.ref_index >= 0) & (m.est_index >= 0)).sum())
+    print(f"teacher {len(T)} picks, student {len(S)}; F1 at {TOL_S} s {2 * tp / (len(T) + len(S)):.3f}")
+    pairs = []
+    for side, own in (("teacher-only", "ref"), ("student-only", "est")):
+        rows = _unmatched(T, S, m, own)
+        kinds = pd.Series([k for _, k, _ in rows]).value_counts().to_dict()
+        print(f"{side}: {len(rows)} {kinds}")
+        if own == "ref":
+            pairs = [(p, q) for p, k, q in rows if k == "timing"]
+            seconds = [(p, q) for p, k, q in rows if k == "second trigger"]
+    drops = np.array([p.value - _value_at(teacher, p.phase, q.time) for p, q in pairs])
+    if len(drops):
+        print(f"teacher curve at the student's pick, below its own peak: median {np.median(drops):.3f}, "
+              f"< 0.02 in {np.mean(drops < 0.02):.0%}, < 0.05 in {np.mean(drops < 0.05):.0%}")
+    peaks = np.array([p.value for p, _ in seconds])
+    if len(peaks):
+        print(f"teacher's second triggers: peak value median {np.median(peaks):.3f} "
+              f"(threshold {teacher['thresholds']}), {np.median([abs(q.time - p.time) for p, q in seconds]):.2f} s "
+              "from the matched pick in the median")
+    return [("timing", p, q) for p, q in pairs] + [("second trigger", p, q) for p, q in seconds]
+
+
+def seam_picks(teacher: dict, window: int = 3001, overlap: int = 1500) -> None:
+    """Teacher picks on the samples that only one window covers (every ``window - overlap``-th sample)."""
+    a, stride = teacher["ann"], window - overlap
+    idx = np.round((teacher["picks"].time.to_numpy() - a.start_time.timestamp) * a.sampling_rate).astype(int)
+    on_seam = int(np.sum(idx % stride == stride - 1))
+    print(f"teacher picks on a one-window seam sample: {on_seam} of {len(idx)} (chance {len(idx) / stride:.1f})")
+
+
+def figure(teacher: dict, student: dict, cases: list[tuple], path: str, per_row: int = 4) -> None:
+    """Both stacked curves +-0.8 s around the first timing pairs (top row) and second triggers (bottom)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axs = plt.subplots(2, per_row, figsize=(3.2 * per_row, 5.5), sharey=True, constrained_layout=True)
+    for row, kind in enumerate(("timing", "second trigger")):
+        for ax, (_, p, q) in zip(axs[row], [c for c in cases if c[0] == kind][:per_row]):
+            for run, colour, name in ((teacher, "k", "teacher"), (student, "tab:red", "student")):
+                a = run["ann"]
+                i = int(round((p.time - a.start_time.timestamp) * a.sampling_rate))
+                ax.plot(np.arange(-80, 81) / a.sampling_rate, a.data[i - 80:i + 81, run["phases"].index(p.phase)],
+                        colour, lw=0.9, label=name)
+            ax.axvline(0, color="k", ls=":", lw=0.8)
+            ax.axvline(q.time - p.time, color="tab:red", ls=":", lw=0.8)
+            ax.set_title(f"{kind}, {p.phase}: student {q.time - p.time:+.2f} s", fontsize=9)
+            ax.set_xlabel("s from the teacher's pick")
+        axs[row][0].set_ylabel("stacked probability")
+    axs[0][0].legend(fontsize=8)
+    fig.suptitle("Teacher picks without a student pick within 0.1 s (dotted: each model's pick)")
+    fig.savefig(path, dpi=80)
+
+
+def main(argv: list[str]) -> None:
+    day, _ = synthetic_streams(100.0, ReportSettings(station_hours=12, noise_hours=0.1))
+    teacher, student = _run(argv[0], day), _run(argv[1], day)
+    cases = summarise(teacher, student)
+    seam_picks(teacher)
+    if len(argv) > 2:
+        figure(teacher, student, cases, argv[2])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
