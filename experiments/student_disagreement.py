@@ -2,10 +2,12 @@
 
 Both models pick the trade-off report's synthetic 12-hour station-day with the pick engine (float32, each at
 its own card thresholds). The picks without a partner within 0.1 s are sorted into *timing* pairs (the other
-model picked the same phase 0.1-0.5 s away) and *detections* (no pick within 0.5 s); for the timing pairs,
-how far below its own peak the teacher's curve is at the student's pick time. Also counted: teacher picks
-on the window seams (with 3001-sample windows and overlap 1500, one sample in every 1501 is covered by one
-window only). A figure shows both curves around the first timing pairs.
+model picked the same phase 0.1-0.5 s away, its pick unmatched too), *second triggers* (only a matched pick
+of the other model nearby: this model triggered twice on one arrival) and *detections* (no pick within
+0.5 s); for the timing pairs, how far below its own peak the teacher's curve is at the student's pick
+time. Also counted: teacher picks on window seams (with PhaseNet's 3001-sample windows and overlap 1500,
+one sample in every 1501 is covered by one window only). A figure shows both curves around the first
+timing pairs and second triggers.
 
 usage: python experiments/student_disagreement.py TEACHER_SPEC STUDENT_SPEC [FIGURE.png]
 """
@@ -17,6 +19,7 @@ import sys
 import numpy as np
 import pandas as pd
 
+from seisforge import seisbench_compat as sbc
 from seisforge.bench.picking.continuous import match_pick_frames
 from seisforge.compress.report import ReportSettings, synthetic_streams
 from seisforge.deploy.engine import FastPicker
@@ -32,8 +35,10 @@ def _run(spec: str, day) -> dict:
     picks = picker.picks(ann)
     frame = pd.DataFrame({"trace_id": [p.trace_id for p in picks], "phase": [p.phase for p in picks],
                           "time": [p.peak_time.timestamp for p in picks], "value": [p.peak_value for p in picks]})
+    window = picker.model.in_samples
     return {"picks": frame, "ann": ann[0], "phases": list(picker.phases),
-            "thresholds": {p: picker.threshold(p) for p in picker.phases}}
+            "thresholds": {p: picker.threshold(p) for p in picker.phases},
+            "window": window, "overlap": sbc.window_overlap(picker.model, window, picker.argdict)}
 
 
 def _value_at(run: dict, phase: str, t: float) -> float:
@@ -94,12 +99,15 @@ def summarise(teacher: dict, student: dict) -> list[tuple]:
     return [("timing", p, q) for p, q in pairs] + [("second trigger", p, q) for p, q in seconds]
 
 
-def seam_picks(teacher: dict, window: int = 3001, overlap: int = 1500) -> None:
-    """Teacher picks on the samples that only one window covers (every ``window - overlap``-th sample)."""
-    a, stride = teacher["ann"], window - overlap
+def seam_picks(teacher: dict) -> None:
+    """Teacher picks on the samples fewer windows cover than the rest (window seams)."""
+    a, window = teacher["ann"], teacher["window"]
+    stride = window - teacher["overlap"]
+    coverage = np.ceil((window - np.arange(stride)) / stride)  # windows over each sample, by position mod stride
+    seam = coverage < coverage.max()
     idx = np.round((teacher["picks"].time.to_numpy() - a.start_time.timestamp) * a.sampling_rate).astype(int)
-    on_seam = int(np.sum(idx % stride == stride - 1))
-    print(f"teacher picks on a one-window seam sample: {on_seam} of {len(idx)} (chance {len(idx) / stride:.1f})")
+    print(f"teacher picks on a seam sample: {int(seam[idx % stride].sum())} of {len(idx)} "
+          f"(chance {len(idx) * seam.mean():.1f})")
 
 
 def figure(teacher: dict, student: dict, cases: list[tuple], path: str, per_row: int = 4) -> None:
