@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from seisforge import seisbench_compat as sbc
-from seisforge.bench.picking.continuous import match_pick_frames
+from seisforge.bench.picking.continuous import match_pick_frames, unmatched_kinds
 from seisforge.compress.report import ReportSettings, synthetic_streams
 from seisforge.deploy.engine import FastPicker
 from seisforge.models.registry import load_model
@@ -47,31 +47,6 @@ def _value_at(run: dict, phase: str, t: float) -> float:
     return float(a.data[i, run["phases"].index(phase)])
 
 
-def _unmatched(ref: pd.DataFrame, est: pd.DataFrame, matches: pd.DataFrame, own: str) -> list[tuple]:
-    """(pick, kind, nearest other pick or None) for the picks of ``own`` side without a partner within TOL_S.
-
-    ``timing``: an unmatched pick of the other model, same phase, within NEAR_S (the same arrival, picked
-    apart); ``second trigger``: only a matched pick of the other model within NEAR_S (this model triggered
-    twice on the arrival); ``detection``: no pick of the other model within NEAR_S.
-    """
-    only_ref = matches[(matches.ref_index >= 0) & (matches.est_index < 0)].ref_index
-    only_est = matches[(matches.ref_index < 0) & (matches.est_index >= 0)].est_index
-    rows, frame, other, other_free = ((only_ref, ref, est, set(only_est)) if own == "ref"
-                                      else (only_est, est, ref, set(only_ref)))
-    out = []
-    for i in rows:
-        p = frame.loc[i]
-        near = other[(other.phase == p.phase) & ((other.time - p.time).abs() < NEAR_S)]
-        free = near[near.index.isin(other_free)]
-        if len(free):
-            out.append((p, "timing", free.iloc[(free.time - p.time).abs().argmin()]))
-        elif len(near):
-            out.append((p, "second trigger", near.iloc[(near.time - p.time).abs().argmin()]))
-        else:
-            out.append((p, "detection", None))
-    return out
-
-
 def summarise(teacher: dict, student: dict) -> list[tuple]:
     """Print the F1, the kinds of disagreement and the near-ties; return the teacher's timing pairs and second
     triggers (each with the student's nearest pick)."""
@@ -79,14 +54,14 @@ def summarise(teacher: dict, student: dict) -> list[tuple]:
     m = match_pick_frames(T, S, TOL_S)
     tp = int(((m.ref_index >= 0) & (m.est_index >= 0)).sum())
     print(f"teacher {len(T)} picks, student {len(S)}; F1 at {TOL_S} s {2 * tp / (len(T) + len(S)):.3f}")
-    pairs = []
-    for side, own in (("teacher-only", "ref"), ("student-only", "est")):
-        rows = _unmatched(T, S, m, own)
-        kinds = pd.Series([k for _, k, _ in rows]).value_counts().to_dict()
-        print(f"{side}: {len(rows)} {kinds}")
-        if own == "ref":
-            pairs = [(p, q) for p, k, q in rows if k == "timing"]
-            seconds = [(p, q) for p, k, q in rows if k == "second trigger"]
+    kinds = unmatched_kinds(T, S, m, NEAR_S)
+    for side, name in (("ref", "teacher-only"), ("est", "student-only")):
+        print(f"{name}: {int((kinds.side == side).sum())} {kinds[kinds.side == side].kind.value_counts().to_dict()}")
+    teacher_only = kinds[kinds.side == "ref"]
+    pairs = [(T.loc[r.index], S.loc[r.other_index])
+             for r in teacher_only[teacher_only.kind == "timing"].itertuples(index=False)]
+    seconds = [(T.loc[r.index], S.loc[r.other_index])
+               for r in teacher_only[teacher_only.kind == "second_trigger"].itertuples(index=False)]
     drops = np.array([p.value - _value_at(teacher, p.phase, q.time) for p, q in pairs])
     if len(drops):
         print(f"teacher curve at the student's pick, below its own peak: median {np.median(drops):.3f}, "
@@ -96,7 +71,7 @@ def summarise(teacher: dict, student: dict) -> list[tuple]:
         print(f"teacher's second triggers: peak value median {np.median(peaks):.3f} "
               f"(threshold {teacher['thresholds']}), {np.median([abs(q.time - p.time) for p, q in seconds]):.2f} s "
               "from the matched pick in the median")
-    return [("timing", p, q) for p, q in pairs] + [("second trigger", p, q) for p, q in seconds]
+    return [("timing", p, q) for p, q in pairs] + [("second_trigger", p, q) for p, q in seconds]
 
 
 def seam_picks(teacher: dict) -> None:
@@ -118,7 +93,7 @@ def figure(teacher: dict, student: dict, cases: list[tuple], path: str, per_row:
     import matplotlib.pyplot as plt
 
     fig, axs = plt.subplots(2, per_row, figsize=(3.2 * per_row, 5.5), sharey=True, constrained_layout=True)
-    for row, kind in enumerate(("timing", "second trigger")):
+    for row, kind in enumerate(("timing", "second_trigger")):
         for ax, (_, p, q) in zip(axs[row], [c for c in cases if c[0] == kind][:per_row]):
             for run, colour, name in ((teacher, "k", "teacher"), (student, "tab:red", "student")):
                 a = run["ann"]
@@ -127,7 +102,7 @@ def figure(teacher: dict, student: dict, cases: list[tuple], path: str, per_row:
                         colour, lw=0.9, label=name)
             ax.axvline(0, color="k", ls=":", lw=0.8)
             ax.axvline(q.time - p.time, color="tab:red", ls=":", lw=0.8)
-            ax.set_title(f"{kind}, {p.phase}: student {q.time - p.time:+.2f} s", fontsize=9)
+            ax.set_title(f"{kind.replace('_', ' ')}, {p.phase}: student {q.time - p.time:+.2f} s", fontsize=9)
             ax.set_xlabel("s from the teacher's pick")
         axs[row][0].set_ylabel("stacked probability")
     axs[0][0].legend(fontsize=8)

@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seisforge.bench.picking.continuous import evaluation_rows, match_times, score_groups
+from seisforge.bench.picking.continuous import (
+    evaluation_rows,
+    match_pick_frames,
+    match_times,
+    score_groups,
+    unmatched_kinds,
+)
 from seisforge.cli import main
 from seisforge.errors import DataError
 
@@ -16,6 +22,26 @@ from seisforge.errors import DataError
 def test_match_times_is_one_to_one_nearest_first():
     pairs = match_times(np.array([10.0, 10.3, 20.0]), np.array([10.2, 25.0]), tolerance=0.5)
     assert pairs == [(1, 0)]  # 10.3 is nearer to 10.2 than 10.0; 20.0 and 25.0 stay unmatched
+
+
+def test_unmatched_picks_are_sorted_by_what_the_other_picker_has_near_them():
+    def frame(rows):
+        return pd.DataFrame(rows, columns=["trace_id", "phase", "time"])
+
+    ref = frame([("A", "P", 10.0), ("A", "P", 20.0), ("A", "P", 20.3), ("A", "P", 40.0), ("B", "P", 40.1),
+                 ("A", "S", 50.0)])
+    est = frame([("A", "P", 10.05), ("A", "P", 20.02), ("A", "P", 30.0), ("A", "P", 40.2), ("A", "P", 50.1)])
+    kinds = unmatched_kinds(ref, est, match_pick_frames(ref, est, 0.1), near_s=0.5)
+    got = {(r.side, r.index): (r.kind, r.other_index) for r in kinds.itertuples(index=False)}
+    assert got == {
+        ("ref", 2): ("second_trigger", 1),  # a second trigger beside the matched 20.0 / 20.02 pair
+        ("ref", 3): ("timing", 3),          # 40.0 against 40.2: the same arrival, 0.2 s apart
+        ("ref", 4): ("detection", -1),      # trace B: nothing near on that trace
+        ("ref", 5): ("detection", -1),      # S: the est pick at 50.1 is a P
+        ("est", 2): ("detection", -1),
+        ("est", 3): ("timing", 3),
+        ("est", 4): ("detection", -1),
+    }
 
 
 def test_scores_on_hand_made_picks():

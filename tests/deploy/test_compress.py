@@ -210,12 +210,15 @@ def test_report_holds_every_field(chain, tiny, tmp_path):
         assert row["station_days_per_s"] > 0
         assert {"batch1", "batch"} <= row["latency_ms"]["openvino"].keys()
         assert {"median", "p95"} <= row["latency_ms"]["openvino"]["batch1"].keys()
-        assert row["agreement"].keys() >= {"f1_one_sample", "f1_0.1s", "shift_s"}
+        assert row["agreement"].keys() >= {"f1_one_sample", "f1_0.1s", "shift_s", "unmatched"}
+        assert row["agreement"]["unmatched"].keys() == {"base_only", "model_only"}
         assert "test_P_recall" in row["bench"]["metrics"] and row["bench"]["ci95"]
         if i:
             assert "test_P_recall" in row["paired"]["delta"] and "test_P_recall" in row["paired"]["ci95"]
     assert report["rows"][0]["agreement"]["f1_one_sample"] in (1.0, None) or np.isnan(
         report["rows"][0]["agreement"]["f1_one_sample"])
+    zero = {"timing": 0, "second_trigger": 0, "detection": 0}
+    assert report["rows"][0]["agreement"]["unmatched"] == {"base_only": zero, "model_only": zero}
     assert report["rows"][1]["latency_ms"]["torch"] is not None and report["rows"][2]["latency_ms"]["torch"] is None
     assert (out / "compression_pareto.png").stat().st_size > 0
     assert (out / "compression_report.md").read_text().count("\n") == 5

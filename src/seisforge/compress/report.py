@@ -205,8 +205,10 @@ def continuous_picks(loaded: LoadedModel, stream, settings: ReportSettings) -> t
 
 
 def agreement(base: pd.DataFrame, other: pd.DataFrame, sampling_rate: float) -> dict[str, Any]:
-    """Pick agreement with the base: F1 at one sample and at 0.1 s, and the peak-time shifts (s)."""
-    from seisforge.bench.picking.continuous import match_pick_frames
+    """Pick agreement with the base: F1 at one sample and at 0.1 s, the peak-time shifts (s) and what the
+    picks without a partner within 0.1 s are (``unmatched``: counts per kind of
+    :func:`~seisforge.bench.picking.continuous.unmatched_kinds`, for the base's and the model's picks)."""
+    from seisforge.bench.picking.continuous import UNMATCHED_KINDS, match_pick_frames, unmatched_kinds
     from seisforge.testing import pick_set_f1
 
     one = 1.0 / sampling_rate
@@ -214,11 +216,15 @@ def agreement(base: pd.DataFrame, other: pd.DataFrame, sampling_rate: float) -> 
     shift = m.residual.dropna().to_numpy(dtype=float)
     quantiles = {f"q{int(q * 100):02d}": float(np.quantile(shift, q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)} \
         if len(shift) else {}
+    kinds = unmatched_kinds(base, other, m)
+    unmatched = {name: {k: int(((kinds.side == side) & (kinds.kind == k)).sum()) for k in UNMATCHED_KINDS}
+                 for name, side in (("base_only", "ref"), ("model_only", "est"))}
     return {"f1_one_sample": pick_set_f1(base, other, one + 1e-6)["f1"], "f1_0.1s": pick_set_f1(base, other, AGREEMENT_TOLERANCE_S)["f1"],
             "one_sample_s": one, "shift_s": {"n": int(len(shift)), **quantiles,
                                              "max_abs": float(np.abs(shift).max()) if len(shift) else None,
                                              "exact_fraction": float(np.mean(np.abs(shift) < one / 2))
-                                             if len(shift) else None}}
+                                             if len(shift) else None},
+            "unmatched": unmatched}
 
 
 def bench_metrics(loaded: LoadedModel, pred_dir: Path, settings: ReportSettings) -> dict[str, Any] | None:

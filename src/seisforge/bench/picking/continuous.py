@@ -73,6 +73,42 @@ def match_pick_frames(ref: pd.DataFrame, est: pd.DataFrame, tolerance: float) ->
     return pd.DataFrame(rows, columns=["trace_id", "phase", "ref_index", "est_index", "residual"])
 
 
+
+#: what an unmatched pick is, by what the other picker has near it (see :func:`unmatched_kinds`)
+UNMATCHED_KINDS = ("timing", "second_trigger", "detection")
+
+
+def unmatched_kinds(ref: pd.DataFrame, est: pd.DataFrame, matches: pd.DataFrame,
+                    near_s: float = 0.5) -> pd.DataFrame:
+    """Why the unmatched picks of :func:`match_pick_frames` have no partner.
+
+    Per unmatched pick, by what the other table holds within ``near_s`` on the same trace and phase:
+    ``timing`` (an unmatched pick: the same arrival, picked apart by more than the tolerance),
+    ``second_trigger`` (matched picks only: this picker triggered twice on one arrival) or ``detection``
+    (nothing: one picker detected an arrival the other did not).
+
+    Returns
+    -------
+    DataFrame
+        ``side`` (``ref``/``est``), ``index`` (the pick's row label), ``kind``, ``other_index`` (the
+        nearest such pick of the other table, -1 for a detection).
+    """
+    only = {"ref": set(matches.ref_index[(matches.ref_index >= 0) & (matches.est_index < 0)]),
+            "est": set(matches.est_index[(matches.ref_index < 0) & (matches.est_index >= 0)])}
+    tables = {"ref": ref, "est": est}
+    rows = []
+    for side, other_side in (("ref", "est"), ("est", "ref")):
+        own, other = tables[side], tables[other_side]
+        for i in sorted(only[side]):
+            p = own.loc[i]
+            near = other[(other["trace_id"] == p["trace_id"]) & (other["phase"] == p["phase"])
+                         & ((other["time"] - p["time"]).abs() < near_s)]
+            free = near[near.index.isin(only[other_side])]
+            pool, kind = (free, "timing") if len(free) else (near, "second_trigger" if len(near) else "detection")
+            j = int(pool.index[(pool["time"] - p["time"]).abs().argmin()]) if len(pool) else -1
+            rows.append((side, int(i), kind, j))
+    return pd.DataFrame(rows, columns=["side", "index", "kind", "other_index"])
+
 # ---------------------------------------------------------------------------------------------------
 # bench continuous: precision/recall of a picks dataset against a catalog, false picks per station-hour
 # ---------------------------------------------------------------------------------------------------
