@@ -73,7 +73,6 @@ def match_pick_frames(ref: pd.DataFrame, est: pd.DataFrame, tolerance: float) ->
     return pd.DataFrame(rows, columns=["trace_id", "phase", "ref_index", "est_index", "residual"])
 
 
-
 #: what an unmatched pick is, by what the other picker has near it (see :func:`unmatched_kinds`)
 UNMATCHED_KINDS = ("timing", "second_trigger", "detection")
 
@@ -108,6 +107,7 @@ def unmatched_kinds(ref: pd.DataFrame, est: pd.DataFrame, matches: pd.DataFrame,
             j = int(pool.index[(pool["time"] - p["time"]).abs().argmin()]) if len(pool) else -1
             rows.append((side, int(i), kind, j))
     return pd.DataFrame(rows, columns=["side", "index", "kind", "other_index"])
+
 
 # ---------------------------------------------------------------------------------------------------
 # bench continuous: precision/recall of a picks dataset against a catalog, false picks per station-hour
