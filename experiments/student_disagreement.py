@@ -17,13 +17,13 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import pandas as pd
 
 from seisforge import seisbench_compat as sbc
 from seisforge.bench.picking.continuous import match_pick_frames, unmatched_kinds
 from seisforge.compress.report import ReportSettings, synthetic_streams
 from seisforge.deploy.engine import FastPicker
 from seisforge.models.registry import load_model
+from seisforge.testing import pick_set_f1, picks_frame
 
 TOL_S = 0.1
 NEAR_S = 0.5
@@ -33,18 +33,21 @@ def _run(spec: str, day) -> dict:
     picker = FastPicker(load_model(spec).model, batch_size=256, backend="auto", precision="fp32")
     ann = picker.annotate(picker.blocks(day))
     picks = picker.picks(ann)
-    frame = pd.DataFrame({"trace_id": [p.trace_id for p in picks], "phase": [p.phase for p in picks],
-                          "time": [p.peak_time.timestamp for p in picks], "value": [p.peak_value for p in picks]})
+    frame = picks_frame(picks).assign(value=[p.peak_value for p in picks])
     window = picker.model.in_samples
     return {"picks": frame, "ann": ann[0], "phases": list(picker.phases),
             "thresholds": {p: picker.threshold(p) for p in picker.phases},
             "window": window, "overlap": sbc.window_overlap(picker.model, window, picker.argdict)}
 
 
-def _value_at(run: dict, phase: str, t: float) -> float:
+def _index(run: dict, t: float) -> int:
+    """The sample of ``run``'s stacked curves at time ``t`` (s)."""
     a = run["ann"]
-    i = int(round((t - a.start_time.timestamp) * a.sampling_rate))
-    return float(a.data[i, run["phases"].index(phase)])
+    return int(round((t - a.start_time.timestamp) * a.sampling_rate))
+
+
+def _value_at(run: dict, phase: str, t: float) -> float:
+    return float(run["ann"].data[_index(run, t), run["phases"].index(phase)])
 
 
 def summarise(teacher: dict, student: dict) -> list[tuple]:
@@ -52,8 +55,7 @@ def summarise(teacher: dict, student: dict) -> list[tuple]:
     triggers (each with the student's nearest pick)."""
     T, S = teacher["picks"], student["picks"]
     m = match_pick_frames(T, S, TOL_S)
-    tp = int(((m.ref_index >= 0) & (m.est_index >= 0)).sum())
-    print(f"teacher {len(T)} picks, student {len(S)}; F1 at {TOL_S} s {2 * tp / (len(T) + len(S)):.3f}")
+    print(f"teacher {len(T)} picks, student {len(S)}; F1 at {TOL_S} s {pick_set_f1(T, S, TOL_S, m)['f1']:.3f}")
     kinds = unmatched_kinds(T, S, m, NEAR_S)
     for side, name in (("ref", "teacher-only"), ("est", "student-only")):
         print(f"{name}: {int((kinds.side == side).sum())} {kinds[kinds.side == side].kind.value_counts().to_dict()}")
@@ -96,8 +98,7 @@ def figure(teacher: dict, student: dict, cases: list[tuple], path: str, per_row:
     for row, kind in enumerate(("timing", "second_trigger")):
         for ax, (_, p, q) in zip(axs[row], [c for c in cases if c[0] == kind][:per_row]):
             for run, colour, name in ((teacher, "k", "teacher"), (student, "tab:red", "student")):
-                a = run["ann"]
-                i = int(round((p.time - a.start_time.timestamp) * a.sampling_rate))
+                a, i = run["ann"], _index(run, p.time)
                 ax.plot(np.arange(-80, 81) / a.sampling_rate, a.data[i - 80:i + 81, run["phases"].index(p.phase)],
                         colour, lw=0.9, label=name)
             ax.axvline(0, color="k", ls=":", lw=0.8)

@@ -31,10 +31,12 @@ _EVENT_LEAD_S = 1
 _ZNE = {"Z": 0, "N": 1, "E": 2, "1": 1, "2": 2}
 
 
-def pick_set_f1(ref: pd.DataFrame, est: pd.DataFrame, tolerance: float) -> dict[str, float]:
+def pick_set_f1(ref: pd.DataFrame, est: pd.DataFrame, tolerance: float,
+                matches: pd.DataFrame | None = None) -> dict[str, float]:
     """Precision, recall and F1 of ``est`` against ``ref`` (see
-    :func:`~seisforge.bench.picking.continuous.match_pick_frames`)."""
-    m = match_pick_frames(ref, est, tolerance)
+    :func:`~seisforge.bench.picking.continuous.match_pick_frames`; ``matches``: its result for these
+    tables at ``tolerance``, when the caller has it already)."""
+    m = match_pick_frames(ref, est, tolerance) if matches is None else matches
     tp = int(((m.ref_index >= 0) & (m.est_index >= 0)).sum())
     n_ref, n_est = len(ref), len(est)
     precision = tp / n_est if n_est else float("nan")

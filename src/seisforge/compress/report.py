@@ -219,7 +219,7 @@ def agreement(base: pd.DataFrame, other: pd.DataFrame, sampling_rate: float) -> 
     kinds = unmatched_kinds(base, other, m)
     unmatched = {name: {k: int(((kinds.side == side) & (kinds.kind == k)).sum()) for k in UNMATCHED_KINDS}
                  for name, side in (("base_only", "ref"), ("model_only", "est"))}
-    return {"f1_one_sample": pick_set_f1(base, other, one + 1e-6)["f1"], "f1_0.1s": pick_set_f1(base, other, AGREEMENT_TOLERANCE_S)["f1"],
+    return {"f1_one_sample": pick_set_f1(base, other, one + 1e-6)["f1"], "f1_0.1s": pick_set_f1(base, other, AGREEMENT_TOLERANCE_S, m)["f1"],
             "one_sample_s": one, "shift_s": {"n": int(len(shift)), **quantiles,
                                              "max_abs": float(np.abs(shift).max()) if len(shift) else None,
                                              "exact_fraction": float(np.mean(np.abs(shift) < one / 2))

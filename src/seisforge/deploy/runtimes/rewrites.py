@@ -389,11 +389,12 @@ def polyphase_transposed_conv(model: Any) -> Any:
     transposes interleaves the phases into time. OpenVINO runs transposed convolutions on a generic
     GEMM kernel and ordinary ones on its fastest convolution kernels; PhaseNet's four up-sampling
     layers took a third of its float32 time with AVX2 kernels, but the rewrite is slower with AVX-512
-    kernels (PhaseNetLight's is faster with both), so OpenVINO's builder times both graphs (figures in ``docs/deploy.md``). Exact up to the
-    order of summation. Pads and output padding become a crop of the phases (which
-    :func:`merge_slice_chains` can join with the crops after it). Only ``group == 1``, dilation 1, no explicit
-    output shape and constant weights are rewritten. With stride 1 (PhaseNetLight's output layer) the
-    rewrite is one ``Conv`` with the flipped kernel, the pads making the crop.
+    kernels (PhaseNetLight's is faster with both), so OpenVINO's builder times both graphs (figures in
+    ``docs/deploy.md``). Exact up to the order of summation. Pads and output padding become a crop of the
+    phases (which :func:`merge_slice_chains` can join with the crops after it). Only ``group == 1``,
+    dilation 1, no explicit output shape and constant weights are rewritten. With stride 1
+    (PhaseNetLight's output layer) the rewrite is one ``Conv`` with the flipped kernel, the pads making
+    the crop.
 
     Parameters
     ----------
