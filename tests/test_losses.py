@@ -147,3 +147,28 @@ def test_argmax_term_compares_peak_positions_weighted_by_the_teachers_peak():
     assert quiet == pytest.approx(terms[2] / 60, rel=1e-6)
     with pytest.raises(ValueError, match="beta"):
         losses.argmax_kl(s, t, 0.0)
+
+
+def test_top_term_ignores_a_constant_offset_and_weighs_the_tops():
+    """A student whose error is constant moves no argmax: 0. A ripple on the teacher's peak top costs
+    far more than the same ripple where the teacher's curve is low; by hand for one lag."""
+    t = _peak(200.0)
+    assert losses.top_term(t + 0.05, t, [1, 2]).item() == pytest.approx(0.0, abs=1e-20)
+    n = t.shape[-1]
+    ripple = 0.01 * torch.tensor([(-1.0) ** i for i in range(n)], dtype=torch.float64)
+
+    def bump(center):
+        s = t.clone()
+        win = (torch.arange(n) - center).abs() < 10
+        s[0, 1, win] += ripple[win]
+        return s
+
+    on_top, on_flank = losses.top_term(bump(200), t, [1, 2]).item(), losses.top_term(bump(260), t, [1, 2]).item()
+    assert on_top > 100 * on_flank
+    s = bump(200)
+    w = torch.minimum(t[0, 1:, 1:], t[0, 1:, :-1]) ** 2
+    e = s[0, 1:] - t[0, 1:]
+    expect = float((w * (e[:, 1:] - e[:, :-1]) ** 2).sum() / w.sum())
+    assert losses.top_term(s, t, [1, 2], lags=(1,)).item() == pytest.approx(expect, rel=1e-12)
+    with pytest.raises(ValueError, match="lag"):
+        losses.top_term(s, t, [1, 2], lags=(0,))

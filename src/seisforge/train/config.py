@@ -73,6 +73,8 @@ class KDConfig:
 
     ``l2_weight``, ``slope_weight``, ``slope_lag``, ``argmax_weight``, ``argmax_beta``: the optional
     peak-position terms added to the KD term (:func:`seisforge.train.losses.peak_term`; weights 0: off).
+    ``top_weight``, ``top_lags``: the error's shape on the teacher's peak tops
+    (:func:`seisforge.train.losses.top_term`; weight 0: off).
     """
 
     teacher: str | None = None
@@ -84,6 +86,8 @@ class KDConfig:
     slope_lag: int = 10
     argmax_weight: float = 0.0
     argmax_beta: float = 50.0
+    top_weight: float = 0.0
+    top_lags: tuple[int, ...] = (1, 4, 16)
 
 
 @dataclass

@@ -109,6 +109,10 @@ def _validate(cfg: TrainConfig, task: Any = None, extra_metrics: tuple[str, ...]
         ("loss.kd.slope_lag", cfg.loss.kd.slope_lag, 1 <= cfg.loss.kd.slope_lag < 1000, "in [1, 1000)"),
         ("loss.kd.argmax_weight", cfg.loss.kd.argmax_weight, cfg.loss.kd.argmax_weight >= 0, ">= 0"),
         ("loss.kd.argmax_beta", cfg.loss.kd.argmax_beta, cfg.loss.kd.argmax_beta > 0, "> 0"),
+        ("loss.kd.top_weight", cfg.loss.kd.top_weight, cfg.loss.kd.top_weight >= 0, ">= 0"),
+        ("loss.kd.top_lags", cfg.loss.kd.top_lags,
+         len(cfg.loss.kd.top_lags) > 0 and all(1 <= x < 1000 for x in cfg.loss.kd.top_lags),
+         "a non-empty list of lags in [1, 1000)"),
     ] + [(f"augment.{k}", getattr(a, k), 0 <= getattr(a, k) <= 1, "in [0, 1]")
          for k in ("pick_window_prob", "amplitude_jitter_prob", "polarity_flip_prob", "noise_prob",
                    "channel_dropout_prob", "time_shift_prob")]
@@ -599,6 +603,9 @@ def _optimiser_step(run: _Run, x: torch.Tensor, y: torch.Tensor) -> None:
                 phases = [i for i, c in enumerate(run.labels) if c != "N"]
                 kd = kd + losses.peak_term(pred, tp, phases, k.l2_weight, k.slope_weight, k.slope_lag,
                                            k.argmax_weight, k.argmax_beta)
+            if k.top_weight:
+                phases = [i for i, c in enumerate(run.labels) if c != "N"]
+                kd = kd + k.top_weight * losses.top_term(pred, tp, phases, k.top_lags)
         loss = losses.total_loss(loss, kd, cfg.loss.kd.alpha)
     run.opt.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()

@@ -24,6 +24,12 @@ take probabilities and work in log space with a small ``eps``.
   curves' ``lag``-sample differences (the slope; the argmax is where it changes sign) penalises exactly
   that tilt, and an L2 term on the probabilities their height (which decides whether a trigger fires).
   ``loss.kd.argmax_weight`` compares soft argmaxes (a softmax over time of ``beta`` times each curve).
+- :func:`top_term` (``loss.kd.top_weight``): the shape of the student's error on the *tops* of the
+  teacher's peaks. There the teacher's curve is jagged at the scale of a few samples and the pick is the
+  highest spike of a plateau, so what moves a pick is how the error ``e = p_s - p_t`` *varies* along the
+  top, not its mean (a constant offset moves no argmax). The term is the squared change of ``e`` over
+  ``loss.kd.top_lags`` samples, weighted by the teacher's height squared and normalised by the weights,
+  so windows without an arrival add nothing and the mean over the many flat samples does not dilute it.
 """
 
 from __future__ import annotations
@@ -116,6 +122,22 @@ def peak_term(student: torch.Tensor, teacher: torch.Tensor, channels: list[int],
         out = out + slope_weight * ((ds - dt) ** 2).mean()
     if argmax_weight:
         out = out + argmax_weight * argmax_kl(s, t, beta)
+    return out
+
+
+def top_term(student: torch.Tensor, teacher: torch.Tensor, channels: list[int],
+             lags: tuple[int, ...] = (1, 4, 16)) -> torch.Tensor:
+    """``sum_lag sum(w (e[t + lag] - e[t])^2) / sum(w)`` with ``e = p_s - p_t`` and
+    ``w = min(p_t[t], p_t[t + lag])^2`` on the phase ``channels`` (see the module docstring)."""
+    s, t = student[:, channels], teacher[:, channels].detach()
+    e = s - t
+    out = student.new_zeros(())
+    for lag in lags:
+        if not 1 <= lag < s.shape[-1]:
+            raise ValueError(f"top lag must be in [1, {s.shape[-1]}), got {lag}")
+        w = torch.minimum(t[..., lag:], t[..., :-lag]) ** 2
+        de = e[..., lag:] - e[..., :-lag]
+        out = out + (w * de ** 2).sum() / w.sum().clamp_min(1e-12)
     return out
 
 

@@ -77,6 +77,20 @@ def match_pick_frames(ref: pd.DataFrame, est: pd.DataFrame, tolerance: float) ->
 UNMATCHED_KINDS = ("timing", "second_trigger", "detection")
 
 
+_EMPTY_GROUP = (np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
+
+
+def _sorted_groups(picks: pd.DataFrame, free: set) -> dict:
+    """``(trace_id, phase)`` -> (sorted times, their row labels, whether each is in ``free``), so that
+    :func:`unmatched_kinds` finds the picks near one pick by binary search instead of a scan."""
+    out = {}
+    for key, g in picks.groupby(["trace_id", "phase"], sort=False):
+        g = g.sort_values("time", kind="stable")
+        labels = g.index.to_numpy()
+        out[key] = (g["time"].to_numpy(dtype=float), labels, np.isin(labels, list(free)))
+    return out
+
+
 def unmatched_kinds(ref: pd.DataFrame, est: pd.DataFrame, matches: pd.DataFrame,
                     near_s: float = 0.5) -> pd.DataFrame:
     """Why the unmatched picks of :func:`match_pick_frames` have no partner.
@@ -97,14 +111,16 @@ def unmatched_kinds(ref: pd.DataFrame, est: pd.DataFrame, matches: pd.DataFrame,
     tables = {"ref": ref, "est": est}
     rows = []
     for side, other_side in (("ref", "est"), ("est", "ref")):
-        own, other = tables[side], tables[other_side]
+        own, groups = tables[side], _sorted_groups(tables[other_side], only[other_side])
         for i in sorted(only[side]):
             p = own.loc[i]
-            near = other[(other["trace_id"] == p["trace_id"]) & (other["phase"] == p["phase"])
-                         & ((other["time"] - p["time"]).abs() < near_s)]
-            free = near[near.index.isin(only[other_side])]
-            pool, kind = (free, "timing") if len(free) else (near, "second_trigger" if len(near) else "detection")
-            j = int(pool.index[(pool["time"] - p["time"]).abs().argmin()]) if len(pool) else -1
+            times, labels, free = groups.get((p["trace_id"], p["phase"]), _EMPTY_GROUP)
+            lo = np.searchsorted(times, p["time"] - near_s, side="right")
+            hi = np.searchsorted(times, p["time"] + near_s, side="left")
+            near = np.arange(lo, hi)
+            pool, kind = ((near[free[lo:hi]], "timing") if free[lo:hi].any()
+                          else (near, "second_trigger" if len(near) else "detection"))
+            j = int(labels[pool[np.abs(times[pool] - p["time"]).argmin()]]) if len(pool) else -1
             rows.append((side, int(i), kind, j))
     return pd.DataFrame(rows, columns=["side", "index", "kind", "other_index"])
 
