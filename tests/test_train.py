@@ -249,3 +249,22 @@ def test_ddp_two_processes_on_cpu(tiny_data, tmp_path):
     assert env["world_size"] == 2
     assert (runs[0] / "best/model.safetensors").is_file()
     assert len((runs[0] / "metrics.csv").read_text().strip().splitlines()) == 2
+
+
+def test_frozen_bn_stats_keep_the_running_statistics(runs, tiny_data, tmp_path):
+    """train.bn_stats=frozen: the norms never update their statistics (the function trained is the one
+    pick runs) while the weights still train, differently from the default, which updates them."""
+    run = train(_cfg(tiny_data, tmp_path / "f", **{"train.bn_stats": "frozen"}))
+    frozen, default = _weights(run), _weights(runs["a"])
+    stats = [k for k in frozen if k.endswith(("running_mean", "running_var"))]
+    assert stats
+
+    def fresh(k):  # a new BatchNorm's statistics
+        return 0.0 if k.endswith("running_mean") else 1.0
+
+    assert all(torch.all(frozen[k] == fresh(k)) for k in stats)
+    assert not all(torch.all(default[k] == fresh(k)) for k in stats)
+    assert json.loads((run / "run_report.json").read_text())["processed"] == 2 * 3 * 4
+    assert not torch.equal(frozen["inc.weight"], default["inc.weight"])  # same seed, same batches
+    with pytest.raises(ConfigError, match="bn_stats"):
+        _cfg(tiny_data, tmp_path / "x", **{"train.bn_stats": "running"})

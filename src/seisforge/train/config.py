@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass
@@ -117,6 +118,10 @@ class TrainLoopConfig:
 
     ``min_samples_per_epoch``: an epoch draws at least this many samples (repeating a small train set in
     fresh seeded orders), so label-fraction runs get the same number of steps per epoch.
+    ``bn_stats``: ``batch`` (BatchNorm layers normalise with each batch's statistics while training and
+    update their running ones, PyTorch's default) or ``frozen`` (they normalise with their stored running
+    statistics and never update them, so the function trained is the one ``pick`` runs; for students
+    that start from trained weights, where the train/eval difference of the norms is an error of its own).
     """
 
     epochs: int = 10
@@ -127,6 +132,7 @@ class TrainLoopConfig:
     early_stopping_metric: str = "dev_loss"
     patience: int = 5
     stop_after_steps: int | None = None
+    bn_stats: Literal["batch", "frozen"] = "batch"
 
 
 @dataclass

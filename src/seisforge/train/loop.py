@@ -528,7 +528,7 @@ def _train_epoch(run: _Run) -> bool:
     run.train_gen.epoch = epoch
     run.sampler.epoch, run.sampler.start = epoch, state["step_in_epoch"] * cfg.train.batch_size
     loader = torch.utils.data.DataLoader(run.train_gen, sampler=run.sampler, **run.loader_args)
-    run.model.train()
+    _train_mode(run)
     bar = tqdm(total=run.steps_per_epoch, initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
                unit="step", leave=False, disable=run.rank != 0)
     for batch in loader:
@@ -630,8 +630,17 @@ def _evaluate(run: _Run) -> dict:
         if run.hooks.dev_extra is not None:
             dev.update(run.hooks.dev_extra(run.model))
     dev = _broadcast(dev, run.world)
-    run.model.train()
+    _train_mode(run)
     return dev
+
+
+def _train_mode(run: _Run) -> None:
+    """Training mode, with the BatchNorm layers kept in eval mode when ``train.bn_stats`` is ``frozen``."""
+    run.model.train()
+    if run.cfg.train.bn_stats == "frozen":
+        for module in run.model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 # ----------------------------------------------------------------------------- checkpointing
