@@ -599,12 +599,11 @@ def _optimiser_step(run: _Run, x: torch.Tensor, y: torch.Tensor) -> None:
                 tp = _forward(run.teacher, x).float()[:, run.teacher_order]
             kd = losses.kd_term(pred, tp, cfg.loss.kd.temperature, multiclass="N" in run.labels)
             k = cfg.loss.kd
+            phases = [i for i, c in enumerate(run.labels) if c != "N"]
             if k.l2_weight or k.slope_weight or k.argmax_weight:
-                phases = [i for i, c in enumerate(run.labels) if c != "N"]
                 kd = kd + losses.peak_term(pred, tp, phases, k.l2_weight, k.slope_weight, k.slope_lag,
                                            k.argmax_weight, k.argmax_beta)
             if k.top_weight:
-                phases = [i for i, c in enumerate(run.labels) if c != "N"]
                 kd = kd + k.top_weight * losses.top_term(pred, tp, phases, k.top_lags)
         loss = losses.total_loss(loss, kd, cfg.loss.kd.alpha)
     run.opt.zero_grad(set_to_none=True)
@@ -639,6 +638,7 @@ def _train_mode(run: _Run) -> None:
     run.model.train()
     if run.cfg.train.bn_stats == "frozen":
         for module in run.model.modules():
+            # the base of BatchNorm1d/2d/3d and SyncBatchNorm (models.adapt's BATCH_NORMS would import PEFT)
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.eval()
 
