@@ -84,10 +84,10 @@ def _sorted_groups(picks: pd.DataFrame, free: set) -> dict:
     """``(trace_id, phase)`` -> (sorted times, their row labels, whether each is in ``free``), so that
     :func:`unmatched_kinds` finds the picks near one pick by binary search instead of a scan."""
     out = {}
-    for key, g in picks.groupby(["trace_id", "phase"], sort=False):
+    flagged = picks.assign(_free=picks.index.isin(list(free)))  # once, not once per group
+    for key, g in flagged.groupby(["trace_id", "phase"], sort=False):
         g = g.sort_values("time", kind="stable")
-        labels = g.index.to_numpy()
-        out[key] = (g["time"].to_numpy(dtype=float), labels, np.isin(labels, list(free)))
+        out[key] = (g["time"].to_numpy(dtype=float), g.index.to_numpy(), g["_free"].to_numpy())
     return out
 
 
